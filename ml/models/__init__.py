@@ -1,0 +1,23 @@
+"""Model builders, looked up by the names users and the API see."""
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+
+from ml.models.mobile_unet import build_mobile_unet
+from ml.models.sinet import build_sinet
+
+BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "sinet": build_sinet,
+    "mobile-unet": build_mobile_unet,
+}
+
+
+def build_model(name: str, input_size: int) -> keras.Model:
+    """Build the untrained model registered under ``name`` for a square input of ``input_size``."""
+    try:
+        builder = BUILDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose from {sorted(BUILDERS)}") from None
+    return builder(input_size=input_size)

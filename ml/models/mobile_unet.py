@@ -1,0 +1,52 @@
+"""Mobile-UNet: a MobileNetV2 encoder (width 0.5) with a U-Net style upsampling decoder.
+
+Shapes for input S x S x 3:
+  encoder skips  block_1_expand_relu S/2, block_3_expand_relu S/4,
+                 block_6_expand_relu S/8, block_13_expand_relu S/16; bottleneck block_16_project_BN S/32
+  decoder        4 x (upsample x2, concat skip) -> S/2, upsample x2 -> S, 1x1 conv, sigmoid -> S x S x 1
+The encoder is built with ``weights=None``: nothing is ever downloaded.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import keras
+from keras import layers
+
+SKIP_LAYERS = ("block_13_expand_relu", "block_6_expand_relu", "block_3_expand_relu", "block_1_expand_relu")
+BOTTLENECK_LAYER = "block_16_project_BN"
+Upsampling = Literal["transpose", "bilinear"]
+
+
+def upsample_block(x, filters: int, mode: Upsampling, name: str):
+    """Double the resolution: a strided transpose conv, or bilinear resize then a 3x3 conv."""
+    if mode == "transpose":
+        x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=False, name=f"{name}_deconv")(x)
+    elif mode == "bilinear":
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    else:
+        raise ValueError(f"upsampling must be 'transpose' or 'bilinear', got {mode!r}")
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_mobile_unet(
+    input_size: int = 224,
+    upsampling: Upsampling = "bilinear",
+    decoder_filters: tuple[int, int, int, int, int] = (128, 64, 48, 32, 16),
+) -> keras.Model:
+    """Mobile-UNet taking (input_size, input_size, 3) RGB in 0-255 and returning the person probability."""
+    if input_size % 32:
+        raise ValueError(f"Mobile-UNet input size must be a multiple of 32, got {input_size}")
+    image = keras.Input((input_size, input_size, 3), name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(image)
+    backbone = keras.applications.MobileNetV2(
+        input_tensor=x, alpha=0.5, include_top=False, weights=None)
+    x = backbone.get_layer(BOTTLENECK_LAYER).output
+    for i, (skip_name, filters) in enumerate(zip(SKIP_LAYERS, decoder_filters)):
+        x = upsample_block(x, filters, upsampling, f"dec{i}")
+        x = layers.Concatenate(name=f"dec{i}_skip")([x, backbone.get_layer(skip_name).output])
+    x = upsample_block(x, decoder_filters[-1], upsampling, "dec_full")
+    probability = layers.Conv2D(1, 1, activation="sigmoid", name="person_probability")(x)
+    return keras.Model(image, probability, name="mobile_unet")

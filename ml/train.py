@@ -1,0 +1,197 @@
+"""Train a segmentation model: ``python -m ml.train --model sinet --data DIR [DIR ...] --out DIR``.
+
+Everything a run needs to continue after a kill lives in ``--out``: ``last.keras`` (weights and
+optimizer state, saved every epoch), ``state.json`` (epoch, best validation IoU, epochs without
+improvement), ``log.csv`` and ``split.json``. ``--resume`` picks up from there; the learning rate
+follows a polynomial decay computed from the epoch number, so it too survives a restart.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+
+from ml.data import DatasetError, SegmentationBatches, discover_all, load_letterboxed, load_or_make_split, select
+from ml.losses import get_loss
+from ml.models import BUILDERS, build_model
+
+DEFAULT_LOSS = {"sinet": "boundary", "mobile-unet": "bce-dice"}
+MONITOR = "val_iou"
+
+
+@dataclass
+class RunState:
+    """What must survive a restart besides the model itself."""
+
+    epoch: int = 0            # epochs completed
+    best_iou: float = -1.0
+    best_epoch: int = -1
+    wait: int = 0             # epochs since the last improvement
+    stopped_early: bool = False
+
+    @classmethod
+    def load(cls, path: Path) -> "RunState":
+        return cls(**json.loads(path.read_text())) if path.is_file() else cls()
+
+    def save(self, path: Path) -> None:
+        _atomic_write_text(path, json.dumps(asdict(self), indent=1))
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves last/best checkpoints every epoch, keeps RunState, stops early, redraws the curves."""
+
+    def __init__(self, out: Path, state: RunState, patience: int):
+        super().__init__()
+        self.out, self.state, self.patience = out, state, patience
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        iou = float((logs or {}).get(MONITOR, -1.0))
+        self.state.epoch = epoch + 1
+        if iou > self.state.best_iou:
+            self.state.best_iou, self.state.best_epoch, self.state.wait = iou, epoch + 1, 0
+            _atomic_save(self.model, self.out / "best.keras")
+        else:
+            self.state.wait += 1
+        if self.state.wait >= self.patience:
+            self.state.stopped_early = True
+            self.model.stop_training = True
+        _atomic_save(self.model, self.out / "last.keras")
+        self.state.save(self.out / "state.json")
+        plot_curves(self.out / "log.csv", self.out / "curves.png")
+
+
+def _atomic_save(model: keras.Model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    tmp.replace(path)
+
+
+def plot_curves(csv_path: Path, png_path: Path) -> None:
+    """Loss and IoU per epoch, train and validation, as a PNG next to the log."""
+    import csv
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not csv_path.is_file():
+        return
+    rows = list(csv.DictReader(csv_path.open()))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("loss", "iou")):
+        for prefix in ("", "val_"):
+            if prefix + key in rows[0]:
+                ax.plot(epochs, [float(r[prefix + key]) for r in rows], label=prefix + key)
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=80)
+    plt.close(fig)
+
+
+def poly_decay(lr: float, epochs: int, power: float = 0.9):
+    """Learning rate for an epoch: ``lr * (1 - epoch / epochs) ** power``, floored at 1 % of ``lr``."""
+    return lambda epoch: max(lr * (1.0 - epoch / epochs) ** power, lr * 0.01)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, choices=sorted(BUILDERS))
+    parser.add_argument("--data", required=True, nargs="+", help="dataset folders (images/ + masks/)")
+    parser.add_argument("--out", required=True, type=Path, help="run folder for checkpoints and logs")
+    parser.add_argument("--epochs", type=int, default=150, help="maximum epochs (default 150)")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--size", type=int, default=224, help="square input size, multiple of 32")
+    parser.add_argument("--lr", type=float, default=2e-3, help="initial learning rate")
+    parser.add_argument("--loss", choices=["bce", "dice", "jaccard", "bce-dice", "boundary"],
+                        help="default: boundary for sinet, bce-dice for mobile-unet")
+    parser.add_argument("--patience", type=int, default=15, help="early stopping: epochs without val IoU gain")
+    parser.add_argument("--composite", type=float, default=0.2, help="fraction of samples pasted on another background")
+    parser.add_argument("--split", type=Path, help="split file to use or create (default OUT/split.json)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
+    return parser.parse_args(argv)
+
+
+def prepare_model(args: argparse.Namespace, state: RunState) -> keras.Model:
+    """A compiled model: resumed from ``last.keras`` with its optimizer, or freshly built."""
+    last = args.out / "last.keras"
+    if args.resume and last.is_file():
+        print(f"resuming from {last} after epoch {state.epoch}", flush=True)
+        return keras.models.load_model(last)
+    model = build_model(args.model, args.size)
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.lr),
+        loss=get_loss(args.loss or DEFAULT_LOSS[args.model]),
+        metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="iou")],
+    )
+    return model
+
+
+def train(args: argparse.Namespace) -> RunState:
+    """Run (or continue) training and return the final run state."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    state = RunState.load(args.out / "state.json") if args.resume else RunState()
+    if state.stopped_early or state.epoch >= args.epochs:
+        print(f"nothing to do: run finished at epoch {state.epoch} (best val IoU {state.best_iou:.4f})")
+        return state
+    samples = discover_all(args.data)
+    split = load_or_make_split(args.split or args.out / "split.json", samples, args.seed)
+    train_samples, val_samples = select(samples, split, "train"), select(samples, split, "val")
+    if not train_samples or not val_samples:
+        raise DatasetError("the split leaves no training or no validation images; add more data")
+    _atomic_write_text(args.out / "run.json", json.dumps({
+        "command": "python -m ml.train " + shlex.join(sys.argv[1:]), "args": {k: str(v) for k, v in vars(args).items()},
+        "train_images": len(train_samples), "val_images": len(val_samples)}, indent=1))
+    train_x, train_y = load_letterboxed(train_samples, args.size)
+    val_x, val_y = load_letterboxed(val_samples, args.size)
+    model = prepare_model(args, state)
+    print(f"{args.model}: {model.count_params():,} parameters, {len(train_x)} train / {len(val_x)} val images, "
+          f"input {args.size}px", flush=True)
+    model.fit(
+        SegmentationBatches(train_x, train_y, args.batch, augment=True, composite_p=args.composite,
+                            seed=args.seed + state.epoch, workers=2),
+        validation_data=SegmentationBatches(val_x, val_y, args.batch),
+        initial_epoch=state.epoch,
+        epochs=args.epochs,
+        verbose=2,
+        callbacks=[
+            keras.callbacks.LearningRateScheduler(poly_decay(args.lr, args.epochs)),
+            keras.callbacks.CSVLogger(str(args.out / "log.csv"), append=True),
+            Checkpointer(args.out, state, args.patience),
+        ],
+    )
+    print(f"done: {state.epoch} epochs, best val IoU {state.best_iou:.4f} at epoch {state.best_epoch}"
+          f"{' (early stop)' if state.stopped_early else ''}", flush=True)
+    return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        train(args)
+    except DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
