@@ -18,7 +18,7 @@ import keras
 
 from ml.data import DatasetError, SegmentationBatches, discover_all, load_letterboxed, load_or_make_split, select
 from ml.losses import get_loss
-from ml.models import BUILDERS, build_model
+from ml.models import BUILDERS, build_model, load_keras_model
 
 DEFAULT_LOSS = {"sinet": "boundary", "mobile-unet": "bce-dice"}
 MONITOR = "val_iou"
@@ -135,7 +135,7 @@ def prepare_model(args: argparse.Namespace, state: RunState) -> keras.Model:
     last = args.out / "last.keras"
     if args.resume and last.is_file():
         print(f"resuming from {last} after epoch {state.epoch}", flush=True)
-        return keras.models.load_model(last)
+        return load_keras_model(last, compile=True)
     model = build_model(args.model, args.size)
     model.compile(
         optimizer=keras.optimizers.Adam(args.lr),

@@ -16,6 +16,10 @@ from keras import layers
 SKIP_LAYERS = ("block_13_expand_relu", "block_6_expand_relu", "block_3_expand_relu", "block_1_expand_relu")
 BOTTLENECK_LAYER = "block_16_project_BN"
 Upsampling = Literal["transpose", "bilinear"]
+# Keras' MobileNetV2 uses BN momentum 0.999, meant for ImageNet-length runs; with ~130 steps per epoch
+# its moving statistics lag far behind the weights and inference-mode output is garbage for dozens of
+# epochs. 0.9 (PyTorch's default) keeps them current.
+BN_MOMENTUM = 0.9
 
 
 def upsample_block(x, filters: int, mode: Upsampling, name: str):
@@ -27,7 +31,7 @@ def upsample_block(x, filters: int, mode: Upsampling, name: str):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
     else:
         raise ValueError(f"upsampling must be 'transpose' or 'bilinear', got {mode!r}")
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -43,6 +47,9 @@ def build_mobile_unet(
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(image)
     backbone = keras.applications.MobileNetV2(
         input_tensor=x, alpha=0.5, include_top=False, weights=None)
+    for layer in backbone.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
     x = backbone.get_layer(BOTTLENECK_LAYER).output
     for i, (skip_name, filters) in enumerate(zip(SKIP_LAYERS, decoder_filters)):
         x = upsample_block(x, filters, upsampling, f"dec{i}")

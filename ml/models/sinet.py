@@ -19,6 +19,8 @@ from ml.models.layers import InformationBlocking, PersonProbability
 
 NUM_CLASSES = 2
 BN_EPS = 1e-3
+# PyTorch-style momentum 0.1 (Keras 0.9): moving statistics keep up within an epoch of ~130 steps.
+BN_MOMENTUM = 0.9
 
 # [kernel of the depthwise conv, kernel of the average pool] for the two S2-blocks of each module.
 LEVEL2_CONFIG = [[(3, 1), (5, 1)], [(3, 1), (3, 1)]]
@@ -35,7 +37,7 @@ def prelu(name: str) -> layers.Layer:
 
 def bn_prelu(x, name: str):
     """BR: batch norm then PReLU."""
-    x = layers.BatchNormalization(epsilon=BN_EPS, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return prelu(f"{name}_prelu")(x)
 
 
@@ -67,12 +69,12 @@ def s2_block(x, filters: int, kernel: int, pool: int, name: str):
     if pool > 1:
         x = layers.AveragePooling2D(pool, strides=pool, name=f"{name}_avgpool")(x)
     x = layers.DepthwiseConv2D(kernel, padding="same", use_bias=False, name=f"{name}_dw")(x)
-    x = layers.BatchNormalization(epsilon=BN_EPS, name=f"{name}_dw_bn")(x)
+    x = layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name=f"{name}_dw_bn")(x)
     x = prelu(f"{name}_prelu")(x)
     x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
     if pool > 1:
         x = layers.UpSampling2D(pool, interpolation="bilinear", name=f"{name}_up")(x)
-    return layers.BatchNormalization(epsilon=BN_EPS, name=f"{name}_bn")(x)
+    return layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
 
 
 def s2_module(x, filters: int, config, name: str):
@@ -113,12 +115,12 @@ def encoder(image):
 def information_blocking_decoder(coarse_logits, high_res_features):
     """Upsample S/8 logits, gate S/4 features by (1 - confidence), add, upsample to full size."""
     up = layers.UpSampling2D(2, interpolation="bilinear", name="dec_up1")(coarse_logits)
-    up = layers.BatchNormalization(epsilon=BN_EPS, name="dec_up1_bn")(up)         # 2 x S/4
+    up = layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name="dec_up1_bn")(up)         # 2 x S/4
     detail = conv_bn_prelu(high_res_features, NUM_CLASSES, 1, 1, "dec_detail")     # 2 x S/4
     blocked = InformationBlocking(name="dec_blocking")(up, detail)
     x = layers.Add(name="dec_add")([blocked, up])
     x = layers.UpSampling2D(2, interpolation="bilinear", name="dec_up2")(x)
-    x = layers.BatchNormalization(epsilon=BN_EPS, name="dec_up2_bn")(x)            # 2 x S/2
+    x = layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name="dec_up2_bn")(x)            # 2 x S/2
     x = layers.UpSampling2D(2, interpolation="bilinear", name="dec_up3")(x)
     return layers.Conv2D(NUM_CLASSES, 3, padding="same", use_bias=False, name="dec_classifier")(x)  # 2 x S
 

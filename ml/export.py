@@ -1,0 +1,100 @@
+"""Export every ``weights/*.keras`` to a LiteRT ``.tflite`` beside it and check they agree.
+
+``python -m ml.export [--weights DIR] [--publish RUN_DIR NAME]``
+
+LiteRT is what the server runs (no TensorFlow import, faster start-up, less memory), so each export is
+verified: both files get the same random-but-seeded photo-like inputs and the largest absolute
+difference between their probability maps is reported.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import keras
+
+from ml.models import load_keras_model
+import numpy as np
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+
+
+def strip_for_serving(source: Path, target: Path) -> keras.Model:
+    """Save ``source`` (a training checkpoint) to ``target`` without optimizer state or loss."""
+    model = load_keras_model(source)
+    tmp = target.with_name(target.stem + ".tmp.keras")
+    model.save(tmp)
+    tmp.replace(target)
+    return model
+
+
+def convert_to_tflite(model: keras.Model, target: Path) -> None:
+    """Write a float32 LiteRT flatbuffer for ``model`` (batch size fixed to 1 for serving)."""
+    import tensorflow as tf
+
+    size = model.input_shape[1]
+    spec = tf.TensorSpec((1, size, size, 3), tf.float32, name="image")
+    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_bytes(converter.convert())
+    tmp.replace(target)
+
+
+def max_difference(model: keras.Model, tflite_path: Path, samples: int = 3, seed: int = 0) -> float:
+    """Largest |keras - tflite| over a few smooth random images (noise alone is not photo-like)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    size = model.input_shape[1]
+    interpreter = Interpreter(model_path=str(tflite_path), num_threads=2)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for _ in range(samples):
+        coarse = rng.random((1, 8, 8, 3)).astype(np.float32) * 255
+        x = np.asarray(keras.ops.image.resize(coarse, (size, size)), dtype=np.float32)
+        interpreter.set_tensor(inp["index"], x)
+        interpreter.invoke()
+        lite = interpreter.get_tensor(out["index"])
+        ref = np.asarray(model(x, training=False))
+        worst = max(worst, float(np.abs(lite - ref).max()))
+    return worst
+
+
+def export_all(weights: Path) -> dict[str, float]:
+    """Convert each .keras in ``weights`` and return {file name: max abs difference}."""
+    results = {}
+    for keras_path in sorted(weights.glob("*.keras")):
+        model = load_keras_model(keras_path)
+        tflite_path = keras_path.with_suffix(".tflite")
+        convert_to_tflite(model, tflite_path)
+        results[keras_path.name] = max_difference(model, tflite_path)
+        print(f"{keras_path.name} -> {tflite_path.name}: max |keras - tflite| = {results[keras_path.name]:.2e}",
+              flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="folder of .keras files")
+    parser.add_argument("--publish", nargs=2, metavar=("RUN_DIR", "STEM"),
+                        help="first copy RUN_DIR/best.keras to WEIGHTS/STEM.keras, stripped for serving")
+    args = parser.parse_args(argv)
+    if args.publish:
+        run_dir, stem = Path(args.publish[0]), args.publish[1]
+        if not (run_dir / "best.keras").is_file():
+            print(f"error: {run_dir / 'best.keras'} does not exist", file=sys.stderr)
+            return 2
+        strip_for_serving(run_dir / "best.keras", args.weights / f"{stem}.keras")
+    if not args.weights.is_dir() or not any(args.weights.glob("*.keras")):
+        print(f"error: no .keras files in {args.weights}", file=sys.stderr)
+        return 2
+    export_all(args.weights)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
