@@ -1,0 +1,192 @@
+"""Data pipeline: discovery, the stem-based split, augmentation alignment, batches."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+from ml import data  # noqa: E402
+from ml.augment import composite_onto, training_augmentation  # noqa: E402
+from ml.metrics import iou  # noqa: E402
+
+
+def person_mask(height, width, seed):
+    """An off-centre rectangle, so any flip or shift applied to only one of image/mask shows."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((height, width), np.uint8)
+    top, left = rng.integers(2, height // 4), rng.integers(2, width // 4)
+    mask[top:top + height // 2, left:left + width // 3] = 255
+    return mask
+
+
+def write_dataset(folder, count, height=48, width=64, start=0):
+    """``count`` pairs: a bright person rectangle on a dark noisy background."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "masks").mkdir(exist_ok=True)
+    for i in range(start, start + count):
+        mask = person_mask(height, width, i)
+        noise = np.random.default_rng(i).integers(0, 60, (height, width, 3))
+        image = np.where(mask[..., None] > 0, 200, noise).astype(np.uint8)
+        cv2.imwrite(str(folder / "images" / f"{i}.png"), image)
+        cv2.imwrite(str(folder / "masks" / f"{i}.png"), mask)
+    return folder
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return write_dataset(tmp_path / "people", 6)
+
+
+def test_discover_pairs_sorted_with_dataset_name(dataset):
+    (dataset / "images" / "orphan.jpg").write_bytes(b"no mask for me")
+    (dataset / "images" / "notes.txt").write_text("not an image")
+    samples = data.discover(dataset)
+    assert [s.stem for s in samples] == ["0", "1", "2", "3", "4", "5"]
+    assert {s.dataset for s in samples} == {"people"}
+    assert samples[0].key == "people/0"
+    assert samples[0].mask_path == dataset / "masks" / "0.png"
+
+
+def test_discover_all_reads_several_folders(tmp_path):
+    write_dataset(tmp_path / "a", 2)
+    write_dataset(tmp_path / "b", 3)
+    samples = data.discover_all([tmp_path / "a", tmp_path / "b"])
+    assert [s.key for s in samples] == ["a/0", "a/1", "b/0", "b/1", "b/2"]
+
+
+def test_bad_folders_raise_dataset_error(tmp_path):
+    with pytest.raises(data.DatasetError, match="images/"):
+        data.discover(tmp_path / "missing")
+    (tmp_path / "empty" / "images").mkdir(parents=True)
+    (tmp_path / "empty" / "masks").mkdir()
+    with pytest.raises(data.DatasetError, match="no image with a matching mask"):
+        data.discover(tmp_path / "empty")
+
+
+def fake_samples(count, dataset="d"):
+    return [data.Sample(dataset, str(i), None, None) for i in range(count)]
+
+
+def test_split_is_reproducible_disjoint_and_complete():
+    samples = fake_samples(1000)
+    split = data.make_split(samples, seed=42)
+    shuffled = data.make_split(samples[::-1], seed=42)
+    assert all(set(split[name]) == set(shuffled[name]) for name in data.SPLITS)   # order does not matter
+    sets = [set(split[name]) for name in data.SPLITS]
+    assert sum(len(s) for s in sets) == 1000
+    assert set.union(*sets) == {s.key for s in samples}
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert 50 <= len(split["test"]) <= 150 and 50 <= len(split["val"]) <= 150
+
+
+def test_split_depends_on_seed():
+    samples = fake_samples(200)
+    assert data.make_split(samples, seed=1)["test"] != data.make_split(samples, seed=2)["test"]
+
+
+def test_split_is_stable_when_files_are_added():
+    before = data.make_split(fake_samples(300), seed=42)
+    after = data.make_split(fake_samples(400), seed=42)
+    for name in data.SPLITS:
+        assert set(before[name]) <= set(after[name])
+
+
+def test_split_keys_keep_datasets_apart():
+    # The same stem in two folders is two samples, and may land in different splits.
+    split = data.make_split(fake_samples(50, "a") + fake_samples(50, "b"), seed=42)
+    assert sum(len(v) for v in split.values()) == 100
+
+
+def test_split_file_is_saved_and_reused(tmp_path, dataset):
+    path = tmp_path / "runs" / "split.json"
+    samples = data.discover(dataset)
+    first = data.load_or_make_split(path, samples, seed=7)
+    saved = json.loads(path.read_text())
+    assert saved["seed"] == 7 and saved["train"] == first["train"]
+    write_dataset(dataset, 4, start=6)   # new files do not change a saved split
+    again = data.load_or_make_split(path, data.discover(dataset), seed=7)
+    assert again["test"] == first["test"] and again["train"] == first["train"]
+
+
+def test_select_returns_the_split_members(dataset):
+    samples = data.discover(dataset)
+    split = {"train": ["people/1", "people/3"], "val": ["people/0"], "test": []}
+    assert [s.stem for s in data.select(samples, split, "train")] == ["1", "3"]
+    assert data.select(samples, split, "test") == []
+
+
+def test_read_image_and_mask(dataset, tmp_path):
+    image = data.read_image(dataset / "images" / "0.png")
+    assert image.shape == (48, 64, 3) and image.dtype == np.uint8
+    grey = np.array([[0, 100, 128, 255]], np.uint8)
+    cv2.imwrite(str(tmp_path / "m.png"), grey)
+    assert data.read_mask(tmp_path / "m.png").tolist() == [[0, 0, 255, 255]]
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(data.DatasetError, match="cannot read image"):
+        data.read_image(tmp_path / "bad.jpg")
+
+
+def test_load_letterboxed_shapes(dataset):
+    images, masks = data.load_letterboxed(data.discover(dataset), 32)
+    assert images.shape == (6, 32, 32, 3) and masks.shape == (6, 32, 32)
+    assert images.dtype == masks.dtype == np.uint8
+    assert set(np.unique(masks)) <= {0, 255}
+    assert not masks[:, :4].any()       # 48x64 in 32x32: 24 rows, 4 rows of padding on top
+
+
+def bright_iou(image, mask):
+    """IoU between the mask and the image's bright pixels (Otsu: robust to brightness/contrast)."""
+    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    _, bright = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return iou(bright > 0, mask > 127)
+
+
+def test_augmentation_moves_image_and_mask_together():
+    mask = person_mask(64, 64, 3)
+    image = np.repeat(np.where(mask > 0, 220, 20).astype(np.uint8)[..., None], 3, axis=2)
+    augment = training_augmentation()
+    scores, moved = [], 0
+    for seed in range(20):
+        augment.set_random_seed(seed)
+        out = augment(image=image, mask=mask)
+        assert out["image"].shape == (64, 64, 3) and out["mask"].shape == (64, 64)
+        assert set(np.unique(out["mask"])) <= {0, 255}      # masks are never interpolated
+        moved += not np.array_equal(out["mask"], mask)
+        scores.append(bright_iou(out["image"], out["mask"]))
+    assert moved >= 10                   # the geometry really changes
+    assert min(scores) > 0.8, scores     # and the mask follows the person
+
+
+def test_composite_onto_keeps_person_and_swaps_background():
+    image = np.full((2, 2, 3), 200, np.uint8)
+    background = np.full((2, 2, 3), 10, np.uint8)
+    mask = np.array([[255, 0], [0, 255]], np.uint8)
+    out = composite_onto(image, mask, background)
+    assert out[0, 0].tolist() == [200] * 3 and out[0, 1].tolist() == [10] * 3
+
+
+def test_batches_without_augmentation(dataset):
+    images, masks = data.load_letterboxed(data.discover(dataset), 32)
+    batches = data.SegmentationBatches(images, masks, batch_size=4)
+    assert len(batches) == 2
+    x, y = batches[0]
+    assert x.shape == (4, 32, 32, 3) and y.shape == (4, 32, 32, 1)
+    assert x.dtype == y.dtype == np.float32
+    np.testing.assert_array_equal(x, images[:4].astype(np.float32))
+    np.testing.assert_array_equal(y[..., 0], masks[:4] / 255)
+    assert batches[1][0].shape[0] == 2   # the last batch holds the remainder
+
+
+def test_augmented_batches_stay_aligned_and_reshuffle(dataset):
+    images, masks = data.load_letterboxed(data.discover(dataset), 64)
+    batches = data.SegmentationBatches(images, masks, batch_size=6, augment=True, seed=0)
+    order = batches.order.copy()
+    x, y = batches[0]
+    assert x.shape == (6, 64, 64, 3) and set(np.unique(y)) <= {0.0, 1.0}
+    for image, mask in zip(x.astype(np.uint8), y[..., 0]):
+        if mask.any():
+            assert bright_iou(image, mask * 255) > 0.7
+    batches.on_epoch_end()
+    assert sorted(batches.order) == sorted(order) and list(batches.order) != list(order)
