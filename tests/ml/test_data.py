@@ -12,31 +12,9 @@ from ml.augment import composite_onto, training_augmentation  # noqa: E402
 from ml.metrics import iou  # noqa: E402
 
 
-def person_mask(height, width, seed):
-    """An off-centre rectangle, so any flip or shift applied to only one of image/mask shows."""
-    rng = np.random.default_rng(seed)
-    mask = np.zeros((height, width), np.uint8)
-    top, left = rng.integers(2, height // 4), rng.integers(2, width // 4)
-    mask[top:top + height // 2, left:left + width // 3] = 255
-    return mask
-
-
-def write_dataset(folder, count, height=48, width=64, start=0):
-    """``count`` pairs: a bright person rectangle on a dark noisy background."""
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    (folder / "masks").mkdir(exist_ok=True)
-    for i in range(start, start + count):
-        mask = person_mask(height, width, i)
-        noise = np.random.default_rng(i).integers(0, 60, (height, width, 3))
-        image = np.where(mask[..., None] > 0, 200, noise).astype(np.uint8)
-        cv2.imwrite(str(folder / "images" / f"{i}.png"), image)
-        cv2.imwrite(str(folder / "masks" / f"{i}.png"), mask)
-    return folder
-
-
 @pytest.fixture
-def dataset(tmp_path):
-    return write_dataset(tmp_path / "people", 6)
+def dataset(tmp_path, make_dataset):
+    return make_dataset(tmp_path / "people", 6)
 
 
 def test_discover_pairs_sorted_with_dataset_name(dataset):
@@ -49,9 +27,9 @@ def test_discover_pairs_sorted_with_dataset_name(dataset):
     assert samples[0].mask_path == dataset / "masks" / "0.png"
 
 
-def test_discover_all_reads_several_folders(tmp_path):
-    write_dataset(tmp_path / "a", 2)
-    write_dataset(tmp_path / "b", 3)
+def test_discover_all_reads_several_folders(tmp_path, make_dataset):
+    make_dataset(tmp_path / "a", 2)
+    make_dataset(tmp_path / "b", 3)
     samples = data.discover_all([tmp_path / "a", tmp_path / "b"])
     assert [s.key for s in samples] == ["a/0", "a/1", "b/0", "b/1", "b/2"]
 
@@ -99,13 +77,13 @@ def test_split_keys_keep_datasets_apart():
     assert sum(len(v) for v in split.values()) == 100
 
 
-def test_split_file_is_saved_and_reused(tmp_path, dataset):
+def test_split_file_is_saved_and_reused(tmp_path, dataset, make_dataset):
     path = tmp_path / "runs" / "split.json"
     samples = data.discover(dataset)
     first = data.load_or_make_split(path, samples, seed=7)
     saved = json.loads(path.read_text())
     assert saved["seed"] == 7 and saved["train"] == first["train"]
-    write_dataset(dataset, 4, start=6)   # new files do not change a saved split
+    make_dataset(dataset, 4, start=6)   # new files do not change a saved split
     again = data.load_or_make_split(path, data.discover(dataset), seed=7)
     assert again["test"] == first["test"] and again["train"] == first["train"]
 
@@ -143,8 +121,8 @@ def bright_iou(image, mask):
     return iou(bright > 0, mask > 127)
 
 
-def test_augmentation_moves_image_and_mask_together():
-    mask = person_mask(64, 64, 3)
+def test_augmentation_moves_image_and_mask_together(mask_of):
+    mask = mask_of(64, 64, 3)
     image = np.repeat(np.where(mask > 0, 220, 20).astype(np.uint8)[..., None], 3, axis=2)
     augment = training_augmentation()
     scores, moved = [], 0

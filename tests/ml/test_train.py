@@ -1,0 +1,69 @@
+"""A real (tiny) training run through the CLI entry point, then a resumed one."""
+import csv
+import json
+
+import pytest
+
+pytest.importorskip("keras")
+
+from ml import train  # noqa: E402
+from ml.models import load_keras_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, make_dataset):
+    """One epoch of SINet at 64 px on 12 generated pairs (8 train, 2 val, 2 test)."""
+    root = tmp_path_factory.mktemp("train")
+    folder = make_dataset(root / "people", 12)
+    split = root / "split.json"
+    keys = [f"people/{i}" for i in range(12)]
+    split.write_text(json.dumps({"train": keys[:8], "val": keys[8:10], "test": keys[10:], "seed": 0}))
+    out = root / "run"
+    args = ["--model", "sinet", "--data", str(folder), "--out", str(out), "--size", "64", "--batch", "4",
+            "--epochs", "1", "--split", str(split), "--composite", "0.5"]
+    assert train.main(args) == 0
+    return out, args
+
+
+def read_log(out):
+    return list(csv.DictReader((out / "log.csv").open()))
+
+
+def test_one_epoch_writes_everything_a_restart_needs(run):
+    out, _ = run
+    for name in ("last.keras", "best.keras", "log.csv", "curves.png", "state.json", "run.json"):
+        assert (out / name).is_file(), name
+    state = json.loads((out / "state.json").read_text())
+    assert state["epoch"] == 1 and state["best_epoch"] == 1 and not state["stopped_early"]
+    rows = read_log(out)
+    assert len(rows) == 1 and {"loss", "iou", "val_loss", "val_iou"} <= set(rows[0])
+    assert state["best_iou"] == pytest.approx(float(rows[0]["val_iou"]))
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    recorded = json.loads((out / "run.json").read_text())
+    assert recorded["command"].startswith("python -m ml.train ")
+    assert (recorded["train_images"], recorded["val_images"]) == (8, 2)
+
+
+def test_checkpoint_is_a_loadable_model(run):
+    out, _ = run
+    model = load_keras_model(out / "best.keras")
+    assert model.input_shape == (None, 64, 64, 3) and model.output_shape == (None, 64, 64, 1)
+
+
+def test_resume_continues_at_the_next_epoch(run, capsys):
+    out, args = run
+    resumed = [a if a != "1" else "2" for a in args] + ["--resume"]   # --epochs 1 -> 2
+    assert train.main(resumed) == 0
+    assert "resuming from" in capsys.readouterr().out
+    assert json.loads((out / "state.json").read_text())["epoch"] == 2
+    assert [row["epoch"] for row in read_log(out)] == ["0", "1"]
+    # A finished run has nothing left to do and says so instead of training again.
+    assert train.main(resumed) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert len(read_log(out)) == 2
+
+
+def test_bad_data_folder_exits_with_message(tmp_path, capsys):
+    code = train.main(["--model", "sinet", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert "images/" in capsys.readouterr().err
