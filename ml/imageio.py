@@ -1,0 +1,210 @@
+"""Reading any user photo into RGB uint8, and writing results back out.
+
+Every entry point (web upload, CLIs, benchmarks) goes through ``load_image`` so that the same rules
+apply everywhere: the pixel limit is checked from the header before anything is decoded (a 50 kB
+PNG can claim 100,000 x 100,000 pixels), EXIF orientation is applied so phones' portraits come out
+upright, and every mode Pillow can open (16-bit, grey, palette, CMYK, RGBA...) becomes plain RGB.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageCms, UnidentifiedImageError
+
+from ml.errors import ImageError, ImageTooLarge
+
+# 40 MP: above any phone or consumer camera photo we expect (24 MP is the documented maximum use),
+# low enough that the worst case stays within the memory budget of one request.
+DEFAULT_MAX_PIXELS = 40_000_000
+
+MIME_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+
+# Pillow format names we accept (MPO is the multi-picture JPEG many cameras write).
+ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF"}
+_FORMAT_ALIASES = {"jpeg": "jpg"}
+
+_EXIF_ORIENTATION = 0x0112
+# EXIF orientation -> operations that make the stored pixels upright (applied in order).
+_ORIENT_OPS = {
+    2: ("flip_lr",),
+    3: ("rot180",),
+    4: ("flip_ud",),
+    5: ("transpose",),
+    6: ("rot90_cw",),
+    7: ("transverse",),
+    8: ("rot90_ccw",),
+}
+
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+def load_image(source: bytes | str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode ``source`` (file bytes or a path) to an upright RGB uint8 array of shape (H, W, 3).
+
+    Raises ImageTooLarge before decoding when the header reports more than ``max_pixels`` pixels,
+    and ImageError (with a message naming the problem) for missing, empty, corrupt or truncated
+    files and unsupported formats.
+    """
+    image = _open(source, max_pixels)
+    try:
+        with image:
+            if getattr(image, "n_frames", 1) > 1:
+                image.seek(0)  # multi-page TIFF / animated WebP: the first frame is the photo
+            image.load()
+            orientation = _orientation(image)
+            rgb = _to_rgb(image)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"the image is too large to process: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"the image data is corrupt or truncated ({_describe(exc)})") from None
+    return _apply_orientation(rgb, orientation)
+
+
+def _open(source: bytes | str | os.PathLike, max_pixels: int) -> Image.Image:
+    """Open the header only, and refuse unsupported formats and oversized images before decoding."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise ImageError("the file is empty")
+        stream = io.BytesIO(source)
+        label = "the upload"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ImageError(f"no such file: {path}")
+        if path.stat().st_size == 0:
+            raise ImageError(f"the file is empty: {path}")
+        stream = path
+        label = str(path)
+    try:
+        image = Image.open(stream)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"the image is too large to process: {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{label} is not an image in a supported format "
+                         f"(JPEG, PNG, WebP, BMP or TIFF)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{label} could not be read ({_describe(exc)})") from None
+    if image.format not in ACCEPTED_FORMATS:
+        fmt = image.format
+        image.close()
+        raise ImageError(f"{fmt} images are not supported; use JPEG, PNG, WebP, BMP or TIFF")
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise ImageTooLarge(f"the image is {width}x{height} = {width * height / 1e6:.1f} megapixels; "
+                            f"the limit is {max_pixels / 1e6:.1f} megapixels")
+    if width == 0 or height == 0:
+        image.close()
+        raise ImageError("the image has no pixels")
+    return image
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _orientation(image: Image.Image) -> int:
+    """EXIF orientation tag (1 = already upright); unreadable EXIF counts as upright."""
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+    except (ValueError, TypeError, OSError, SyntaxError):
+        return 1
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    """Convert any Pillow mode to RGB uint8 (alpha dropped: segmentation looks at colour only)."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return _high_depth_grey_to_rgb(image)
+    if mode == "CMYK" and image.info.get("icc_profile"):
+        converted = _icc_to_srgb(image)
+        if converted is not None:
+            return np.asarray(converted)
+    if mode != "RGB":
+        image = image.convert("RGBA" if mode in ("P", "PA") else "RGB")
+        if image.mode == "RGBA":
+            image = image.convert("RGB")
+    return np.asarray(image)
+
+
+def _high_depth_grey_to_rgb(image: Image.Image) -> np.ndarray:
+    """16-bit and 32-bit grey: scale to 8 bits (Pillow's own convert would clip at 255)."""
+    values = np.asarray(image)
+    if image.mode == "F":
+        top = 1.0 if float(np.nanmax(values, initial=0.0)) <= 1.0 else 65535.0
+    else:
+        top = 255.0 if int(values.max(initial=0)) <= 255 and image.mode == "I" else 65535.0
+    grey = np.clip(np.nan_to_num(values.astype(np.float32)) * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def _icc_to_srgb(image: Image.Image) -> Image.Image | None:
+    """Use the embedded profile for CMYK: a naive CMYK -> RGB formula gets print colours badly wrong."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
+        return ImageCms.profileToProfile(image, profile, _SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None
+
+
+def _apply_orientation(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """Rotate/flip the decoded pixels so the array is upright (cheaper than Pillow's transpose)."""
+    for op in _ORIENT_OPS.get(orientation, ()):
+        if op == "flip_lr":
+            rgb = cv2.flip(rgb, 1)
+        elif op == "flip_ud":
+            rgb = cv2.flip(rgb, 0)
+        elif op == "rot180":
+            rgb = cv2.rotate(rgb, cv2.ROTATE_180)
+        elif op == "rot90_cw":
+            rgb = cv2.rotate(rgb, cv2.ROTATE_90_CLOCKWISE)
+        elif op == "rot90_ccw":
+            rgb = cv2.rotate(rgb, cv2.ROTATE_90_COUNTERCLOCKWISE)
+        elif op == "transpose":
+            rgb = np.ascontiguousarray(rgb.transpose(1, 0, 2))
+        elif op == "transverse":
+            rgb = np.ascontiguousarray(rgb[::-1, ::-1].transpose(1, 0, 2))
+    return rgb
+
+
+def normalise_format(fmt: str) -> str:
+    """Map a user's format name ('PNG', 'jpeg', '.webp') to a key of MIME_TYPES, or raise ValueError."""
+    key = fmt.lower().lstrip(".")
+    key = _FORMAT_ALIASES.get(key, key)
+    if key not in MIME_TYPES:
+        raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(MIME_TYPES)}")
+    return key
+
+
+def encode_image(image: np.ndarray, fmt: str, quality: int = 92, dpi: int | None = None) -> bytes:
+    """Encode an RGB or RGBA uint8 array as png, jpg or webp bytes.
+
+    JPEG has no alpha channel, so an RGBA array raises ValueError: the caller must compose onto a
+    background first rather than have transparency silently turn black. ``dpi`` is written into the
+    file's header (print sizes for ID photos).
+    """
+    key = normalise_format(fmt)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"expected an RGB or RGBA uint8 array, got {image.dtype} {image.shape}")
+    if key == "jpg" and image.shape[2] == 4:
+        raise ValueError("JPEG cannot hold transparency: compose the cutout onto a background first")
+    pil = Image.fromarray(image, "RGBA" if image.shape[2] == 4 else "RGB")
+    options: dict = {}
+    if dpi is not None:
+        options["dpi"] = (dpi, dpi)
+    buffer = io.BytesIO()
+    if key == "png":
+        # Level 1: a 12 MP cutout encodes several times faster than at the default level 6, and is
+        # only slightly bigger, because the transparent area is constant.
+        pil.save(buffer, "PNG", compress_level=1, **options)
+    elif key == "jpg":
+        pil.save(buffer, "JPEG", quality=quality, subsampling=0 if quality >= 90 else 2, **options)
+    else:
+        pil.save(buffer, "WEBP", quality=quality, method=4, **options)
+    return buffer.getvalue()

@@ -1,0 +1,171 @@
+"""Model runtimes looked up by name: one small class per backend behind one interface.
+
+Serving runs the LiteRT ``.tflite`` export (no TensorFlow import: faster start-up, a fraction of the
+memory); the ``.keras`` file can be selected instead to check that the export agrees with it. Either
+way a model is loaded once per process (``load_runtime`` caches by file), and ``predict`` may be
+called from several threads at once.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from abc import ABC, abstractmethod
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.errors import ModelError
+
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+NUM_THREADS = 2
+
+# User-facing model name -> file stem under weights/.
+MODEL_FILES = {"sinet": "sinet", "mobile-unet": "mobile_unet"}
+
+
+class ModelRuntime(ABC):
+    """A person-segmentation model: square float32 RGB canvas (0-255) in, probability map out."""
+
+    suffix: str = ""
+
+    def __init__(self, name: str, path: Path, card: dict[str, Any]):
+        self.name = name
+        self.path = path
+        self.card = card
+        self.input_size = 0
+        self.parameters: int | None = card.get("parameters")
+
+    def predict(self, canvas: np.ndarray) -> np.ndarray:
+        """Return the (S, S) float32 person probability for an (S, S, 3) float32 canvas in 0-255."""
+        prob = self._run(self._check_canvas(canvas)).reshape(self.input_size, self.input_size)
+        if not np.isfinite(prob).all():
+            # Seen with broken exports: NaN would silently become an empty (or full) matte.
+            raise ModelError(f"{self.path} produced non-finite output; the weights file is broken")
+        return prob
+
+    @abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """Run the network on a (1, S, S, 3) float32 batch; return float32 of S*S values."""
+
+    def _check_canvas(self, canvas: np.ndarray) -> np.ndarray:
+        expected = (self.input_size, self.input_size, 3)
+        if canvas.shape != expected:
+            raise ValueError(f"{self.name} expects a canvas of shape {expected}, got {canvas.shape}")
+        return np.ascontiguousarray(canvas, dtype=np.float32)[None]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, input_size={self.input_size}, path={str(self.path)!r})"
+
+
+class TFLiteRuntime(ModelRuntime):
+    """LiteRT interpreter, one per calling thread.
+
+    A LiteRT interpreter holds its tensors in place, so two threads may not share one. Keeping one
+    per thread (the model bytes are shared; each interpreter costs about a megabyte of arena) lets
+    requests on different threads run at the same time instead of queueing on a lock.
+    """
+
+    suffix = ".tflite"
+
+    def __init__(self, name: str, path: Path, card: dict[str, Any]):
+        super().__init__(name, path, card)
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter_class = Interpreter
+        self._content = path.read_bytes()
+        self._local = threading.local()
+        interpreter = self._interpreter()  # fail here, at load time, if the file is corrupt
+        details = interpreter.get_input_details()[0]
+        shape = tuple(int(v) for v in details["shape"])
+        if len(shape) != 4 or shape[0] != 1 or shape[3] != 3 or shape[1] != shape[2]:
+            raise ModelError(f"{path} takes input of shape {shape}, not (1, S, S, 3)")
+        self.input_size = shape[1]
+
+    def _interpreter(self):
+        interpreter = getattr(self._local, "interpreter", None)
+        if interpreter is None:
+            try:
+                interpreter = self._interpreter_class(model_content=self._content, num_threads=NUM_THREADS)
+                interpreter.allocate_tensors()
+            except (ValueError, RuntimeError) as exc:
+                raise ModelError(f"{self.path} is not a valid LiteRT model ({exc})") from None
+            self._local.interpreter = interpreter
+            self._local.input_index = interpreter.get_input_details()[0]["index"]
+            self._local.output_index = interpreter.get_output_details()[0]["index"]
+        return interpreter
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        interpreter = self._interpreter()
+        interpreter.set_tensor(self._local.input_index, batch)
+        interpreter.invoke()
+        return np.array(interpreter.get_tensor(self._local.output_index), dtype=np.float32)
+
+
+class KerasRuntime(ModelRuntime):
+    """The ``.keras`` checkpoint through Keras, for checking the export; imports TensorFlow lazily."""
+
+    suffix = ".keras"
+
+    def __init__(self, name: str, path: Path, card: dict[str, Any]):
+        super().__init__(name, path, card)
+        from ml.models import load_keras_model  # imports Keras: only when this backend is chosen
+
+        try:
+            self._model = load_keras_model(path)
+        except Exception as exc:  # Keras raises many types for a bad archive; all mean "corrupt file"
+            raise ModelError(f"{path} could not be loaded as a Keras model ({type(exc).__name__}: {exc})") from None
+        self.input_size = int(self._model.input_shape[1])
+        if self.parameters is None:
+            self.parameters = int(self._model.count_params())
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self._model(batch, training=False), dtype=np.float32)
+
+
+BACKENDS: dict[str, type[ModelRuntime]] = {"tflite": TFLiteRuntime, "keras": KerasRuntime}
+
+
+def model_path(name: str, weights_dir: Path = DEFAULT_WEIGHTS_DIR, backend: str = "tflite") -> Path:
+    """Where the weights of model ``name`` for ``backend`` live (raises ModelError for unknown names)."""
+    if name not in MODEL_FILES:
+        raise ModelError(f"unknown model {name!r}; choose from {', '.join(MODEL_FILES)}")
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    return Path(weights_dir) / (MODEL_FILES[name] + BACKENDS[backend].suffix)
+
+
+def read_card(name: str, weights_dir: Path = DEFAULT_WEIGHTS_DIR) -> dict[str, Any]:
+    """The model card ``weights/<stem>.json`` as a dict, or {} when there is none or it is unreadable."""
+    path = Path(weights_dir) / (MODEL_FILES[name] + ".json")
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
+def load_runtime(name: str, weights_dir: Path = DEFAULT_WEIGHTS_DIR, backend: str = "tflite") -> ModelRuntime:
+    """Load (once per file version) and return the runtime for model ``name``.
+
+    Raises ModelError naming the file when the name is unknown or the file is missing or corrupt.
+    A replaced weights file (new mtime or size) is loaded afresh on the next call.
+    """
+    path = model_path(name, weights_dir, backend)
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ModelError(f"model {name!r} has no weights file at {path}") from None
+    return _load_cached(name, str(path.resolve()), backend, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(name: str, path: str, backend: str, _mtime_ns: int, _size: int) -> ModelRuntime:
+    file = Path(path)
+    return BACKENDS[backend](name, file, read_card(name, file.parent))
+
+
+def available_models(weights_dir: Path = DEFAULT_WEIGHTS_DIR, backend: str = "tflite") -> list[str]:
+    """Names of the models whose weights file for ``backend`` is present."""
+    return [name for name in MODEL_FILES if model_path(name, weights_dir, backend).is_file()]

@@ -1,0 +1,111 @@
+"""Photo in, full-resolution soft alpha matte and hard mask out.
+
+Stages (each timed in ``Matte.timings_ms``): ``resize`` letterboxes the photo into the model's
+square canvas with the same ``ml.preprocess.letterbox`` training used; ``model`` runs the network
+(twice with test-time augmentation: the canvas and its mirror image, averaged); ``refine`` upsamples
+the probability to the photo's own size guided by the photo's edges, after dropping stray blobs and
+filling pin-holes (``ml.refine``).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ml.preprocess import letterbox, unletterbox
+from ml.refine import RefineConfig, bilinear_upsample, clean_mask, guided_upsample
+from ml.registry import ModelRuntime
+
+
+@dataclass
+class Matte:
+    """The result for one photo: ``alpha`` uint8 (H, W) 0-255, ``mask`` bool (H, W) = alpha >= threshold."""
+
+    alpha: np.ndarray
+    mask: np.ndarray
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """True when no pixel is foreground: the model found no person."""
+        return not bool(self.mask.any())
+
+    def bbox(self, margin: float = 0.0) -> tuple[int, int, int, int] | None:
+        """(top, left, bottom, right) of the subject, exclusive at bottom/right, grown by ``margin``.
+
+        ``margin`` is a fraction of the box's longer side, clipped to the image. None when empty.
+        """
+        rows = np.flatnonzero(self.mask.any(axis=1))
+        if rows.size == 0:
+            return None
+        cols = np.flatnonzero(self.mask.any(axis=0))
+        top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        pad = round(margin * max(bottom - top, right - left))
+        height, width = self.mask.shape
+        return (max(0, top - pad), max(0, left - pad), min(height, bottom + pad), min(width, right + pad))
+
+    def crop(self, image: np.ndarray, margin: float = 0.05) -> tuple[np.ndarray, "Matte"]:
+        """Crop ``image`` (same H, W) and this matte to the subject's box; unchanged when empty."""
+        box = self.bbox(margin)
+        if box is None:
+            return image, self
+        top, left, bottom, right = box
+        cropped = Matte(self.alpha[top:bottom, left:right], self.mask[top:bottom, left:right],
+                        dict(self.timings_ms))
+        return image[top:bottom, left:right], cropped
+
+
+class Segmenter:
+    """Runs one model runtime over photos of any size. Stateless per call, so safe to share between threads."""
+
+    def __init__(self, runtime: ModelRuntime, tta: bool = False, refine: bool = True, threshold: int = 128,
+                 clean: bool = True, config: RefineConfig = RefineConfig()):
+        if not 1 <= threshold <= 255:
+            raise ValueError(f"threshold must be 1-255, got {threshold}")
+        self.runtime = runtime
+        self.tta = tta
+        self.refine = refine
+        self.clean = clean
+        self.threshold = threshold
+        self.config = config
+
+    def probability(self, rgb: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
+        """Low-resolution person probability over the photo's own aspect ratio (letterbox removed)."""
+        timings = {} if timings is None else timings
+        start = time.perf_counter()
+        canvas, box = letterbox(rgb, self.runtime.input_size, interpolation=cv2.INTER_AREA)
+        canvas = canvas.astype(np.float32)
+        timings["resize"] = _ms(start)
+        start = time.perf_counter()
+        prob = self.runtime.predict(canvas)
+        if self.tta:
+            mirrored = self.runtime.predict(np.ascontiguousarray(canvas[:, ::-1]))
+            prob = 0.5 * (prob + mirrored[:, ::-1])
+        timings["model"] = _ms(start)
+        return np.ascontiguousarray(unletterbox(prob, box))
+
+    def segment(self, rgb: np.ndarray) -> Matte:
+        """Soft alpha and hard mask at the size of ``rgb`` (H, W, 3) uint8."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 array, got {rgb.dtype} {rgb.shape}")
+        timings: dict[str, float] = {}
+        total = time.perf_counter()
+        prob = self.probability(rgb, timings)
+        start = time.perf_counter()
+        height, width = rgb.shape[:2]
+        if self.refine:
+            alpha = guided_upsample(rgb, prob, self.runtime.input_size, self.config, clean=self.clean)
+        else:
+            if self.clean:
+                prob = clean_mask(prob, self.config.min_blob, self.config.max_hole)
+            alpha = bilinear_upsample(prob, height, width)
+        mask = alpha >= self.threshold
+        timings["refine"] = _ms(start)
+        timings["total"] = _ms(total)
+        return Matte(alpha, mask, timings)
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
