@@ -30,15 +30,11 @@ def strip_for_serving(source: Path, target: Path) -> keras.Model:
 
 
 def convert_to_tflite(model: keras.Model, target: Path) -> None:
-    """Write a float32 LiteRT flatbuffer for ``model`` (batch size fixed to 1 for serving)."""
+    """Write a float32 LiteRT flatbuffer for ``model`` (the batch dimension becomes 1)."""
     import tensorflow as tf
 
-    size = model.input_shape[1]
-    spec = tf.TensorSpec((1, size, size, 3), tf.float32, name="image")
-    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
     tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(converter.convert())
+    tmp.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     tmp.replace(target)
 
 
@@ -59,14 +55,16 @@ def max_difference(model: keras.Model, tflite_path: Path, samples: int = 3, seed
         interpreter.invoke()
         lite = interpreter.get_tensor(out["index"])
         ref = np.asarray(model(x, training=False))
+        if not np.isfinite(lite).all():
+            return float("inf")
         worst = max(worst, float(np.abs(lite - ref).max()))
     return worst
 
 
-def export_all(weights: Path) -> dict[str, float]:
-    """Convert each .keras in ``weights`` and return {file name: max abs difference}."""
+def export_all(keras_paths: list[Path]) -> dict[str, float]:
+    """Convert each .keras file and return {file name: max abs difference}."""
     results = {}
-    for keras_path in sorted(weights.glob("*.keras")):
+    for keras_path in keras_paths:
         model = load_keras_model(keras_path)
         tflite_path = keras_path.with_suffix(".tflite")
         convert_to_tflite(model, tflite_path)
@@ -89,10 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {run_dir / 'best.keras'} does not exist", file=sys.stderr)
             return 2
         strip_for_serving(run_dir / "best.keras", args.weights / f"{stem}.keras")
-    if not args.weights.is_dir() or not any(args.weights.glob("*.keras")):
+    keras_paths = [args.weights / f"{args.publish[1]}.keras"] if args.publish else sorted(args.weights.glob("*.keras"))
+    if not keras_paths:
         print(f"error: no .keras files in {args.weights}", file=sys.stderr)
         return 2
-    export_all(args.weights)
+    worst = max(export_all(keras_paths).values())
+    if worst > 1e-4:
+        print(f"error: LiteRT and Keras disagree (max difference {worst:.2e})", file=sys.stderr)
+        return 1
     return 0
 
 
