@@ -23,6 +23,7 @@ NUM_THREADS = 2
 
 # User-facing model name -> file stem under weights/.
 MODEL_FILES = {"sinet": "sinet", "mobile-unet": "mobile_unet"}
+DEFAULT_MODEL = "sinet"
 
 
 class ModelRuntime(ABC):

@@ -1,0 +1,135 @@
+"""What the command-line tools over the segmenter share: finding the input files, the model options,
+and a loop that keeps going past bad files and reports them at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from tqdm import tqdm
+
+from ml.errors import BackdropError
+from ml.imageio import DEFAULT_MAX_PIXELS
+from ml.refine import RefineConfig
+from ml.registry import BACKENDS, DEFAULT_MODEL, DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime
+from ml.segmenter import Segmenter
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass
+class Inputs:
+    """Files to process, in a stable order, and the arguments that matched nothing."""
+
+    files: list[Path] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def collect_inputs(arguments: Iterable[str]) -> Inputs:
+    """Expand files, folders (their image files, not recursive) and glob patterns; drop duplicates."""
+    inputs = Inputs()
+    seen: set[Path] = set()
+    for argument in arguments:
+        matches = _expand(argument)
+        if not matches:
+            inputs.missing.append(argument)
+        for path in matches:
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
+                inputs.files.append(path)
+    return inputs
+
+
+def _expand(argument: str) -> list[Path]:
+    path = Path(argument)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if path.is_file():
+        return [path]
+    if glob.has_magic(argument):
+        return [Path(p) for p in sorted(glob.glob(argument, recursive=True)) if os.path.isfile(p)]
+    return []
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every segmenting CLI takes (model, backend, refinement, limits)."""
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODEL_FILES),
+                        help=f"segmentation model (default {DEFAULT_MODEL})")
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of model files")
+    parser.add_argument("--backend", default="tflite", choices=sorted(BACKENDS),
+                        help="tflite (LiteRT, the default and what the server runs) or keras (for checking)")
+    parser.add_argument("--tta", action="store_true", help="average with the mirror image (2x model time)")
+    parser.add_argument("--no-refine", action="store_true",
+                        help="plain bilinear upsampling instead of the edge-aware refinement")
+    parser.add_argument("--threshold", type=int, default=128, help="alpha at or above which a pixel is person")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,})")
+
+
+def build_segmenter(args: argparse.Namespace) -> Segmenter:
+    """Segmenter from parsed options; raises ModelError (caught by the caller) for bad weights."""
+    runtime = load_runtime(args.model, args.weights, args.backend)
+    return Segmenter(runtime, tta=args.tta, refine=not args.no_refine, threshold=args.threshold,
+                     config=RefineConfig())
+
+
+def prepare_output(folder: Path) -> None:
+    """Create the output folder; raise BackdropError when the path exists and is not a folder."""
+    if folder.exists() and not folder.is_dir():
+        raise BackdropError(f"output {folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackdropError(f"cannot create output folder {folder} ({exc.strerror or exc})") from None
+
+
+def gather(arguments: Iterable[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files to process, and (argument, problem) for what cannot be: no match, or a clashing name.
+
+    Outputs are named by the input's stem, so of two inputs with the same stem only the first is
+    processed; the other is reported instead of silently overwriting the first's result.
+    """
+    inputs = collect_inputs(arguments)
+    problems = [(argument, "no such file, folder or matching pattern") for argument in inputs.missing]
+    kept, stems = [], {}
+    for path in inputs.files:
+        if path.stem in stems:
+            problems.append((str(path), f"same name as {stems[path.stem]}, whose output it would overwrite"))
+        else:
+            stems[path.stem] = path
+            kept.append(path)
+    return kept, problems
+
+
+def run_batch(files: list[Path], process: Callable[[Path], None], problems: list[tuple[str, str]],
+              desc: str) -> int:
+    """Call ``process`` on each file under a progress bar; report problems; return the exit status.
+
+    A bad file (BackdropError: unreadable, too large...) or an unwritable result is listed at the end
+    with the earlier ``problems`` and makes the status EXIT_SOME_FAILED; the other files still go on.
+    """
+    failures = list(problems)
+    failed = 0
+    for path in tqdm(files, desc=desc, unit="image", file=sys.stderr, disable=None):
+        try:
+            process(path)
+        except BackdropError as exc:
+            failures.append((str(path), str(exc)))
+            failed += 1
+        except OSError as exc:
+            failures.append((str(path), f"could not write the result ({exc.strerror or exc})"))
+            failed += 1
+    print(f"{len(files) - failed} of {len(files)} image(s) done", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} problem(s):", file=sys.stderr)
+        for name, message in failures:
+            print(f"  {name}: {message}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK

@@ -1,0 +1,96 @@
+"""Cut the person out of photos and put them on a new background.
+
+``python -m ml.cutout INPUT... --background transparent|#RRGGBB|blur|grey|FILE --format png|jpg|webp
+--output DIR [--model NAME] [--tta] [--crop]``
+
+INPUT may be files, folders (their images) or quoted glob patterns. Each result is written as
+``DIR/<stem>.<format>``. Files that cannot be read are listed at the end and the exit status is 1;
+the rest are still processed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ml.batch import EXIT_USAGE, add_model_arguments, build_segmenter, gather, prepare_output, run_batch
+from ml.compose import Background, compose, parse_background
+from ml.errors import BackdropError
+from ml.imageio import encode_image, load_image, normalise_format
+from ml.segmenter import Segmenter
+
+DEFAULT_MARGIN = 0.05
+
+
+class CutoutJob:
+    """One configured run: segmenter, background and output settings applied to each file."""
+
+    def __init__(self, segmenter: Segmenter, background: Background, fmt: str, output: Path,
+                 crop_margin: float | None, quality: int, max_pixels: int):
+        self.segmenter = segmenter
+        self.background = background
+        self.fmt = fmt
+        self.output = output
+        self.crop_margin = crop_margin
+        self.quality = quality
+        self.max_pixels = max_pixels
+
+    def __call__(self, source: Path) -> None:
+        rgb = load_image(source, self.max_pixels)
+        matte = self.segmenter.segment(rgb)
+        if self.crop_margin is not None:
+            rgb, matte = matte.crop(rgb, self.crop_margin)
+        data = encode_image(compose(rgb, matte.alpha, self.background), self.fmt, self.quality)
+        target = self.output / f"{source.stem}.{self.fmt}"
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ml.cutout", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or quoted globs")
+    parser.add_argument("--output", type=Path, required=True, metavar="DIR", help="folder for the results")
+    parser.add_argument("--background", default="transparent",
+                        help="transparent (default), #RRGGBB, blur, blur:STRENGTH (0.1-20, default 2), grey, "
+                             "or an image file (fill:FILE crops it to cover, fit:FILE shows all of it)")
+    parser.add_argument("--format", default="png", help="png (default), jpg or webp")
+    parser.add_argument("--quality", type=int, default=92, help="jpg/webp quality 1-100 (default 92)")
+    parser.add_argument("--crop", action="store_true", help="crop to the subject's bounding box")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                        help=f"margin round the subject with --crop, as a fraction of its size "
+                             f"(default {DEFAULT_MARGIN})")
+    add_model_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        fmt = normalise_format(args.format)
+        background = parse_background(args.background, args.max_pixels)
+    except (ValueError, BackdropError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if fmt == "jpg" and background.transparent:
+        print("error: JPEG cannot be transparent; choose --format png or webp, or a --background",
+              file=sys.stderr)
+        return EXIT_USAGE
+    files, problems = gather(args.inputs)
+    if not files:
+        print("error: no images found in " + ", ".join(args.inputs), file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        prepare_output(args.output)
+        segmenter = build_segmenter(args)
+    except BackdropError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    job = CutoutJob(segmenter, background, fmt, args.output, args.margin if args.crop else None,
+                    args.quality, args.max_pixels)
+    return run_batch(files, job, problems, desc="cutouts")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
