@@ -1,0 +1,126 @@
+"""Files a person takes away: the photo as a JPEG with its DPI, optionally under a size cap, and a
+4x6 in print sheet for a photo kiosk with as many copies as fit and thin cut guides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ml.idphoto.presets import Preset, mm_to_px
+from ml.imageio import encode_image
+
+BEST_QUALITY = 95
+QUALITY_FLOOR = 60              # below this JPEG blocks and colour smearing become visible on a face
+SHEET_INCHES = (6, 4)           # 10x15 cm kiosk print, landscape; portrait is tried too
+SHEET_DPI = 300
+SHEET_GAPS_MM = (2.0, 1.0, 0.0) # widest gap that still fits the most copies wins
+GUIDE_COLOUR = (170, 170, 170)
+
+
+@dataclass(frozen=True)
+class EncodedPhoto:
+    """JPEG bytes and how they were made; ``fits`` is False when the cap could not be met."""
+
+    data: bytes
+    quality: int
+    max_kb: int | None
+    fits: bool
+
+    @property
+    def kb(self) -> float:
+        return len(self.data) / 1024
+
+    def rule(self) -> dict | None:
+        """The file-size line of the compliance report (None when no cap was asked for)."""
+        if self.max_kb is None:
+            return None
+        if self.fits:
+            hint = f"The file is {self.kb:.0f} KB at JPEG quality {self.quality}."
+        else:
+            hint = (f"Even at the lowest acceptable quality ({QUALITY_FLOOR}) the file is {self.kb:.0f} KB, "
+                    f"over the {self.max_kb} KB limit: choose a lower DPI or a smaller size.")
+        return {"id": "file_size", "label": "File size", "status": "pass" if self.fits else "fail",
+                "value": round(self.kb, 1), "unit": "KB", "allowed": [0, self.max_kb], "hint": hint}
+
+
+def encode_photo(rgb: np.ndarray, dpi: int, max_kb: int | None = None) -> EncodedPhoto:
+    """JPEG with ``dpi`` in its header; with ``max_kb``, the best quality (>= the floor) that fits.
+
+    Size falls monotonically (near enough) with quality, so a binary search finds the highest
+    quality under the cap in about six encodes.
+    """
+    best = encode_image(rgb, "jpg", quality=BEST_QUALITY, dpi=dpi)
+    if max_kb is None or len(best) <= max_kb * 1024:
+        return EncodedPhoto(best, BEST_QUALITY, max_kb, True)
+    low, high = QUALITY_FLOOR, BEST_QUALITY - 1
+    found: tuple[int, bytes] | None = None
+    while low <= high:
+        quality = (low + high) // 2
+        data = encode_image(rgb, "jpg", quality=quality, dpi=dpi)
+        if len(data) <= max_kb * 1024:
+            found, low = (quality, data), quality + 1
+        else:
+            high = quality - 1
+    if found:
+        return EncodedPhoto(found[1], found[0], max_kb, True)
+    return EncodedPhoto(encode_image(rgb, "jpg", quality=QUALITY_FLOOR, dpi=dpi), QUALITY_FLOOR, max_kb, False)
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """Copies in a grid on the sheet: counts, photo size and gap in pixels, sheet size."""
+
+    columns: int
+    rows: int
+    photo_px: tuple[int, int]
+    gap_px: int
+    sheet_px: tuple[int, int]
+
+    @property
+    def copies(self) -> int:
+        return self.columns * self.rows
+
+    def origins(self) -> list[tuple[int, int]]:
+        """Top-left corner of every copy; the grid is centred on the sheet."""
+        (pw, ph), (sw, sh), g = self.photo_px, self.sheet_px, self.gap_px
+        x0 = (sw - self.columns * pw - (self.columns - 1) * g) // 2
+        y0 = (sh - self.rows * ph - (self.rows - 1) * g) // 2
+        return [(x0 + c * (pw + g), y0 + r * (ph + g)) for r in range(self.rows) for c in range(self.columns)]
+
+
+def _fit(length: int, photo: int, gap: int) -> int:
+    return max(0, (length + gap) // (photo + gap))
+
+
+def plan_sheet(preset: Preset) -> SheetLayout:
+    """Most copies of the photo on a 4x6 in sheet at 300 DPI, trying both orientations and gaps."""
+    photo = preset.pixel_size(SHEET_DPI)
+    landscape = (SHEET_INCHES[0] * SHEET_DPI, SHEET_INCHES[1] * SHEET_DPI)
+    best: SheetLayout | None = None
+    for sheet in (landscape, landscape[::-1]):
+        for gap_mm in SHEET_GAPS_MM:
+            gap = mm_to_px(gap_mm, SHEET_DPI)
+            layout = SheetLayout(_fit(sheet[0], photo[0], gap), _fit(sheet[1], photo[1], gap), photo, gap, sheet)
+            if best is None or layout.copies > best.copies:
+                best = layout
+    return best
+
+
+def render_sheet(photo: np.ndarray, layout: SheetLayout) -> np.ndarray:
+    """White sheet with the copies and 1 px grey cut lines along every photo edge, edge to edge."""
+    sheet = np.full((layout.sheet_px[1], layout.sheet_px[0], 3), 255, np.uint8)
+    pw, ph = layout.photo_px
+    if photo.shape[:2] != (ph, pw):
+        photo = cv2.resize(photo, (pw, ph), interpolation=cv2.INTER_AREA)
+    origins = layout.origins()
+    xs = sorted({x for x, _ in origins} | {x + pw - 1 for x, _ in origins})
+    ys = sorted({y for _, y in origins} | {y + ph - 1 for _, y in origins})
+    for x in xs:
+        sheet[:, x] = GUIDE_COLOUR
+    for y in ys:
+        sheet[y, :] = GUIDE_COLOUR
+    for x, y in origins:
+        sheet[y + 1:y + ph - 1, x + 1:x + pw - 1] = photo[1:-1, 1:-1]
+    return sheet

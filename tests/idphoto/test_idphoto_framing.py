@@ -1,0 +1,94 @@
+"""Framing on synthetic heads: crown finding, scale to the head range, eye rule, roll, padding."""
+import cv2
+import numpy as np
+import pytest
+
+from ml.idphoto.face import Face
+from ml.idphoto.framing import apply_frame, find_crown, padding_share, plan_frame
+from ml.idphoto.presets import get_preset, px_per_mm
+
+
+def synthetic_head(height=900, width=700, crown=150, eye=330, centre=350, roll_deg=0.0):
+    """An alpha with a head (ellipse) on shoulders, and the Face a detector would report for it."""
+    alpha = np.zeros((height, width), np.uint8)
+    cv2.ellipse(alpha, (centre, 380), (150, 230), 0, 0, 360, 255, -1)
+    alpha[560:, 120:580] = 255
+    alpha[380:, 260:440] = 255
+    face_w = 220
+    eyes = ((centre - 50.0, float(eye)), (centre + 50.0, float(eye)))
+    if roll_deg:
+        rad = np.radians(roll_deg)
+        eyes = ((centre - 50 * np.cos(rad), eye - 50 * np.sin(rad)), (centre + 50 * np.cos(rad), eye + 50 * np.sin(rad)))
+    face = Face(centre - face_w / 2, eye - 0.22 * face_w, centre + face_w / 2, eye + 0.78 * face_w, 2.0, eyes)
+    assert crown == 380 - 230
+    return alpha, face
+
+
+def test_crown_is_the_top_of_the_head_connected_to_the_face():
+    alpha, face = synthetic_head()
+    alpha[20:40, 330:370] = 255  # a stray blob above the head, not connected
+    crown, from_mask, cut = find_crown(alpha, face.centre_x, face.eye_y, face.width)
+    assert from_mask and not cut
+    assert abs(crown - 150) <= 3
+
+
+def test_crown_falls_back_when_the_mask_misses_the_head():
+    alpha, face = synthetic_head()
+    crown, from_mask, _ = find_crown(np.zeros_like(alpha), face.centre_x, face.eye_y, face.width)
+    assert not from_mask
+
+
+def test_crown_cut_by_the_top_edge_is_flagged():
+    alpha, face = synthetic_head()
+    crown, from_mask, cut = find_crown(alpha[200:], face.centre_x, face.eye_y - 200, face.width)
+    assert from_mask and cut
+
+
+@pytest.mark.parametrize("preset_id", ["eu-passport", "uk-passport", "ca-passport", "cn-1inch", "us-passport"])
+def test_head_lands_in_the_middle_of_the_range_and_centred(preset_id):
+    preset = get_preset(preset_id)
+    alpha, face = synthetic_head()
+    frame = plan_frame(alpha, face, preset, 300)
+    out = apply_frame(alpha, frame, 0)
+    assert out.shape == preset.pixel_size(300)[::-1]
+    ppm = px_per_mm(300)
+    rows = np.flatnonzero((out[:, out.shape[1] // 2 - 5:out.shape[1] // 2 + 5] >= 128).any(axis=1))
+    crown_out = rows[0]
+    chin_out = frame.output_point(face.centre_x, face.chin_y)[1]
+    head_mm = (chin_out - crown_out) / ppm
+    assert preset.head_mm[0] <= head_mm <= preset.head_mm[1]
+    assert abs(head_mm - sum(preset.head_mm) / 2) < 0.3
+    cols = np.flatnonzero(out[crown_out + 40] >= 128)
+    assert abs((cols[0] + cols[-1]) / 2 - out.shape[1] / 2) < 2
+    if preset.eyes_from_bottom_mm:
+        eyes_mm = (out.shape[0] - frame.output_point(face.centre_x, face.eye_y)[1]) / ppm
+        assert preset.eyes_from_bottom_mm[0] <= eyes_mm <= preset.eyes_from_bottom_mm[1]
+
+
+def test_small_roll_is_levelled():
+    alpha, face = synthetic_head(roll_deg=6.0)
+    frame = plan_frame(alpha, face, get_preset("eu-passport"), 300)
+    assert frame.roll_corrected
+    (lx, ly), (rx, ry) = face.eyes
+    left, right = frame.matrix @ [lx, ly, 1], frame.matrix @ [rx, ry, 1]
+    assert abs(left[1] - right[1]) < 0.5
+    assert right[0] > left[0]
+
+
+def test_large_roll_is_left_alone():
+    alpha, face = synthetic_head(roll_deg=15.0)
+    frame = plan_frame(alpha, face, get_preset("eu-passport"), 300)
+    assert not frame.roll_corrected and frame.roll_deg == pytest.approx(15.0, abs=0.1)
+
+
+def test_tight_photo_is_padded_with_the_fill_colour():
+    alpha, face = synthetic_head()
+    tight = alpha[100:700, 150:550]  # head fills the frame: no room below or beside
+    moved = Face(face.left - 150, face.top - 100, face.right - 150, face.bottom - 100, face.score,
+                 tuple((x - 150, y - 100) for x, y in face.eyes))
+    frame = plan_frame(tight, moved, get_preset("ca-passport"), 300)
+    padding = padding_share(tight.shape, frame)
+    assert padding["area"] > 0.05 and padding["bottom"] > 0.5
+    rgb = np.dstack([tight] * 3)
+    out = apply_frame(rgb, frame, (10, 200, 30))
+    assert tuple(out[-1, 0]) == (10, 200, 30)
