@@ -1,0 +1,45 @@
+"""``flask --app wsgi purge --older-than 24h`` and ``python -m webapp.purge``: delete old jobs.
+
+Purging needs only the job store, not the models, so ``python -m webapp.purge`` starts in a blink and
+can run from cron while the server is up (deletion renames a job away first, so a page being served
+never sees half a job).
+"""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import click
+from flask import current_app
+
+from webapp.jobstore import JobStore
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_AGE_RE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_age(text: str) -> timedelta:
+    """'90m', '24h', '7d' -> timedelta; raises click.BadParameter with the accepted forms."""
+    match = _AGE_RE.fullmatch(text.strip().lower())
+    if not match:
+        raise click.BadParameter(f"{text!r} is not an age; write e.g. 30m, 24h or 7d")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def purge(store: JobStore, older_than: str, dry_run: bool) -> list[str]:
+    ids = store.purge(parse_age(older_than), dry_run=dry_run)
+    click.echo(f"{'would delete' if dry_run else 'deleted'} {len(ids)} job(s) older than {older_than}")
+    return ids
+
+
+def age_options(command):
+    """The options both purge entry points take (flask CLI and ``python -m webapp.purge``)."""
+    command = click.option("--dry-run", is_flag=True, help="List, do not delete.")(command)
+    return click.option("--older-than", default="24h", show_default=True, help="Age, e.g. 30m, 24h, 7d.")(command)
+
+
+@click.command("purge")
+@age_options
+def purge_command(older_than: str, dry_run: bool) -> None:
+    """Delete jobs (uploads and results) older than an age."""
+    purge(current_app.extensions["backdrop"].store, older_than, dry_run)

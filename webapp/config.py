@@ -1,0 +1,46 @@
+"""Settings read from environment variables, so one build runs anywhere (dev, gunicorn, tests).
+
+Every setting has a ``BACKDROP_`` variable; ``create_app(config)`` lets tests override any key.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Flask key -> (environment variable, default, parser)
+_ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
+    "DATA_DIR": ("BACKDROP_DATA_DIR", REPO_ROOT / "data", Path),
+    "WEIGHTS_DIR": ("BACKDROP_WEIGHTS_DIR", REPO_ROOT / "weights", Path),
+    "MAX_UPLOAD_MB": ("BACKDROP_MAX_UPLOAD_MB", 20.0, float),
+    "MAX_PIXELS": ("BACKDROP_MAX_PIXELS", 40_000_000, int),
+    "DEFAULT_MODEL": ("BACKDROP_DEFAULT_MODEL", "sinet", str),
+    # How many images are segmented at once; more threads than CPU cores only adds memory.
+    "WORKER_THREADS": ("BACKDROP_WORKER_THREADS", 2, int),
+    "JOBS_PER_PAGE": ("BACKDROP_JOBS_PER_PAGE", 12, int),
+}
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Flask config keys from ``BACKDROP_*`` variables, falling back to the documented defaults."""
+    environ = os.environ if environ is None else environ
+    settings: dict[str, Any] = {}
+    for key, (variable, default, parse) in _ENV_SETTINGS.items():
+        raw = environ.get(variable)
+        try:
+            settings[key] = default if raw in (None, "") else parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"{variable}={raw!r} is not a valid value: {exc}") from exc
+    return settings
+
+
+def finalize(config: dict[str, Any]) -> None:
+    """Derive Flask's own keys from ours (upload limit in bytes) and check the values make sense."""
+    config["DATA_DIR"] = Path(config["DATA_DIR"])
+    config["WEIGHTS_DIR"] = Path(config["WEIGHTS_DIR"])
+    if config["MAX_UPLOAD_MB"] <= 0 or config["MAX_PIXELS"] <= 0 or config["WORKER_THREADS"] <= 0:
+        raise ValueError("upload size, pixel limit and worker threads must be positive")
+    # Werkzeug answers 413 itself once a request body passes this many bytes.
+    config["MAX_CONTENT_LENGTH"] = int(config["MAX_UPLOAD_MB"] * 1024 * 1024)

@@ -1,0 +1,94 @@
+"""Every error a user can cause, mapped to one HTTP status and one message, in one place.
+
+Views raise :class:`FieldError` (or let ``ml.errors`` and Werkzeug errors through); API requests get a
+JSON body, page requests get the page. Nothing here ever shows a stack trace: unexpected exceptions
+are logged and answered with a plain 500.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from ml.compose import BackgroundError
+from ml.errors import BackdropError, ImageError, ImageTooLarge, ModelError
+
+from webapp.jobstore import JobNotFound
+
+log = logging.getLogger(__name__)
+
+
+class FieldError(BackdropError):
+    """A request field is missing or invalid; ``field`` names it so the form can point at it."""
+
+    def __init__(self, field: str, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+class NotAnImage(FieldError):
+    """The upload is not a picture at all (as opposed to a picture that is damaged)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message, 415)
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    status: int
+    message: str
+    field: str | None = None
+
+    def as_json(self) -> dict:
+        return {"error": {"status": self.status, "message": self.message, "field": self.field}}
+
+
+def describe(exc: BaseException) -> ErrorInfo:
+    """The status and user-facing message for any exception (500 and a generic text if unknown)."""
+    if isinstance(exc, FieldError):
+        return ErrorInfo(exc.status, str(exc), exc.field)
+    if isinstance(exc, RequestEntityTooLarge):
+        from flask import current_app
+        limit = current_app.config["MAX_UPLOAD_MB"]
+        return ErrorInfo(413, f"The upload is larger than the {limit:g} MB limit.", "image")
+    if isinstance(exc, ImageTooLarge):
+        return ErrorInfo(413, str(exc), "image")
+    if isinstance(exc, ImageError):
+        return ErrorInfo(422, str(exc), "image")
+    if isinstance(exc, BackgroundError):
+        return ErrorInfo(422, f"background: {exc}", "background")
+    if isinstance(exc, ModelError):
+        return ErrorInfo(422, str(exc), "model")
+    if isinstance(exc, JobNotFound):
+        return ErrorInfo(404, "No such job: it may have been deleted or purged.")
+    if isinstance(exc, HTTPException):
+        return ErrorInfo(exc.code or 500, exc.description or exc.name)
+    return ErrorInfo(500, "Something went wrong on our side; the error has been logged.")
+
+
+def wants_json() -> bool:
+    """API paths always get JSON; pages get JSON only when the script asks for it (uploads)."""
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def error_response(info: ErrorInfo) -> tuple[Response | str, int]:
+    if wants_json():
+        return jsonify(info.as_json()), info.status
+    return render_template("error.html", error=info), info.status
+
+
+def register_error_handlers(app: Flask) -> None:
+    def handle(exc: Exception):
+        info = describe(exc)
+        if info.status >= 500:
+            log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        return error_response(info)
+
+    for kind in (BackdropError, JobNotFound, HTTPException, Exception):
+        app.register_error_handler(kind, handle)

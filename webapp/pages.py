@@ -1,0 +1,122 @@
+"""The upload page, the result page and the job's files.
+
+Forms post normally (they work without JavaScript); the upload script posts the same form with
+``Accept: application/json`` and gets the job's address or the error as JSON instead of a page.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, send_file, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ml.errors import BackdropError
+
+from webapp.errors import describe, wants_json
+from webapp.forms import background_field, model_field, read_upload
+from webapp.views import PRESETS, form_context, runner
+
+bp = Blueprint("pages", __name__)
+
+USER_ERRORS = (BackdropError, RequestEntityTooLarge)
+
+
+@bp.get("/")
+def index():
+    return render_template("upload.html", error=None, **form_context())
+
+
+@bp.post("/jobs")
+def create_job():
+    """Upload -> job -> first render. Every field is checked before anything is stored."""
+    jobs = runner()
+    try:
+        picture = read_upload("image")
+        model = model_field(jobs.models)
+        spec = background_field(allow_image=True)
+        background = read_upload("background_image") if spec == "image" else None
+    except USER_ERRORS as exc:
+        if wants_json():
+            raise
+        info = describe(exc)
+        return render_template("upload.html", error=info, **form_context()), info.status
+    record = jobs.start(picture, "page", {"model": model, "background": spec})
+    with jobs.cleanup_on_error(record):
+        render = jobs.render(record, model, spec, background, rgb=picture.rgb)
+    url = url_for("pages.job", job_id=record["id"], render=render["n"])
+    if wants_json():
+        return jsonify({"id": record["id"], "url": url}), 201
+    return redirect(url, 303)
+
+
+def _render_number(record: dict[str, Any]) -> int:
+    number = request.args.get("render", type=int)
+    numbers = [r["n"] for r in record["renders"]]
+    return number if number in numbers else numbers[-1]
+
+
+def _result_page(record: dict[str, Any], number: int, error=None, status: int = 200):
+    render = next(r for r in record["renders"] if r["n"] == number)
+    kind, colour = (("color", render["background"]) if render["background"].startswith("#")
+                    else (render["background"], "#ffffff"))
+    page = render_template("result.html", job=record, render=render, mask=record["masks"][render["model"]],
+                           other_model=runner().models.other(render["model"]), presets=PRESETS,
+                           picker_kind=kind, picker_colour=colour, error=error)
+    return page, status
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str):
+    record = runner().store.load(job_id)
+    if not record["renders"]:
+        return redirect(url_for("compare.view", job_id=job_id))
+    return _result_page(record, _render_number(record))
+
+
+@bp.get("/jobs/<job_id>/files/<name>")
+def job_file(job_id: str, name: str):
+    """A file the job's record lists, with the content type recorded when it was written."""
+    store = runner().store
+    path = store.file_path(job_id, name)
+    content_type = store.load(job_id)["files"][name]["content_type"]
+    download = request.args.get("download") == "1"
+    return send_file(path, mimetype=content_type, as_attachment=download,
+                     download_name=f"backdrop-{job_id[:8]}-{name}", max_age=3600)
+
+
+@bp.post("/jobs/<job_id>/model")
+def rerun_model(job_id: str):
+    """"Try the other model": same photo, same background as render ``render``, no new upload.
+
+    With ``next=compare`` only the mask is computed and the compare page is shown.
+    """
+    jobs = runner()
+    with jobs.store.lock(job_id):
+        record = jobs.store.load(job_id)
+        model = model_field(jobs.models)
+        if request.form.get("next") == "compare" or not record["renders"]:
+            jobs.ensure_mask(record, model)
+            return redirect(url_for("compare.view", job_id=job_id), 303)
+        base = next((r for r in record["renders"] if r["n"] == request.form.get("render", type=int)),
+                    record["renders"][-1])
+        render = jobs.render(record, model, base["background"], jobs.stored_background(record, base))
+    return redirect(url_for("pages.job", job_id=job_id, render=render["n"]), 303)
+
+
+@bp.post("/jobs/<job_id>/background")
+def change_background(job_id: str):
+    """"Change background": the stored photo and matte over a new background."""
+    jobs = runner()
+    with jobs.store.lock(job_id):
+        record = jobs.store.load(job_id)
+        if not record["renders"]:
+            abort(404)
+        try:
+            model = model_field(jobs.models)
+            spec = background_field(allow_image=True)
+            background = read_upload("background_image") if spec == "image" else None
+        except USER_ERRORS as exc:
+            info = describe(exc)
+            return _result_page(record, _render_number(record), info, info.status)
+        render = jobs.render(record, model, spec, background)
+    return redirect(url_for("pages.job", job_id=job_id, render=render["n"]), 303)

@@ -1,0 +1,44 @@
+"""Helpers every blueprint's views share: the app's job runner and what templates need to show a job."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, url_for
+
+from webapp.models import LABELS
+from webapp.pipeline import JobRunner
+
+# Preset backgrounds on the colour picker (ID-photo colours included: white, light blue, red).
+PRESETS = [("white", "#ffffff"), ("blue", "#438edb"), ("red", "#d32f2f"), ("green", "#2e7d32"),
+           ("grey", "#9e9e9e")]
+
+
+def runner() -> JobRunner:
+    return current_app.extensions["backdrop"]
+
+
+def file_url(job_id: str, name: str, download: bool = False) -> str:
+    return url_for("pages.job_file", job_id=job_id, name=name, **({"download": 1} if download else {}))
+
+
+def background_label(spec: str) -> str:
+    names = {hexa: name for name, hexa in PRESETS}
+    if spec.startswith("#"):
+        return f"{names[spec].capitalize()} {spec}" if spec in names else spec
+    return {"transparent": "Transparent", "blur": "Blurred", "image": "Image"}.get(spec, spec)
+
+
+def form_context() -> dict[str, Any]:
+    """What the upload and compare forms need: the models with their cards, limits and presets."""
+    config = current_app.config
+    return {"models": runner().models.describe(), "default_model": config["DEFAULT_MODEL"],
+            "presets": PRESETS, "max_mb": config["MAX_UPLOAD_MB"], "max_bytes": config["MAX_CONTENT_LENGTH"]}
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.jinja_env.globals.update(label=model_label, background_label=background_label, file_url=file_url)
+    app.jinja_env.filters["model_label"] = model_label
+
+
+def model_label(name: str) -> str:
+    return LABELS.get(name, name)
