@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from webapp import api, assets, compare, health, history, pages
+from webapp import api, assets, compare, health, history, idphoto, pages
 from webapp.cli import purge_command
 from webapp.config import REPO_ROOT, finalize, settings_from_env
 from webapp.errors import register_error_handlers
@@ -20,7 +20,7 @@ from webapp.pipeline import JobRunner
 from webapp.views import register_template_helpers
 
 # Every area of the app is one blueprint; adding an area is one line here (and a nav link in base.html).
-BLUEPRINTS = [assets.bp, pages.bp, compare.bp, history.bp, api.bp, health.bp]
+BLUEPRINTS = [assets.bp, pages.bp, compare.bp, history.bp, api.bp, health.bp, idphoto.bp]
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

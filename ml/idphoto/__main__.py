@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         preset = resolve_preset(args.preset, args.size, args.dpi)
         rgb = load_image(args.input, args.max_pixels)
-        result = make_id_photo(rgb, build_segmenter(args), preset, args.background, args.dpi, args.layout,
+        result = make_id_photo(rgb, build_segmenter(args).segment, preset, args.background, args.dpi, args.layout,
                                args.max_kb)
     except BackdropError as exc:
         print(f"error: {args.input}: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ The face is looked for first, so a photo without exactly one face is refused bef
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ from ml.idphoto.face import find_single_face
 from ml.idphoto.framing import apply_frame, padding_share, plan_frame, source_window
 from ml.idphoto.output import SHEET_DPI, EncodedPhoto, encode_photo, plan_sheet, render_sheet
 from ml.idphoto.presets import Preset, PresetError, check_dpi, hex_to_rgb, resolve_background
-from ml.segmenter import Segmenter
+from ml.segmenter import Matte
 
 LAYOUTS = ("single", "sheet-4x6")
 MAX_KB_RANGE = (10, 10_000)
@@ -56,9 +57,12 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 1)
 
 
-def make_id_photo(rgb: np.ndarray, segmenter: Segmenter, preset: Preset, background: str | None = None,
+def make_id_photo(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset, background: str | None = None,
                   dpi: int | None = None, layout: str | None = "single", max_kb: int | None = None) -> IdPhoto:
-    """Frame ``rgb`` to ``preset``; raises FaceError for no face or several, PresetError for bad options."""
+    """Frame ``rgb`` to ``preset``; raises FaceError for no face or several, PresetError for bad options.
+
+    ``segment`` is ``Segmenter.segment`` or anything with its signature (the web app's model pool).
+    """
     dpi = check_dpi(dpi or preset.dpi)
     layout = check_layout(layout)
     max_kb = check_max_kb(max_kb)
@@ -70,7 +74,7 @@ def make_id_photo(rgb: np.ndarray, segmenter: Segmenter, preset: Preset, backgro
     face = find_single_face(rgb)
     timings["face"] = _ms(start)
     start = time.perf_counter()
-    alpha = segmenter.segment(rgb).alpha
+    alpha = segment(rgb).alpha
     timings["segment"] = _ms(start)
     start = time.perf_counter()
     frame = plan_frame(alpha, face, preset, dpi)

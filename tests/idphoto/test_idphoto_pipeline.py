@@ -31,7 +31,7 @@ def head_height_mm(photo: np.ndarray, colour: str, dpi: int) -> float:
 @pytest.mark.parametrize("preset_id", sorted(load_presets()))
 def test_head_height_in_the_output_is_inside_the_range(portrait, stored_segmenter, preset_id):
     preset = get_preset(preset_id)
-    result = make_id_photo(portrait, stored_segmenter, preset)
+    result = make_id_photo(portrait, stored_segmenter.segment, preset)
     assert result.photo.shape[:2] == preset.pixel_size(300)[::-1]
     colour, _ = resolve_background(None, preset)
     measured = head_height_mm(result.photo, colour, 300)
@@ -46,30 +46,30 @@ def test_head_height_in_the_output_is_inside_the_range(portrait, stored_segmente
 
 
 def test_report_flags_the_low_resolution_of_a_small_photo(portrait, stored_segmenter):
-    report = make_id_photo(portrait, stored_segmenter, get_preset("eu-passport")).report
+    report = make_id_photo(portrait, stored_segmenter.segment, get_preset("eu-passport")).report
     resolution = {r["id"]: r for r in report["rules"]}["resolution"]
     assert resolution["status"] in ("warn", "fail") and resolution["value"] < 300
     assert "higher-resolution" in resolution["hint"]
 
 
 def test_jpeg_has_dpi_and_the_sheet_has_copies(portrait, stored_segmenter):
-    single = make_id_photo(portrait, stored_segmenter, get_preset("us-passport"), dpi=600)
+    single = make_id_photo(portrait, stored_segmenter.segment, get_preset("us-passport"), dpi=600)
     with Image.open(io.BytesIO(single.file.data)) as image:
         assert image.size == (1200, 1200) and image.info["dpi"] == pytest.approx((600, 600))
-    sheet = make_id_photo(portrait, stored_segmenter, get_preset("us-passport"), layout="sheet-4x6")
+    sheet = make_id_photo(portrait, stored_segmenter.segment, get_preset("us-passport"), layout="sheet-4x6")
     with Image.open(io.BytesIO(sheet.file.data)) as image:
         assert sorted(image.size) == [1200, 1800] and image.info["dpi"] == pytest.approx((300, 300))
     assert sheet.report["sheet"]["copies"] == 6
 
 
 def test_us_visa_uses_its_240_kb_limit(portrait, stored_segmenter):
-    result = make_id_photo(portrait, stored_segmenter, get_preset("us-visa"))
+    result = make_id_photo(portrait, stored_segmenter.segment, get_preset("us-visa"))
     size_rule = {r["id"]: r for r in result.report["rules"]}["file_size"]
     assert size_rule["allowed"] == [0, 240] and len(result.file.data) <= 240 * 1024
 
 
 def test_background_not_allowed_by_the_document_fails_that_rule(portrait, stored_segmenter):
-    result = make_id_photo(portrait, stored_segmenter, get_preset("us-passport"), background="red")
+    result = make_id_photo(portrait, stored_segmenter.segment, get_preset("us-passport"), background="red")
     rule = {r["id"]: r for r in result.report["rules"]}["background_colour"]
     assert rule["status"] == "fail" and result.report["overall"] == "fail"
     assert tuple(result.photo[2, 2]) == hex_to_rgb("#D7261E")
@@ -78,19 +78,19 @@ def test_background_not_allowed_by_the_document_fails_that_rule(portrait, stored
 def test_no_face_is_refused_before_segmentation(stored_segmenter):
     blank = np.full((300, 300, 3), 180, np.uint8)  # the stand-in would fail on this shape if called
     with pytest.raises(FaceError, match="No face"):
-        make_id_photo(blank, stored_segmenter, get_preset("eu-passport"))
+        make_id_photo(blank, stored_segmenter.segment, get_preset("eu-passport"))
 
 
 def test_two_faces_are_refused(portrait, stored_segmenter):
     with pytest.raises(FaceError, match="2 faces"):
-        make_id_photo(np.hstack([portrait, portrait]), stored_segmenter, get_preset("eu-passport"))
+        make_id_photo(np.hstack([portrait, portrait]), stored_segmenter.segment, get_preset("eu-passport"))
 
 
 @pytest.mark.parametrize("kwargs", [{"layout": "poster"}, {"max_kb": "lots"}, {"max_kb": 1}, {"dpi": 5},
                                     {"background": "plaid"}])
 def test_bad_options_are_refused(portrait, stored_segmenter, kwargs):
     with pytest.raises(PresetError):
-        make_id_photo(portrait, stored_segmenter, get_preset("eu-passport"), **kwargs)
+        make_id_photo(portrait, stored_segmenter.segment, get_preset("eu-passport"), **kwargs)
 
 
 def test_cli_writes_the_photo_and_report(tmp_path, monkeypatch, portrait_alpha, stored_segmenter, capsys):
@@ -127,7 +127,7 @@ def test_real_segmenter_frames_the_portrait(portrait):
     from ml.registry import load_runtime
     from ml.segmenter import Segmenter
     preset = get_preset("eu-passport")
-    result = make_id_photo(portrait, Segmenter(load_runtime("sinet")), preset)
+    result = make_id_photo(portrait, Segmenter(load_runtime("sinet")).segment, preset)
     head = {r["id"]: r for r in result.report["rules"]}["head_height"]
     assert preset.head_mm[0] <= head["value"] <= preset.head_mm[1]
 
