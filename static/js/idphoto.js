@@ -82,7 +82,7 @@
     if (!file) { showError("image: choose a photo first."); return; }
     if (file.size > Number(form.getAttribute("data-max-bytes"))) { showError("image: the file is too large."); return; }
     submit.disabled = true;
-    form.classList.add("busy");
+    submit.classList.add("busy");
     fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) {
@@ -95,6 +95,6 @@
         });
       })
       .catch(function (error) { showError(error.message); })
-      .then(function () { submit.disabled = false; form.classList.remove("busy"); });
+      .then(function () { submit.disabled = false; submit.classList.remove("busy"); });
   });
 }());

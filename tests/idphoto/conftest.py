@@ -12,8 +12,6 @@ from PIL import Image
 from ml.imageio import load_image
 from ml.segmenter import Matte
 
-pytest.importorskip("dlib", reason="face detection needs dlib-bin (pin dlib-bin==20.0.1.post1)")
-
 DATA = Path(__file__).parent / "data"
 
 
