@@ -1,0 +1,126 @@
+"""Model cards are assembled from the run, the model file, the datasets README and an evaluation."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from ml import cards, evaluate  # noqa: E402
+
+README = """# Training data
+
+| folder | pairs | what | image size | licence |
+| --- | --- | --- | --- | --- |
+| `alpha/` | 6 | portraits | 64x48 | none stated: research/competition data |
+| `beta/` | 1,003 | full bodies | about 341x512 | Apache-2.0 (repository) |
+
+Rules: read-only.
+"""
+SCHEMA_KEYS = {"name", "architecture", "input_size", "parameters", "status", "data", "split_file", "split_counts",
+               "training", "metrics", "date"}
+
+
+def tiny_model(seed):
+    """A 64 px model that calls bright pixels person (the generated photos have bright people)."""
+    image = keras.Input((64, 64, 3))
+    conv = keras.layers.Conv2D(1, 1, activation="sigmoid")
+    model = keras.Model(image, conv(image))
+    conv.set_weights([np.full((1, 1, 3, 1), 0.1 / 3 + seed * 1e-3, np.float32), np.array([-13.0], np.float32)])
+    return model
+
+
+@pytest.fixture
+def project(tmp_path, make_dataset):
+    """Dataset folders with README, split file, a finished-looking run, published weights, an evaluation."""
+    datasets = tmp_path / "datasets"
+    folders = [make_dataset(datasets / name, 6) for name in ("alpha", "beta")]
+    (datasets / "README.md").write_text(README)
+    keys = [f"{f.name}/{i}" for f in folders for i in range(6)]
+    split_file = tmp_path / "split.json"
+    split_file.write_text(json.dumps({"train": keys[0:3] + keys[6:9], "val": keys[3:4] + keys[9:10],
+                                      "test": keys[4:6] + keys[10:12], "seed": 42}))
+    run = tmp_path / "run"
+    run.mkdir()
+    command = f"python -m ml.train --model sinet --data {folders[0]} {folders[1]} --out {run} --epochs 3"
+    (run / "run.json").write_text(json.dumps({"command": command, "args": {
+        "data": repr([str(f) for f in folders]), "split": str(split_file), "epochs": "3"}}))
+    (run / "state.json").write_text(json.dumps(
+        {"epoch": 2, "best_iou": 0.812345, "best_epoch": 2, "wait": 0, "stopped_early": False}))
+    tiny_model(0).save(run / "best.keras")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(run / "best.keras", weights / "sinet.keras")
+    out = tmp_path / "eval"
+    assert evaluate.main(["--model", str(weights / "sinet.keras"), "--data", *map(str, folders),
+                          "--split-file", str(split_file), "--out", str(out)]) == 0
+    return {"run": run, "weights": weights, "split": split_file, "eval": out / "summary.json", "folders": folders}
+
+
+def make_card(project, *extra):
+    return cards.main(["--model", "sinet", "--run", str(project["run"]), "--weights", str(project["weights"]),
+                       "--eval", str(project["eval"]), *extra])
+
+
+def test_card_follows_the_schema_with_facts_from_their_sources(project):
+    assert make_card(project) == 0
+    card = json.loads((project["weights"] / "sinet.json").read_text())
+    assert set(card) == SCHEMA_KEYS
+    assert card["name"] == "sinet" and card["architecture"].startswith("SINet")
+    assert card["input_size"] == 64 and card["parameters"] == 4          # 3 weights + 1 bias
+    assert card["status"] == "interim"                                   # 2 of 3 epochs
+    assert card["data"] == [
+        {"folder": "alpha", "pairs": 6, "licence": "none stated: research/competition data"},
+        {"folder": "beta", "pairs": 6, "licence": "Apache-2.0 (repository)"}]
+    assert card["split_counts"] == {"train": 6, "val": 2, "test": 4}
+    assert card["training"] == {"command": json.loads((project["run"] / "run.json").read_text())["command"],
+                                "epochs": 2, "best_epoch": 2, "stopped_early": False, "best_val_iou": 0.8123}
+    metrics = card["metrics"]
+    assert metrics["split"] == "test" and list(metrics["per_dataset"]) == ["alpha", "beta", "all"]
+    assert set(metrics["per_dataset"]["all"]) == set(cards.CARD_METRICS)
+    assert metrics["per_dataset"]["all"]["images"] == 4 and metrics["per_dataset"]["alpha"]["images"] == 2
+    summary = json.loads(project["eval"].read_text())
+    assert metrics["per_dataset"]["all"]["iou_mean"] == round(summary["per_dataset"]["all"]["iou_mean"], 4)
+
+
+def test_finished_run_is_trained(project):
+    state = json.loads((project["run"] / "state.json").read_text())
+    (project["run"] / "state.json").write_text(json.dumps({**state, "stopped_early": True}))
+    assert make_card(project) == 0
+    assert json.loads((project["weights"] / "sinet.json").read_text())["status"] == "trained"
+
+
+def test_weights_that_are_not_the_runs_best_are_refused(project, capsys):
+    tiny_model(1).save(project["weights"] / "sinet.keras")
+    assert make_card(project) == 2
+    assert "publish it again" in capsys.readouterr().err
+    assert not (project["weights"] / "sinet.json").exists()
+
+
+def test_partial_evaluation_is_refused(project, capsys):
+    summary = json.loads(project["eval"].read_text())
+    project["eval"].write_text(json.dumps({**summary, "limit": 2}))
+    assert make_card(project) == 2
+    assert "whole test split" in capsys.readouterr().err
+
+
+def test_evaluation_of_another_model_is_refused(project, capsys):
+    summary = json.loads(project["eval"].read_text())
+    project["eval"].write_text(json.dumps({**summary, "model_file": "weights/mobile_unet.tflite"}))
+    assert make_card(project) == 2
+    assert "not of model 'sinet'" in capsys.readouterr().err
+
+
+def test_without_eval_the_card_evaluates_itself(project, monkeypatch, tmp_path):
+    monkeypatch.setattr(evaluate, "DEFAULT_OUT", tmp_path / "auto")
+    card = cards.build_card("sinet", project["run"], project["weights"], backend="keras")
+    assert card["metrics"]["per_dataset"]["all"]["images"] == 4
+    assert (tmp_path / "auto" / "sinet-test" / "summary.json").is_file()
+
+
+def test_licences_parsed_from_markdown_table(tmp_path):
+    (tmp_path / "README.md").write_text(README)
+    assert cards.dataset_licences(tmp_path / "README.md") == {
+        "alpha": "none stated: research/competition data", "beta": "Apache-2.0 (repository)"}
+    assert cards.dataset_licences(tmp_path / "missing.md") == {}
