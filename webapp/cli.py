@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from webapp.jobstore import JobStore
 
@@ -40,6 +41,7 @@ def age_options(command):
 
 @click.command("purge")
 @age_options
+@with_appcontext
 def purge_command(older_than: str, dry_run: bool) -> None:
     """Delete jobs (uploads and results) older than an age."""
     purge(current_app.extensions["backdrop"].store, older_than, dry_run)

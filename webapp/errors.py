@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ml.compose import BackgroundError
@@ -51,9 +51,8 @@ def describe(exc: BaseException) -> ErrorInfo:
     if isinstance(exc, FieldError):
         return ErrorInfo(exc.status, str(exc), exc.field)
     if isinstance(exc, RequestEntityTooLarge):
-        from flask import current_app
         limit = current_app.config["MAX_UPLOAD_MB"]
-        return ErrorInfo(413, f"The upload is larger than the {limit:g} MB limit.", "image")
+        return ErrorInfo(413, f"image: the upload is larger than the {limit:g} MB limit.", "image")
     if isinstance(exc, ImageTooLarge):
         return ErrorInfo(413, str(exc), "image")
     if isinstance(exc, ImageError):

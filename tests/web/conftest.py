@@ -67,3 +67,17 @@ def photo() -> bytes:
 @pytest.fixture
 def store(app):
     return app.extensions["backdrop"].store
+
+
+def upload(client, url: str = "/jobs", image: bytes | None = None, filename: str = "photo.jpg",
+           mimetype: str = "image/jpeg", json: bool = False, **fields):
+    """POST a multipart form like the page (or API) does; ``image=None`` leaves the file out."""
+    data = dict(fields)
+    if image is not None:
+        data["image"] = (io.BytesIO(image), filename, mimetype)
+    headers = {"Accept": "application/json"} if json else {}
+    return client.post(url, data=data, headers=headers, content_type="multipart/form-data")
+
+
+def job_id_from(location: str) -> str:
+    return location.split("/jobs/")[1].split("/")[0].split("?")[0]

@@ -1,0 +1,95 @@
+"""The JSON/binary API: remove-background in every format and output, models, jobs, healthz."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ml.registry import load_runtime
+from webapp.config import REPO_ROOT
+
+from .conftest import decode, upload
+
+API = "/api/v1/remove-background"
+
+
+def test_defaults_give_a_transparent_png_with_job_headers(client, store, photo):
+    response = upload(client, API, image=photo)
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Job-Id"])
+    assert response.headers["X-Model"] == "sinet"
+    assert float(response.headers["X-Inference-Ms"]) > 0
+    image = decode(response.data)
+    assert image.mode == "RGBA" and image.size == (240, 320)
+    record = store.load(response.headers["X-Job-Id"])
+    assert record["source"] == "api" and record["settings"]["format"] == "png"
+    assert record["renders"][0]["file"] == "cutout-sinet.png"  # the cutout itself, not a copy
+
+
+def test_jpeg_with_transparent_background_gets_white(client, photo):
+    response = upload(client, API, image=photo, format="jpg", model="mobile-unet")
+    assert response.mimetype == "image/jpeg" and response.headers["X-Model"] == "mobile-unet"
+    result = np.asarray(decode(response.data)).astype(int)
+    alpha = np.asarray(decode(client.get(f"/jobs/{response.headers['X-Job-Id']}/files/alpha-mobile-unet.png").data))
+    assert result.shape == (320, 240, 3) and (alpha == 0).any()
+    assert np.abs(np.median(result[alpha == 0], axis=0) - 255).max() <= 3
+
+
+def test_colour_and_blur_backgrounds_in_webp_and_png(client, photo):
+    colour = upload(client, API, image=photo, background="#FF0000", format="webp")
+    assert colour.mimetype == "image/webp"
+    image = decode(colour.data)
+    assert image.format == "WEBP" and image.mode == "RGB" and image.size == (240, 320)
+    blur = upload(client, API, image=photo, background="blur", format="jpeg")
+    assert blur.status_code == 200 and blur.mimetype == "image/jpeg"
+
+
+def test_mask_output_is_binary_in_any_format(client, photo):
+    png = upload(client, API, image=photo, output="mask")
+    mask = np.asarray(decode(png.data))
+    assert png.mimetype == "image/png" and mask.shape == (320, 240) and set(np.unique(mask)) <= {0, 255}
+    jpg = upload(client, API, image=photo, output="mask", format="jpg")
+    assert jpg.mimetype == "image/jpeg"
+    as_jpg = np.asarray(decode(jpg.data).convert("L")).astype(int)
+    assert np.abs(as_jpg - mask).mean() < 3
+
+
+def test_models_report_input_size_parameters_and_card(client):
+    body = client.get("/api/v1/models").json
+    assert body["default"] == "sinet"
+    names = [model["name"] for model in body["models"]]
+    assert names == ["sinet", "mobile-unet"]
+    for model in body["models"]:
+        runtime = load_runtime(model["name"], REPO_ROOT / "weights")
+        assert model["input_size"] == runtime.input_size
+        assert model["parameters"] == runtime.parameters
+        assert model["card"] == runtime.card and "metrics" in model
+
+
+def test_job_json_and_delete(client, store, photo):
+    job_id = upload(client, API, image=photo).headers["X-Job-Id"]
+    body = client.get(f"/api/v1/jobs/{job_id}").json
+    assert body["id"] == job_id and body["masks"]["sinet"]["timings_ms"]["total"] > 0
+    assert body["original"]["bytes"] == len(photo)
+    assert set(body["links"]) == set(body["files"])
+    assert client.get(body["links"]["cutout-sinet.png"].replace("http://localhost", "")).status_code == 200
+    assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 204
+    assert not (store.jobs_dir / job_id).exists()
+    gone = client.get(f"/api/v1/jobs/{job_id}")
+    assert gone.status_code == 404 and gone.json["error"]["status"] == 404
+    assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 404
+    assert client.get("/api/v1/jobs/not-an-id").status_code == 404
+
+
+def test_healthz_lists_the_loaded_models(client):
+    body = client.get("/healthz").json
+    assert body["status"] == "ok"
+    assert [model["name"] for model in body["models"]] == ["sinet", "mobile-unet"]
+    assert all(model["input_size"] > 0 for model in body["models"])
+
+
+def test_unknown_api_route_and_method_are_json(client):
+    missing = client.get("/api/v1/nothing")
+    assert missing.status_code == 404 and missing.json["error"]["status"] == 404
+    wrong = client.get(API)
+    assert wrong.status_code == 405 and wrong.json["error"]["status"] == 405

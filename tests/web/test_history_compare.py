@@ -1,0 +1,72 @@
+"""History (listing, pagination, delete) and the model comparison page."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from ml import metrics
+
+from .conftest import decode, encode, job_id_from, portrait, upload
+
+
+def test_history_lists_newest_first_with_thumbnails_and_pages(app, client, photo):
+    app.config["JOBS_PER_PAGE"] = 2
+    ids = [job_id_from(upload(client, image=photo, filename=f"p{i}.jpg").headers["Location"]) for i in range(3)]
+    first = client.get("/history").get_data(as_text=True)
+    assert "3 jobs" in first and "Page 1 of 2" in first
+    assert first.index(ids[2]) < first.index(ids[1]) and ids[0] not in first
+    assert f"/jobs/{ids[2]}/files/thumb.jpg" in first
+    thumb = decode(client.get(f"/jobs/{ids[2]}/files/thumb.jpg").data)
+    assert max(thumb.size) <= 360
+    second = client.get("/history?page=2").get_data(as_text=True)
+    assert ids[0] in second and ids[2] not in second
+    assert client.get("/history?page=abc").status_code == 200
+
+
+def test_history_delete(client, store, photo):
+    job_id = job_id_from(upload(client, image=photo).headers["Location"])
+    response = client.post(f"/jobs/{job_id}/delete", data={"page": "1"})
+    assert response.status_code == 303 and response.headers["Location"] == "/history?page=1"
+    assert not (store.jobs_dir / job_id).exists()
+    assert "No jobs yet" in client.get("/history").get_data(as_text=True)
+    assert client.post(f"/jobs/{job_id}/delete").status_code == 404
+    assert client.get(f"/jobs/{job_id}/delete").status_code == 405
+
+
+def test_compare_runs_both_models_and_scores_against_the_truth(client, store, photo):
+    truth = np.zeros((320, 240), np.uint8)
+    truth[70:, 20:220] = 255
+    response = client.post("/compare", content_type="multipart/form-data", data={
+        "image": (io.BytesIO(photo), "p.jpg", "image/jpeg"),
+        "truth": (io.BytesIO(encode(truth, "PNG")), "t.png", "image/png")})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/compare")
+    job_id = job_id_from(response.headers["Location"])
+    record = store.load(job_id)
+    assert set(record["masks"]) == {"sinet", "mobile-unet"} and record["renders"] == []
+    masks = {name: np.asarray(decode(store.read_file(job_id, f"mask-{name}.png"))) for name in record["masks"]}
+    comparison = record["comparison"]
+    assert comparison["disagreement"] == round(float(np.mean((masks["sinet"] > 127) != (masks["mobile-unet"] > 127))), 4)
+    assert comparison["iou_between"] == round(metrics.iou(masks["sinet"], masks["mobile-unet"]), 4)
+    for name, mask in masks.items():
+        assert comparison["scores"][name]["iou"] == round(metrics.iou(mask, truth), 4)
+        assert comparison["scores"][name]["boundary_f"] == round(metrics.boundary_f(mask, truth), 4)
+    diff = np.asarray(decode(store.read_file(job_id, "diff.png")))
+    assert diff.shape == (320, 240, 3)
+    only_sinet = (masks["sinet"] > 127) & (masks["mobile-unet"] <= 127)
+    assert np.all(diff[only_sinet] == [255, 140, 0])
+    page = client.get(f"/jobs/{job_id}/compare").get_data(as_text=True)
+    assert "IoU vs truth" in page and "Boundary F vs truth" in page and "diff.png" in page
+    assert client.get(f"/jobs/{job_id}").headers["Location"] == f"/jobs/{job_id}/compare"
+
+
+def test_compare_without_truth_and_from_a_result(client, store, photo):
+    job_id = job_id_from(upload(client, image=encode(portrait(seed=3))).headers["Location"])
+    page = client.get(f"/jobs/{job_id}/compare").get_data(as_text=True)
+    assert "Run Mobile-UNet" in page and "IoU vs truth" not in page
+    response = client.post(f"/jobs/{job_id}/model", data={"model": "mobile-unet", "next": "compare"})
+    assert response.headers["Location"] == f"/jobs/{job_id}/compare"
+    record = store.load(job_id)
+    assert record["comparison"]["scores"] is None and len(record["renders"]) == 1
+    page = client.get(f"/jobs/{job_id}/compare").get_data(as_text=True)
+    assert "Where they disagree" in page and "Run Mobile-UNet" not in page and "ground-truth mask" in page

@@ -1,0 +1,162 @@
+"""The upload and result pages through Flask's test client: uploads, renders, re-runs and files."""
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+
+from .conftest import decode, encode, job_id_from, upload
+
+JOB_URL = re.compile(r"^/jobs/([0-9a-f]{32})\?render=(\d+)$")
+
+
+def create(client, photo, **fields):
+    response = upload(client, image=photo, **{"model": "sinet", "background": "color", "color": "#438edb", **fields})
+    assert response.status_code == 303, response.data[:300]
+    match = JOB_URL.match(response.headers["Location"])
+    assert match, response.headers["Location"]
+    return match.group(1)
+
+
+def get_file(client, job_id: str, name: str):
+    response = client.get(f"/jobs/{job_id}/files/{name}")
+    assert response.status_code == 200, name
+    return response
+
+
+def test_upload_page_offers_models_backgrounds_and_local_jquery(client):
+    page = client.get("/").get_data(as_text=True)
+    for text in ('value="sinet" checked', 'value="mobile-unet"', 'name="background" value="color" checked',
+                 'value="transparent"', 'value="blur"', 'value="image"', 'type="color"', 'name="color"',
+                 'data-colour="#ffffff"', 'data-colour="#438edb"', 'type="reset"', 'type="submit"'):
+        assert text in page, text
+    jquery = client.get("/static/vendor/jquery/jquery.min.js")
+    assert jquery.status_code == 200 and b"jQuery" in jquery.data[:500]
+    assert "/static/vendor/jquery/jquery.min.js" in page and "//code.jquery" not in page and "cdn" not in page.lower()
+
+
+def test_upload_colour_background_end_to_end(client, store, photo):
+    job_id = create(client, photo)
+    page = client.get(f"/jobs/{job_id}?render=1").get_data(as_text=True)
+    assert "SINet" in page and "input.jpg" in page and "result-1.jpg" in page and "data-before-after" in page
+    record = store.load(job_id)
+    assert record["original"]["width"] == 240 and record["original"]["height"] == 320
+    assert record["masks"]["sinet"]["timings_ms"]["total"] > 0
+    assert get_file(client, job_id, "original.jpg").data == photo  # stored exactly as uploaded
+    result = np.asarray(decode(get_file(client, job_id, "result-1.jpg").data)).astype(int)
+    mask = np.asarray(decode(get_file(client, job_id, "mask-sinet.png").data))
+    alpha = np.asarray(decode(get_file(client, job_id, "alpha-sinet.png").data))
+    assert result.shape == (320, 240, 3) and mask.shape == alpha.shape == (320, 240)
+    assert set(np.unique(mask)) <= {0, 255}
+    # Wherever the matte is fully transparent the new colour shows, within JPEG's error.
+    assert (alpha == 0).any()
+    assert np.abs(np.median(result[alpha == 0], axis=0) - [0x43, 0x8E, 0xDB]).max() <= 4
+
+
+def test_ajax_upload_gets_the_job_address_as_json(client, photo):
+    response = upload(client, image=photo, json=True, model="mobile-unet", background="blur")
+    assert response.status_code == 201
+    assert JOB_URL.match(response.json["url"]) and response.json["id"] in response.json["url"]
+
+
+def test_transparent_shows_the_cutout_and_jpg_gets_white(client, store, photo):
+    job_id = create(client, photo, background="transparent")
+    render = store.load(job_id)["renders"][0]
+    assert render["display"] == "cutout-sinet.png" and render["file"].endswith(".jpg")
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert 'frame checkerboard"><img src="/jobs/%s/files/cutout-sinet.png' % job_id in page
+    cutout = decode(get_file(client, job_id, "cutout-sinet.png").data)
+    alpha = np.asarray(decode(get_file(client, job_id, "alpha-sinet.png").data))
+    assert cutout.mode == "RGBA" and np.array_equal(np.asarray(cutout)[:, :, 3], alpha)
+    white = np.asarray(decode(get_file(client, job_id, render["file"]).data)).astype(int)
+    assert np.abs(np.median(white[alpha == 0], axis=0) - 255).max() <= 3
+
+
+def test_blur_and_image_backgrounds(client, store, photo):
+    blur_id = create(client, photo, background="blur")
+    original = np.asarray(decode(photo)).astype(int)
+    blurred = np.asarray(decode(get_file(client, blur_id, "result-1.jpg").data)).astype(int)
+    alpha = np.asarray(decode(get_file(client, blur_id, "alpha-sinet.png").data))
+    background = alpha == 0
+    # Blur removes the backdrop's noise: neighbouring pixels differ much less than in the photo.
+    assert np.abs(np.diff(blurred, axis=1))[background[:, 1:]].mean() < 0.5 * np.abs(np.diff(original, axis=1))[background[:, 1:]].mean()
+
+    red = encode(np.full((60, 80, 3), (200, 20, 20), np.uint8), "PNG")
+    response = client.post("/jobs", content_type="multipart/form-data", data={
+        "image": (io.BytesIO(photo), "p.jpg", "image/jpeg"), "background": "image",
+        "background_image": (io.BytesIO(red), "red.png", "image/png")})
+    assert response.status_code == 303
+    job_id = job_id_from(response.headers["Location"])
+    render = store.load(job_id)["renders"][0]
+    assert render["background"] == "image" and render["background_file"] == "bg-1.png"
+    assert get_file(client, job_id, "bg-1.png").data == red
+    result = np.asarray(decode(get_file(client, job_id, "result-1.jpg").data)).astype(int)
+    alpha = np.asarray(decode(get_file(client, job_id, "alpha-sinet.png").data))
+    assert np.abs(np.median(result[alpha == 0], axis=0) - [200, 20, 20]).max() <= 4
+
+
+def test_other_model_reuses_the_stored_upload(client, store, photo):
+    job_id = create(client, photo)
+    before = store.load(job_id)
+    response = client.post(f"/jobs/{job_id}/model", data={"model": "mobile-unet", "render": "1"})
+    assert response.status_code == 303 and response.headers["Location"] == f"/jobs/{job_id}?render=2"
+    after = store.load(job_id)
+    assert after["original"] == before["original"] and after["masks"]["sinet"] == before["masks"]["sinet"]
+    assert after["renders"][1]["model"] == "mobile-unet" and after["renders"][1]["background"] == "#438edb"
+    assert set(after["masks"]) == {"sinet", "mobile-unet"}
+    page = client.get(f"/jobs/{job_id}?render=2").get_data(as_text=True)
+    assert "Mobile-UNet" in page and "Try the other model (SINet)" in page
+
+
+def test_change_background_reuses_the_stored_mask(client, store, photo):
+    job_id = create(client, photo)
+    alpha_before = get_file(client, job_id, "alpha-sinet.png").data
+    mask_record = store.load(job_id)["masks"]["sinet"]
+    response = client.post(f"/jobs/{job_id}/background", data={"model": "sinet", "background": "color",
+                                                                "color": "#2e7d32"})
+    assert response.status_code == 303 and response.headers["Location"].endswith("?render=2")
+    record = store.load(job_id)
+    assert record["masks"]["sinet"] == mask_record  # not segmented again
+    assert get_file(client, job_id, "alpha-sinet.png").data == alpha_before
+    green = np.asarray(decode(get_file(client, job_id, "result-2.jpg").data)).astype(int)
+    alpha = np.asarray(decode(alpha_before))
+    assert np.abs(np.median(green[alpha == 0], axis=0) - [0x2E, 0x7D, 0x32]).max() <= 4
+    # The first render is still there and still blue.
+    assert get_file(client, job_id, "result-1.jpg").data
+    page = client.get(f"/jobs/{job_id}?render=1").get_data(as_text=True)
+    assert "#438edb" in page and "Versions" in page
+
+
+def test_files_are_served_with_their_recorded_type_and_nothing_else(client, store, photo):
+    job_id = create(client, photo)
+    response = client.get(f"/jobs/{job_id}/files/cutout-sinet.png?download=1")
+    assert response.mimetype == "image/png"
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    assert client.get(f"/jobs/{job_id}/files/result-1.jpg").mimetype == "image/jpeg"
+    for name in ("job.json", "..%2Fjob.json", "nothing.png", "mask-mobile-unet.png"):
+        assert client.get(f"/jobs/{job_id}/files/{name}").status_code == 404, name
+    assert client.get("/jobs/../../etc/passwd").status_code == 404
+
+
+def test_unknown_or_malformed_job_ids_are_404_pages(client):
+    for job_id in ("0" * 32, "nope", "A" * 32, "0" * 31):
+        response = client.get(f"/jobs/{job_id}")
+        assert response.status_code == 404
+        assert b"Not found" in response.data and b"Traceback" not in response.data
+
+
+def test_unknown_render_number_shows_the_latest(client, photo):
+    job_id = create(client, photo)
+    assert client.get(f"/jobs/{job_id}?render=99").status_code == 200
+
+
+def test_pages_have_no_inline_script_or_style(client, photo):
+    """Issue 6 adds a strict CSP: every script is a file, no handlers or styles in the markup."""
+    job_id = create(client, photo)
+    client.post(f"/jobs/{job_id}/model", data={"model": "mobile-unet"})
+    for path in ("/", "/compare", "/history", f"/jobs/{job_id}", f"/jobs/{job_id}/compare", "/jobs/" + "0" * 32):
+        html = client.get(path).get_data(as_text=True)
+        assert all('src="' in tag for tag in re.findall(r"<script[^>]*>", html)), path
+        assert not re.search(r"\sstyle=|\son[a-z]+=", html), path
+        assert "<style" not in html, path
