@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -60,7 +61,7 @@ def load_image(source: bytes | str | os.PathLike, max_pixels: int = DEFAULT_MAX_
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"the image is too large to process: {exc}") from None
+        raise ImageTooLarge(_bomb_message(exc, max_pixels)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"the image data is corrupt or truncated ({_describe(exc)})") from None
     return _apply_orientation(rgb, orientation)
@@ -84,7 +85,7 @@ def _open(source: bytes | str | os.PathLike, max_pixels: int) -> Image.Image:
     try:
         image = Image.open(stream)
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"the image is too large to process: {exc}") from None
+        raise ImageTooLarge(_bomb_message(exc, max_pixels)) from None
     except UnidentifiedImageError:
         raise ImageError(f"{label} is not an image in a supported format "
                          f"(JPEG, PNG, WebP, BMP or TIFF)") from None
@@ -103,6 +104,13 @@ def _open(source: bytes | str | os.PathLike, max_pixels: int) -> Image.Image:
         image.close()
         raise ImageError("the image has no pixels")
     return image
+
+
+def _bomb_message(exc: Exception, max_pixels: int) -> str:
+    """Pillow refuses absurd sizes itself, before we see the header; say it in our own words."""
+    match = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(match.group(1)) / 1e6:.1f} megapixels" if match else "too many pixels"
+    return f"the image is {size}; the limit is {max_pixels / 1e6:.1f} megapixels"
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -57,25 +58,42 @@ class Matte:
         return image[top:bottom, left:right], cropped
 
 
+def _letterbox_fit(rgb: np.ndarray, size: int) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    canvas, box = letterbox(rgb, size, interpolation=cv2.INTER_AREA)
+    return canvas, lambda prob: unletterbox(prob, box)
+
+
+def _stretch_fit(rgb: np.ndarray, size: int) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    # The photo's aspect ratio is lost (only kept for measuring against letterbox: docs/segmenter.md).
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA), lambda prob: prob
+
+
+# How a photo is fitted into the model's square canvas -> (canvas, function mapping the output back).
+FITS = {"letterbox": _letterbox_fit, "stretch": _stretch_fit}
+
+
 class Segmenter:
     """Runs one model runtime over photos of any size. Stateless per call, so safe to share between threads."""
 
     def __init__(self, runtime: ModelRuntime, tta: bool = False, refine: bool = True, threshold: int = 128,
-                 clean: bool = True, config: RefineConfig = RefineConfig()):
+                 clean: bool = True, config: RefineConfig = RefineConfig(), fit: str = "letterbox"):
         if not 1 <= threshold <= 255:
             raise ValueError(f"threshold must be 1-255, got {threshold}")
+        if fit not in FITS:
+            raise ValueError(f"unknown fit {fit!r}; choose from {', '.join(FITS)}")
         self.runtime = runtime
         self.tta = tta
         self.refine = refine
         self.clean = clean
         self.threshold = threshold
         self.config = config
+        self.fit = fit
 
     def probability(self, rgb: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
-        """Low-resolution person probability over the photo's own aspect ratio (letterbox removed)."""
+        """Low-resolution person probability covering the photo (canvas padding removed)."""
         timings = {} if timings is None else timings
         start = time.perf_counter()
-        canvas, box = letterbox(rgb, self.runtime.input_size, interpolation=cv2.INTER_AREA)
+        canvas, undo = FITS[self.fit](rgb, self.runtime.input_size)
         canvas = canvas.astype(np.float32)
         timings["resize"] = _ms(start)
         start = time.perf_counter()
@@ -84,7 +102,15 @@ class Segmenter:
             mirrored = self.runtime.predict(np.ascontiguousarray(canvas[:, ::-1]))
             prob = 0.5 * (prob + mirrored[:, ::-1])
         timings["model"] = _ms(start)
-        return np.ascontiguousarray(unletterbox(prob, box))
+        return np.ascontiguousarray(undo(prob))
+
+    def upsample(self, rgb: np.ndarray, prob: np.ndarray) -> np.ndarray:
+        """Full-resolution uint8 alpha for ``rgb`` from its low-resolution probability."""
+        if self.refine:
+            return guided_upsample(rgb, prob, self.runtime.input_size, self.config, clean=self.clean)
+        if self.clean:
+            prob = clean_mask(prob, self.config.min_blob, self.config.max_hole)
+        return bilinear_upsample(prob, *rgb.shape[:2])
 
     def segment(self, rgb: np.ndarray) -> Matte:
         """Soft alpha and hard mask at the size of ``rgb`` (H, W, 3) uint8."""
@@ -94,13 +120,7 @@ class Segmenter:
         total = time.perf_counter()
         prob = self.probability(rgb, timings)
         start = time.perf_counter()
-        height, width = rgb.shape[:2]
-        if self.refine:
-            alpha = guided_upsample(rgb, prob, self.runtime.input_size, self.config, clean=self.clean)
-        else:
-            if self.clean:
-                prob = clean_mask(prob, self.config.min_blob, self.config.max_hole)
-            alpha = bilinear_upsample(prob, height, width)
+        alpha = self.upsample(rgb, prob)
         mask = alpha >= self.threshold
         timings["refine"] = _ms(start)
         timings["total"] = _ms(total)

@@ -1,0 +1,133 @@
+"""ml.registry: models by name, clear errors for bad files, thread safety, no TensorFlow on the serving path."""
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.errors import ModelError
+from ml.registry import (DEFAULT_WEIGHTS_DIR, MODEL_FILES, TFLiteRuntime, available_models, load_runtime,
+                         model_path)
+
+ROOT = Path(__file__).resolve().parents[2]
+needs_weights = pytest.mark.skipif(not available_models(), reason="no weights/*.tflite committed yet")
+
+
+def canvases(size: int, count: int, seed: int = 0) -> list[np.ndarray]:
+    """Smooth photo-like canvases (pure noise is not what the models were trained on)."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    return [cv2.resize(rng.random((8, 8, 3), dtype=np.float32) * 255, (size, size)) for _ in range(count)]
+
+
+def test_unknown_model_name_lists_the_choices():
+    with pytest.raises(ModelError, match="unknown model 'u2net'; choose from sinet, mobile-unet"):
+        load_runtime("u2net")
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ModelError, match="unknown backend 'onnx'"):
+        load_runtime("sinet", backend="onnx")
+
+
+def test_missing_weights_file_is_named(tmp_path):
+    with pytest.raises(ModelError, match=str(tmp_path / "mobile_unet.tflite")):
+        load_runtime("mobile-unet", tmp_path)
+
+
+def test_corrupt_tflite_file_is_named(tmp_path):
+    (tmp_path / "sinet.tflite").write_bytes(b"not a flatbuffer" * 100)
+    with pytest.raises(ModelError, match=r"sinet\.tflite is not a valid LiteRT model"):
+        load_runtime("sinet", tmp_path)
+
+
+def test_corrupt_keras_file_is_named(tmp_path):
+    (tmp_path / "sinet.keras").write_bytes(b"PK\x03\x04 truncated zip")
+    with pytest.raises(ModelError, match=r"sinet\.keras could not be loaded"):
+        load_runtime("sinet", tmp_path, backend="keras")
+
+
+def test_paths_follow_the_file_table():
+    assert model_path("mobile-unet", Path("w")) == Path("w/mobile_unet.tflite")
+    assert model_path("sinet", Path("w"), "keras") == Path("w/sinet.keras")
+
+
+@needs_weights
+@pytest.mark.parametrize("name", sorted(MODEL_FILES))
+def test_runtime_predicts_a_probability_map(name):
+    runtime = load_runtime(name)
+    assert isinstance(runtime, TFLiteRuntime)
+    assert runtime.input_size in range(64, 513)
+    if runtime.card.get("input_size"):
+        assert runtime.card["input_size"] == runtime.input_size
+    prob = runtime.predict(canvases(runtime.input_size, 1)[0])
+    assert prob.shape == (runtime.input_size, runtime.input_size) and prob.dtype == np.float32
+    assert 0.0 <= prob.min() and prob.max() <= 1.0
+    with pytest.raises(ValueError, match="expects a canvas of shape"):
+        runtime.predict(np.zeros((10, 10, 3), np.float32))
+
+
+@needs_weights
+def test_loaded_once_and_reloaded_when_the_file_changes(tmp_path):
+    assert load_runtime("sinet") is load_runtime("sinet")
+    shutil.copy(model_path("sinet"), tmp_path / "sinet.tflite")
+    first = load_runtime("sinet", tmp_path)
+    assert load_runtime("sinet", tmp_path) is first
+    (tmp_path / "sinet.tflite").write_bytes(model_path("sinet").read_bytes() + b"\0")  # new size
+    assert load_runtime("sinet", tmp_path) is not first
+
+
+@needs_weights
+def test_concurrent_predictions_match_sequential_ones():
+    runtime = load_runtime("sinet")
+    inputs = canvases(runtime.input_size, 8, seed=1)
+    expected = [runtime.predict(c) for c in inputs]
+    results: dict[int, np.ndarray] = {}
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for _ in range(3):
+                results[i] = runtime.predict(inputs[i])
+        except BaseException as exc:  # surfaced below: a thread's exception would otherwise vanish
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for i, prob in enumerate(expected):
+        np.testing.assert_array_equal(results[i], prob)
+
+
+@needs_weights
+def test_serving_path_never_imports_tensorflow_or_keras():
+    code = (
+        "import sys, numpy as np\n"
+        "import ml.imageio, ml.registry, ml.segmenter, ml.compose, ml.refine, ml.cutout, ml.predict, ml.batch\n"
+        "rt = ml.registry.load_runtime('sinet')\n"
+        "rgb = np.full((50, 40, 3), 128, np.uint8)\n"
+        "m = ml.segmenter.Segmenter(rt, tta=True).segment(rgb)\n"
+        "ml.compose.compose(rgb, m.alpha, ml.compose.parse_background('blur'))\n"
+        "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('tensorflow', 'keras', 'tf_keras')"
+        " or n.startswith(('ml.models', 'ml.train', 'ml.data')))\n"
+        "print('IMPORTED', bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "IMPORTED []" in out.stdout
+
+
+@needs_weights
+@pytest.mark.skipif(not (DEFAULT_WEIGHTS_DIR / "sinet.keras").is_file(), reason="no sinet.keras")
+def test_keras_backend_agrees_with_the_litert_export():
+    lite = load_runtime("sinet")
+    keras_runtime = load_runtime("sinet", backend="keras")
+    assert keras_runtime.input_size == lite.input_size
+    for canvas in canvases(lite.input_size, 2, seed=2):
+        assert np.abs(keras_runtime.predict(canvas) - lite.predict(canvas)).max() < 1e-3
