@@ -29,6 +29,10 @@ DECONTAMINATION_WORK_SIDE = 512
 # the first gathers colours from well inside the subject and background, the second stays local.
 WIDE_RADIUS = 1 / 16
 NARROW_RADIUS = 1 / 128
+# The local means weight pixels by alpha ** 4 (subject) and (1 - alpha) ** 4 (background), not by
+# alpha itself as in the paper: mixed pixels then barely count, which cut the colour error at the edge
+# of a synthetic dark-hair-on-white test from 4.5 to 1.0 grey levels (tests/ml/test_compose.py).
+CONFIDENCE_POWER = 4
 _EPS = 1e-4
 _REMAP_COLUMNS = 4096
 
@@ -201,11 +205,12 @@ def _local_colours(rgb: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.n
     a = cv2.resize(alpha, (work_w, work_h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     side = max(work_h, work_w)
     wide, narrow = max(1, round(WIDE_RADIUS * side)), max(1, round(NARROW_RADIUS * side))
-    fg = _box_mean(image, a, wide)
-    bg = _box_mean(image, 1.0 - a, wide)
+    fg_weight, bg_weight = a ** CONFIDENCE_POWER, (1.0 - a) ** CONFIDENCE_POWER
+    fg = _box_mean(image, fg_weight, wide)
+    bg = _box_mean(image, bg_weight, wide)
     a3 = a[:, :, None]
     fg = np.clip(fg + a3 * (image - a3 * fg - (1.0 - a3) * bg), 0.0, 1.0)
-    return _box_mean(fg, a, narrow), _box_mean(bg, 1.0 - a, narrow)
+    return _box_mean(fg, fg_weight, narrow), _box_mean(bg, bg_weight, narrow)
 
 
 def _sample(image: np.ndarray, ys: np.ndarray, xs: np.ndarray, full_h: int, full_w: int) -> np.ndarray:
