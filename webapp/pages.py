@@ -75,10 +75,19 @@ def job(job_id: str):
 
 @bp.get("/jobs/<job_id>/files/<name>")
 def job_file(job_id: str, name: str):
-    """A file the job's record lists, with the content type recorded when it was written."""
-    store = runner().store
-    path = store.file_path(job_id, name)
-    content_type = store.load(job_id)["files"][name]["content_type"]
+    """A file the job's record lists, with the content type recorded when it was written.
+
+    A model's cutout is the one file made on first request (see ``JobRunner.ensure_cutout``).
+    """
+    jobs = runner()
+    record = jobs.store.load(job_id)
+    model = next((m for m in record["masks"] if record["masks"][m]["cutout"] == name), None)
+    if model is not None and name not in record["files"]:
+        with jobs.store.lock(job_id):
+            record = jobs.store.load(job_id)
+            jobs.ensure_cutout(record, model)
+    path = jobs.store.file_path(job_id, name)
+    content_type = jobs.store.load(job_id)["files"][name]["content_type"]
     download = request.args.get("download") == "1"
     return send_file(path, mimetype=content_type, as_attachment=download,
                      download_name=f"backdrop-{job_id[:8]}-{name}", max_age=3600)

@@ -63,9 +63,13 @@ def upload_type(data: bytes) -> tuple[str, str]:
         return UPLOAD_TYPES.get(image.format or "", ("bin", "application/octet-stream"))
 
 
+def cutout_name(model: str) -> str:
+    return f"cutout-{model}.png"
+
+
 def encode_grey_png(values: np.ndarray) -> bytes:
     """A single-channel PNG: masks stored as RGB would be three times the size for nothing."""
-    ok, buffer = cv2.imencode(".png", values, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    ok, buffer = cv2.imencode(".png", values, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ImageError("could not encode the mask")
     return buffer.tobytes()
@@ -135,23 +139,19 @@ class JobRunner:
 
     # -- masks ----------------------------------------------------------------------------------
     def ensure_mask(self, record: dict[str, Any], model: str, rgb: np.ndarray | None = None) -> dict[str, Any]:
-        """Run ``model`` on the job's photo unless it already has; store alpha, mask and cutout."""
+        """Run ``model`` on the job's photo unless it already has; store its soft alpha and hard mask."""
         if model in record["masks"]:
             return record
         rgb = self.original_rgb(record) if rgb is None else rgb
         with self.models.slot():
             matte = self.models.segment(model, rgb)
-            start = time.perf_counter()
-            cutout = compose(rgb, matte.alpha, parse_background("transparent"))
-            compose_ms = _ms(start)
         files = {
             f"alpha-{model}.png": (encode_grey_png(matte.alpha), "image/png"),
             f"mask-{model}.png": (encode_grey_png(matte.mask.astype(np.uint8) * 255), "image/png"),
-            f"cutout-{model}.png": (encode_image(cutout, "png"), MIME_TYPES["png"]),
         }
         record["masks"][model] = {
-            "alpha": f"alpha-{model}.png", "mask": f"mask-{model}.png", "cutout": f"cutout-{model}.png",
-            "timings_ms": {k: round(v, 1) for k, v in matte.timings_ms.items()} | {"cutout": compose_ms},
+            "alpha": f"alpha-{model}.png", "mask": f"mask-{model}.png", "cutout": cutout_name(model),
+            "timings_ms": {k: round(v, 1) for k, v in matte.timings_ms.items()},
             "foreground": round(float(matte.mask.mean()), 4),
             "created": utc_now(),
         }
@@ -160,6 +160,24 @@ class JobRunner:
         if comparison:
             self.store.save(record, comparison)
         return record
+
+    def ensure_cutout(self, record: dict[str, Any], model: str, rgb: np.ndarray | None = None) -> str:
+        """The RGBA cutout of ``model``'s matte, composed on first use and then kept.
+
+        Made lazily because it costs as much as a whole colour render (edge decontamination plus a
+        large PNG) and most uploads ask for a colour; the result page's download link triggers it.
+        """
+        name = cutout_name(model)
+        if name in record["files"]:
+            return name
+        rgb = self.original_rgb(record) if rgb is None else rgb
+        with self.models.slot():
+            start = time.perf_counter()
+            cutout = compose(rgb, self.alpha(record, model), parse_background("transparent"))
+            record["masks"][model]["timings_ms"]["cutout"] = _ms(start)
+            data = encode_image(cutout, "png")
+        self.store.save(record, {name: (data, MIME_TYPES["png"])})
+        return name
 
     def _comparison(self, record: dict[str, Any]) -> Files:
         """Once two models have run: where they disagree, and their scores if a ground truth exists."""
@@ -196,9 +214,8 @@ class JobRunner:
         record = self.ensure_mask(record, model, rgb)
         number = max((r["n"] for r in record["renders"]), default=0) + 1
         background = background_for(spec, picture)
-        cutout = record["masks"][model]["cutout"]
-        render = {"n": number, "model": model, "background": spec, "created": utc_now(),
-                  "display": cutout if background.transparent else None}
+        cutout = self.ensure_cutout(record, model, rgb) if background.transparent else None
+        render = {"n": number, "model": model, "background": spec, "created": utc_now(), "display": cutout}
         files: Files = {}
         if background.transparent and fmt == "png":
             render["file"], render["timings_ms"] = cutout, {"compose": 0.0, "encode": 0.0}
@@ -246,6 +263,7 @@ class JobRunner:
                 self.store.save(record, {"truth.png": (encode_grey_png(person.astype(np.uint8) * 255), "image/png")})
             for name in self.models.names:
                 self.ensure_mask(record, name, picture.rgb)
+                self.ensure_cutout(record, name, picture.rgb)
         return record
 
     @contextmanager

@@ -48,7 +48,7 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data: blob:; scri
                            "frame-ancestors 'none'")
 # Job files are user uploads and our renders: even if one were a polyglot, a browser opening it
 # directly must not run anything in this origin.
-FILE_SECURITY_POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+FILE_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -93,3 +93,210 @@ def settings_from_env(config: Mapping[str, Any], environ: Mapping[str, str] | No
         except ValueError as exc:
             raise ValueError(f"{variable}={raw!r} is not a valid value: {exc}") from exc
     return settings
+
+
+# -- session secret ------------------------------------------------------------------------------
+def load_secret_key(data_dir: Path) -> str:
+    """The key in ``data_dir/secret.key``, created by whichever worker gets there first.
+
+    A fresh key is written to a private temporary file and hard-linked into place: linking fails
+    if the name exists, so concurrent workers agree on one key and nobody reads a half-written one.
+    """
+    path = Path(data_dir) / SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".secret-{os.getpid()}-{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_hex(32))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another worker won the race; use its key
+        finally:
+            tmp.unlink(missing_ok=True)
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < 32:
+        raise RuntimeError(f"{path} holds no usable secret key; delete it and start again "
+                           f"(users will have to reload open forms), or set BACKDROP_SECRET_KEY")
+    return key
+
+
+def _secret_key(app: Flask) -> str:
+    """``BACKDROP_SECRET_KEY``, else the shared key file; a per-process key if the disk refuses."""
+    configured = app.config.get("SECRET_KEY") or os.environ.get("BACKDROP_SECRET_KEY")
+    if configured:
+        return configured
+    try:
+        return load_secret_key(app.config["DATA_DIR"])
+    except OSError as exc:
+        # Read-only data directory: forms still work with one worker; say why they may not with more.
+        app.logger.warning("could not store a session key in %s (%s); using a per-process key, so "
+                           "forms only work with one worker. Set BACKDROP_SECRET_KEY.", app.config["DATA_DIR"], exc)
+        return secrets.token_hex(32)
+
+
+# -- CSRF ------------------------------------------------------------------------------------------
+def csrf_token() -> str:
+    """This browser session's token (made on first use); templates put it in every form."""
+    token = session.get(CSRF_FIELD)
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        session[CSRF_FIELD] = token
+    return token
+
+
+def csrf_field() -> Markup:
+    """The hidden input a state-changing form needs: ``{{ csrf_field() }}``."""
+    return Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(csrf_token())}">')
+
+
+def _same(sent: object, expected: object) -> bool:
+    """Constant-time comparison that also refuses missing or non-text values."""
+    if not isinstance(sent, str) or not isinstance(expected, str) or not expected:
+        return False
+    return hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def _csrf_valid() -> bool:
+    sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD)
+    return _same(sent, session.get(CSRF_FIELD))
+
+
+# -- API key ---------------------------------------------------------------------------------------
+def _sent_api_key() -> str | None:
+    key = request.headers.get(API_KEY_HEADER)
+    authorization = request.headers.get("Authorization", "")
+    if key is None and authorization[:7].lower() == "bearer ":
+        key = authorization[7:].strip()
+    if key is None and request.method not in SAFE_METHODS:
+        key = request.form.get(API_KEY_FIELD)
+    return key
+
+
+def api_key_required() -> bool:
+    return bool(current_app.config["API_KEY"])
+
+
+# Routes that delete: with an API key set they need it, whatever their method.
+DELETE_ENDPOINTS = frozenset({"history.delete", "api.delete_job"})
+
+
+def _is_delete() -> bool:
+    return request.method == "DELETE" or request.endpoint in DELETE_ENDPOINTS
+
+
+# -- rate limit ------------------------------------------------------------------------------------
+class RateLimiter:
+    """Token bucket per client: ``burst`` requests at once, then ``per_minute`` on average.
+
+    Memory stays bounded however many addresses call: the least recently seen clients are forgotten
+    beyond ``max_clients`` (a forgotten client simply starts again with a full bucket).
+    """
+
+    def __init__(self, per_minute: float, burst: int, max_clients: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = max(1, burst)
+        self.max_clients = max_clients
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def take(self, client: str) -> float:
+        """Spend one request for ``client``: 0.0 if allowed, else the seconds until one is allowed."""
+        if not self.enabled:
+            return 0.0
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.pop(client, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+            self._buckets[client] = (tokens - 1.0 if wait == 0.0 else tokens, now)
+            while len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+        return wait
+
+
+# -- the checks ------------------------------------------------------------------------------------
+def _refuse(status: int, message: str, field: str | None = None,
+            headers: Mapping[str, str] | None = None) -> Response:
+    body, status = error_response(ErrorInfo(status, message, field))
+    response = current_app.make_response((body, status))
+    response.headers.update(headers or {})
+    return response
+
+
+def _shape_problem() -> ErrorInfo | None:
+    """Too many files, or several files in one field (which the views would silently ignore)."""
+    files = request.files  # parsing applies MAX_CONTENT_LENGTH and MAX_FORM_PARTS (413)
+    count = sum(len(files.getlist(name)) for name in files)
+    limit = current_app.config["MAX_FILES"]
+    if count > limit:
+        return ErrorInfo(400, f"The request holds {count} files; send at most {limit}.")
+    for name in files:
+        if len(files.getlist(name)) > 1:
+            shown = name if len(name) <= 40 else name[:40] + "..."
+            return ErrorInfo(400, f"{shown}: send one file in this field, not {len(files.getlist(name))}.", shown)
+    return None
+
+
+def _guard() -> Response | None:
+    """Runs before every view; returns the refusal, or None to let the request through."""
+    config = current_app.config
+    unsafe = request.method not in SAFE_METHODS
+    if unsafe:
+        wait = current_app.extensions["rate_limiter"].take(request.remote_addr or "unknown")
+        if wait:
+            seconds = max(1, math.ceil(wait))
+            return _refuse(429, f"Too many requests from your address; try again in {seconds} s.",
+                           headers={"Retry-After": str(seconds)})
+        problem = _shape_problem()
+        if problem:
+            return _refuse(problem.status, problem.message, problem.field)
+    key = config["API_KEY"]
+    if key and _is_delete() and not _same(_sent_api_key(), key):
+        return _refuse(401 if _sent_api_key() is None else 403,
+                       "Deleting jobs needs the API key (X-API-Key header, or the key field of the form).",
+                       API_KEY_FIELD, {"WWW-Authenticate": "Bearer"})
+    if request.path.startswith("/api/"):
+        # The API is for scripts, which hold no session: the key authenticates them, and the site's own
+        # pages authenticate with their CSRF token. With no key configured the API is open.
+        if key and not (_same(_sent_api_key(), key) or _csrf_valid()):
+            return _refuse(401 if _sent_api_key() is None else 403,
+                           "This API needs a key: send it in the X-API-Key header or as Authorization: Bearer.",
+                           None, {"WWW-Authenticate": "Bearer"})
+        return None
+    if unsafe and not _csrf_valid():
+        return _refuse(403, "This form has expired or did not come from this site; reload the page and "
+                            "send it again.", CSRF_FIELD)
+    return None
+
+
+def _add_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.endpoint == "pages.job_file":
+        response.headers["Content-Security-Policy"] = FILE_SECURITY_POLICY
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Read the settings, then install the checks, the headers and the template helpers."""
+    app.config.update(settings_from_env(app.config))
+    if app.config["MAX_FILES"] < 1 or app.config["FORM_PARTS_LIMIT"] < 2 or app.config["RATE_LIMIT_PER_MINUTE"] < 0:
+        raise ValueError("BACKDROP_MAX_FILES, BACKDROP_MAX_FORM_PARTS and BACKDROP_RATE_LIMIT must be positive")
+    app.config.update(MAX_FORM_PARTS=app.config["FORM_PARTS_LIMIT"], SESSION_COOKIE_SECURE=app.config["COOKIE_SECURE"],
+                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_NAME="backdrop_session")
+    app.secret_key = _secret_key(app)
+    app.extensions["rate_limiter"] = RateLimiter(app.config["RATE_LIMIT_PER_MINUTE"], app.config["RATE_LIMIT_BURST"])
+    app.before_request(_guard)
+    app.after_request(_add_headers)
+    app.jinja_env.globals.update(csrf_token=csrf_token, csrf_field=csrf_field, api_key_required=api_key_required)

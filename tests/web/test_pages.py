@@ -134,7 +134,7 @@ def test_files_are_served_with_their_recorded_type_and_nothing_else(client, stor
     assert response.mimetype == "image/png"
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert client.get(f"/jobs/{job_id}/files/result-1.jpg").mimetype == "image/jpeg"
-    for name in ("job.json", "..%2Fjob.json", "nothing.png", "mask-mobile-unet.png"):
+    for name in ("job.json", "..%2Fjob.json", "nothing.png", "mask-mobile-unet.png", "cutout-mobile-unet.png"):
         assert client.get(f"/jobs/{job_id}/files/{name}").status_code == 404, name
     assert client.get("/jobs/../../etc/passwd").status_code == 404
 
@@ -160,3 +160,12 @@ def test_pages_have_no_inline_script_or_style(client, photo):
         assert all('src="' in tag for tag in re.findall(r"<script[^>]*>", html)), path
         assert not re.search(r"\sstyle=|\son[a-z]+=", html), path
         assert "<style" not in html, path
+
+
+def test_cutout_is_made_on_first_download_then_kept(client, store, photo):
+    job_id = create(client, photo)
+    assert "cutout-sinet.png" not in store.load(job_id)["files"]  # a colour upload does not pay for it
+    first = get_file(client, job_id, "cutout-sinet.png")
+    record = store.load(job_id)
+    assert "cutout-sinet.png" in record["files"] and record["masks"]["sinet"]["timings_ms"]["cutout"] > 0
+    assert decode(first.data).mode == "RGBA" and get_file(client, job_id, "cutout-sinet.png").data == first.data
