@@ -73,7 +73,6 @@ def _open(source: bytes | str | os.PathLike, max_pixels: int) -> Image.Image:
         if len(source) == 0:
             raise ImageError("the file is empty")
         stream = io.BytesIO(source)
-        label = "the upload"
     else:
         path = Path(source)
         if not path.is_file():
@@ -81,16 +80,14 @@ def _open(source: bytes | str | os.PathLike, max_pixels: int) -> Image.Image:
         if path.stat().st_size == 0:
             raise ImageError(f"the file is empty: {path}")
         stream = path
-        label = str(path)
     try:
         image = Image.open(stream)
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(_bomb_message(exc, max_pixels)) from None
     except UnidentifiedImageError:
-        raise ImageError(f"{label} is not an image in a supported format "
-                         f"(JPEG, PNG, WebP, BMP or TIFF)") from None
+        raise ImageError("the file is not an image in a supported format (JPEG, PNG, WebP, BMP or TIFF)") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{label} could not be read ({_describe(exc)})") from None
+        raise ImageError(f"the image data is corrupt or truncated ({_describe(exc)})") from None
     if image.format not in ACCEPTED_FORMATS:
         fmt = image.format
         image.close()

@@ -1,0 +1,116 @@
+"""python -m ml.cutout: folders and globs, every output format, bad files listed with exit status 1."""
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml.cutout import main
+from ml.registry import available_models
+
+pytestmark = pytest.mark.skipif(not available_models(), reason="no weights/*.tflite committed yet")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_photos(folder: Path) -> dict[str, tuple[int, int]]:
+    """Three small photos (two formats, two orientations), one corrupt JPEG and a stray text file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sizes = {"a.jpg": (90, 120), "b.png": (150, 100), "c.jpg": (64, 64)}
+    rng = np.random.default_rng(0)
+    for name, (height, width) in sizes.items():
+        photo = np.full((height, width, 3), 220, np.uint8)
+        cv2.ellipse(photo, (width // 2, height), (width // 3, height // 2), 0, 0, 360, (60, 90, 150), -1)
+        photo = np.clip(photo + rng.integers(-5, 6, photo.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(folder / name), photo)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this JPEG stops here")
+    (folder / "notes.txt").write_text("not a photo")
+    return sizes
+
+
+def test_folder_with_one_corrupt_file(tmp_path, capsys):
+    sizes = make_photos(tmp_path / "in")
+    status = main([str(tmp_path / "in"), "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "3 of 4 image(s) done" in err
+    assert "broken.jpg: the image data is corrupt or truncated" in err
+    assert "notes.txt" not in err  # folders contribute image files only
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["a.png", "b.png", "c.png"]
+    for name, (height, width) in sizes.items():
+        cutout = Image.open(tmp_path / "out" / f"{Path(name).stem}.png")
+        assert cutout.mode == "RGBA" and cutout.size == (width, height)
+
+
+def test_all_good_files_exit_zero_and_globs_work(tmp_path, capsys):
+    make_photos(tmp_path / "in")
+    status = main([str(tmp_path / "in" / "*.png"), str(tmp_path / "in" / "a.jpg"), "--output",
+                   str(tmp_path / "out"), "--background", "#0000FF", "--format", "jpg", "--tta"])
+    assert status == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg", "b.jpg"]
+    assert Image.open(tmp_path / "out" / "b.jpg").mode == "RGB"
+
+
+@pytest.mark.parametrize("background", ["blur", "grey", "#123456"])
+def test_webp_and_backgrounds(tmp_path, background):
+    sizes = make_photos(tmp_path / "in")
+    assert main([str(tmp_path / "in" / "a.jpg"), "--output", str(tmp_path / "out"), "--background",
+                 background, "--format", "webp"]) == 0
+    assert Image.open(tmp_path / "out" / "a.webp").size == sizes["a.jpg"][::-1]
+
+
+def test_image_file_background_and_crop(tmp_path):
+    make_photos(tmp_path / "in")
+    beach = tmp_path / "beach.png"
+    cv2.imwrite(str(beach), np.full((300, 500, 3), (200, 180, 40), np.uint8))
+    assert main([str(tmp_path / "in" / "b.png"), "--output", str(tmp_path / "out"), "--background", str(beach),
+                 "--crop", "--margin", "0"]) == 0
+    cropped = Image.open(tmp_path / "out" / "b.png")
+    assert cropped.mode == "RGB"
+    assert cropped.size[0] <= 100 and cropped.size[1] <= 150
+
+
+def test_missing_input_is_reported_and_others_go_on(tmp_path, capsys):
+    make_photos(tmp_path / "in")
+    status = main([str(tmp_path / "in" / "c.jpg"), str(tmp_path / "nope.jpg"), "--output", str(tmp_path / "out")])
+    assert status == 1
+    assert "nope.jpg: no such file, folder or matching pattern" in capsys.readouterr().err
+    assert (tmp_path / "out" / "c.png").is_file()
+
+
+def test_same_stem_twice_is_reported_not_overwritten(tmp_path, capsys):
+    make_photos(tmp_path / "in")
+    cv2.imwrite(str(tmp_path / "in" / "a.png"), np.zeros((10, 10, 3), np.uint8))
+    status = main([str(tmp_path / "in" / "a.jpg"), str(tmp_path / "in" / "a.png"), "--output", str(tmp_path / "out")])
+    assert status == 1
+    assert "a.png: same name as" in capsys.readouterr().err
+    assert Image.open(tmp_path / "out" / "a.png").size == (120, 90)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--format", "jpg"], "JPEG cannot be transparent"),
+    (["--format", "gif"], "unknown output format 'gif'"),
+    (["--background", "#zzzzzz"], "is not a colour"),
+    (["--background", "blur:0"], "blur strength 0 is out of range"),
+])
+def test_bad_options_exit_2_with_a_message(tmp_path, capsys, args, message):
+    make_photos(tmp_path / "in")
+    assert main([str(tmp_path / "in"), "--output", str(tmp_path / "out"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_images_and_bad_model(tmp_path, capsys):
+    assert main([str(tmp_path / "empty*.jpg"), "--output", str(tmp_path / "out")]) == 2
+    assert "no images found" in capsys.readouterr().err
+    make_photos(tmp_path / "in")
+    assert main([str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--weights", str(tmp_path)]) == 2
+    assert "has no weights file at" in capsys.readouterr().err
+
+
+def test_help_runs_as_a_module():
+    out = subprocess.run([sys.executable, "-m", "ml.cutout", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and "--background" in out.stdout and "--crop" in out.stdout
