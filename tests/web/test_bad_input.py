@@ -129,3 +129,19 @@ def test_bad_change_background_keeps_the_job(client, store, data_dir, existing):
     response = client.post(f"/jobs/{job_id}/model", data={"model": "unet-9000"})
     assert response.status_code == 422 and "unknown model" in response.get_data(as_text=True)
     assert snapshot(data_dir) == existing and len(store.load(job_id)["renders"]) == 1
+
+
+def test_an_unexpected_failure_is_a_plain_500_and_leaves_no_half_job(app, client, data_dir, existing, photo,
+                                                                        monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(app.extensions["backdrop"].models, "segment", broken)
+    for url, as_json in ENDPOINTS:
+        response = send(client, url, as_json, {"image": (photo, "p.jpg", "image/jpeg")})
+        body = response.get_data(as_text=True)
+        assert response.status_code == 500, url
+        assert "secret internal detail" not in body and "Traceback" not in body
+        assert "went wrong on our side" in body
+        assert (response.json["error"]["status"] == 500) if as_json else response.mimetype == "text/html"
+    assert snapshot(data_dir) == existing  # the half-built jobs were removed again

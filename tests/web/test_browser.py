@@ -166,12 +166,20 @@ def test_compare_page_with_ground_truth(page, server, demo):
     shot(page, "history.png")
 
 
-def test_phone_width_has_no_sideways_scroll(browser, server):
+def test_phone_width_has_no_sideways_scroll(browser, server, demo):
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
     page = context.new_page()
-    for path in ("/", "/compare", "/history"):
-        page.goto(server + path)
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
     page.goto(server + "/")
     shot(page, "upload-phone.png")
+    page.set_input_files("[data-image-input]", str(demo[0]))
+    page.click("[data-submit]")
+    page.wait_for_url(re.compile(r"render=1$"))
+    result = page.url
+    for url in (server + "/", server + "/compare", server + "/history", result,
+                result.split("?")[0] + "/compare"):
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+    page.goto(result)
+    page.wait_for_load_state("networkidle")
+    shot(page, "result-phone.png")
     context.close()
