@@ -67,10 +67,14 @@ def _result_page(record: dict[str, Any], number: int, error=None, status: int = 
 
 @bp.get("/jobs/<job_id>")
 def job(job_id: str):
+    """A job's page: its result when it has renders, the comparison when it only has masks, and
+    otherwise (jobs other areas made, e.g. ID photos) the list of its files."""
     record = runner().store.load(job_id)
-    if not record["renders"]:
+    if record["renders"]:
+        return _result_page(record, _render_number(record))
+    if record["masks"]:
         return redirect(url_for("compare.view", job_id=job_id))
-    return _result_page(record, _render_number(record))
+    return render_template("job_files.html", job=record)
 
 
 @bp.get("/jobs/<job_id>/files/<name>")

@@ -6,6 +6,9 @@ import re
 
 import numpy as np
 
+from ml.imageio import load_image
+from webapp.pipeline import Picture
+
 from .conftest import decode, encode, job_id_from, upload
 
 JOB_URL = re.compile(r"^/jobs/([0-9a-f]{32})\?render=(\d+)$")
@@ -169,3 +172,14 @@ def test_cutout_is_made_on_first_download_then_kept(client, store, photo):
     record = store.load(job_id)
     assert "cutout-sinet.png" in record["files"] and record["masks"]["sinet"]["timings_ms"]["cutout"] > 0
     assert decode(first.data).mode == "RGBA" and get_file(client, job_id, "cutout-sinet.png").data == first.data
+
+
+def test_a_job_made_elsewhere_gets_a_page_of_its_files(client, app, photo):
+    """Other areas (ID photos) store jobs without renders or masks; their page lists the files."""
+    jobs = app.extensions["backdrop"]
+    record = jobs.start(Picture(photo, load_image(photo), "me.jpg"), "elsewhere", {})
+    jobs.store.save(record, {"special.jpg": (photo, "image/jpeg")})
+    page = client.get(f"/jobs/{record['id']}").get_data(as_text=True)
+    assert "special.jpg" in page and "input.jpg" in page and "me.jpg" in page
+    assert f"/jobs/{record['id']}" in client.get("/history").get_data(as_text=True)
+    assert not re.search(r"\sstyle=|\son[a-z]+=|<script>", page)
