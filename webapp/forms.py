@@ -4,6 +4,7 @@ with the same message. Each check raises :class:`FieldError` naming the field.
 from __future__ import annotations
 
 import re
+
 from flask import current_app, request
 from werkzeug.datastructures import FileStorage
 
@@ -26,17 +27,14 @@ _UNTYPED = {"", "application/octet-stream"}
 def read_upload(field: str, required: bool = True) -> Picture | None:
     """Read and decode the image file in ``field``; None when optional and absent."""
     storage: FileStorage | None = request.files.get(field)
-    if storage is None or not storage.filename and not storage.content_length:
+    # A file input left empty still sends a part, with no file name and no bytes.
+    if storage is None or (not storage.filename and not storage.content_length):
         if required:
             raise FieldError(field, f"{field}: no file was uploaded; choose a photo first.", 400)
-        storage = None
-    if storage is None:
         return None
     data = storage.read()
     if not data:
-        if required or storage.filename:
-            raise FieldError(field, f"{field}: the file is empty.", 400)
-        return None
+        raise FieldError(field, f"{field}: the file is empty.", 400)
     declared = (storage.mimetype or "").lower()
     if declared not in _UNTYPED and not declared.startswith("image/"):
         raise NotAnImage(field, f"{field}: {declared} is not an image; upload a JPEG, PNG, WebP, BMP or TIFF.")
