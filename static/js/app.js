@@ -57,7 +57,9 @@
         return;
       }
       previewUrl = URL.createObjectURL(file);
-      $preview.find("[data-preview-img]").attr("src", previewUrl);
+      // Files the browser cannot draw (not images, TIFF) get a note instead of a broken image.
+      $preview.find("[data-preview-img]").removeClass("hidden").attr("src", previewUrl);
+      $preview.find("[data-preview-none]").addClass("hidden");
       $preview.find("[data-preview-name]").text(file.name);
       $preview.find("[data-preview-size]").text(formatBytes(file.size));
       $preview.removeClass("hidden");
@@ -65,6 +67,10 @@
     }
 
     $(input).on("change", showPreview);
+    $preview.find("[data-preview-img]").on("error", function () {
+      $(this).addClass("hidden");
+      $preview.find("[data-preview-none]").removeClass("hidden");
+    });
     $preview.on("click", function () { input.click(); });
     $zone.on("dragenter dragover", function (event) {
       event.preventDefault();

@@ -130,6 +130,7 @@ def test_non_image_shows_the_error_next_to_the_form(page, server):
     assert "image" in message and "not an image" in message
     assert page.url == server + "/"
     assert "invalid" in page.get_attribute("[data-dropzone]", "class")
+    assert page.is_visible("[data-preview-none]") and not page.is_visible("[data-preview-img]")
 
 
 def test_other_model_and_change_background_reuse_the_upload(page, server, demo):
