@@ -180,7 +180,4 @@ def test_phone_width_has_no_sideways_scroll(browser, server, demo):
                 result.split("?")[0] + "/compare"):
         page.goto(url)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
-    page.goto(result)
-    page.wait_for_load_state("networkidle")
-    shot(page, "result-phone.png")
     context.close()
