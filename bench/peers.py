@@ -1,0 +1,355 @@
+"""Our models side by side with MediaPipe Selfie Segmentation on the test split.
+
+``python -m bench.peers [--data DIR ...] [--split-file weights/split.json] [--runs 100]``
+
+The peer is the ``selfie_segmentation.tflite`` shipped inside the mediapipe==0.10.14 wheel, fetched
+once with ``pip download --no-deps`` into ``.cache/peers/`` (nothing is downloaded at serving time, and
+MediaPipe itself is never installed). It takes RGB resized to 256x256 and scaled to 0-1 and returns a
+person probability map.
+
+The file holds one MediaPipe custom operator, ``Convolution2DTransposeBias`` (its last upsampling
+layer: a stride-2 transposed convolution with a bias). LiteRT runs it only because its default
+XNNPACK delegate happens to implement that op; with plain LiteRT kernels the model fails with
+"unresolved custom op". So the file is rewritten, once, into standard operators: the custom node
+becomes a builtin TRANSPOSE_CONV (version 3, which takes a bias input) with the same weights, bias,
+padding and strides. The rewrite is checked numerically against the original on every run
+(``rewrite_max_diff`` in the results) and needs no delegate, so the peer runs wherever ours do.
+
+Quality is measured on full-resolution masks, as users get them: our models through the
+``Segmenter`` (letterbox, model, edge-aware refinement: "as served", and plain bilinear upsampling:
+"raw"), the peer resized back bilinearly (MediaPipe's own post-processing is its app's business).
+Latency is the model call alone: LiteRT, 2 threads, median of ``--runs`` calls, the three models
+interleaved call by call so that load from other processes hits them alike.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ml.errors import BackdropError
+from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, TFLiteRuntime, load_runtime
+from ml.segmenter import Segmenter
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache" / "peers"
+RESULTS = ROOT / "bench" / "results" / "peers.json"
+DEFAULT_DATA = [ROOT.parent / "shared" / "datasets" / name for name in ("picsart", "ccp")]
+
+MEDIAPIPE_VERSION = "0.10.14"
+WHEEL_MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"
+PEER_NAME = "mediapipe-selfie"
+PEER_SIZE = 256
+CUSTOM_TRANSPOSE_CONV = b"Convolution2DTransposeBias"
+# TfLitePadding (the C enum MediaPipe writes into the custom options) -> schema Padding.
+_C_PADDING_TO_SCHEMA = {1: "SAME", 2: "VALID"}
+
+
+def fetch_wheel(cache: Path = CACHE) -> Path:
+    """The mediapipe wheel in ``cache``, downloaded with pip (no dependencies) the first time."""
+    cache.mkdir(parents=True, exist_ok=True)
+    pattern = f"mediapipe-{MEDIAPIPE_VERSION}-*.whl"
+    if not any(cache.glob(pattern)):
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                        f"mediapipe=={MEDIAPIPE_VERSION}", "-d", str(cache)], check=True)
+    return sorted(cache.glob(pattern))[0]
+
+
+def extract_original(cache: Path = CACHE) -> Path:
+    """MediaPipe's selfie_segmentation.tflite as shipped, read out of the wheel."""
+    target = cache / "selfie_segmentation.tflite"
+    if not target.is_file():
+        with zipfile.ZipFile(fetch_wheel(cache)) as wheel:
+            target.write_bytes(wheel.read(WHEEL_MEMBER))
+    return target
+
+
+def standardize_transpose_conv(model_bytes: bytes) -> bytes:
+    """Rewrite every ``Convolution2DTransposeBias`` node into a builtin TRANSPOSE_CONV with bias.
+
+    MediaPipe's op takes (input, OHWI weights, bias) and a raw TfLiteTransposeConvParams struct
+    (padding, stride_w, stride_h as int32) as custom options; TRANSPOSE_CONV v3 takes
+    (output_shape, OHWI weights, input, bias) and the same facts as builtin options.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
+    custom = [i for i, code in enumerate(model.operatorCodes) if code.customCode == CUSTOM_TRANSPOSE_CONV]
+    if not custom:
+        return model_bytes
+    builtin = schema.BuiltinOperator.TRANSPOSE_CONV
+    model.operatorCodes.append(schema.OperatorCodeT())
+    code = model.operatorCodes[-1]
+    code.builtinCode = code.deprecatedBuiltinCode = builtin
+    code.version = 3
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            if op.opcodeIndex in custom:
+                _rewrite_node(model, graph, op, len(model.operatorCodes) - 1, schema)
+    builder = flatbuffers.Builder(len(model_bytes) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _rewrite_node(model, graph, op, opcode_index: int, schema) -> None:
+    padding, stride_w, stride_h = struct.unpack("<3i", bytes(op.customOptions)[:12])
+    source, weights, bias = op.inputs
+    output = graph.tensors[op.outputs[0]]
+    model.buffers.append(schema.BufferT())
+    model.buffers[-1].data = np.frombuffer(np.asarray(output.shape, np.int32).tobytes(), np.uint8)
+    shape_tensor = schema.TensorT()
+    shape_tensor.shape, shape_tensor.type = [4], schema.TensorType.INT32
+    shape_tensor.buffer, shape_tensor.name = len(model.buffers) - 1, output.name + b"/output_shape"
+    graph.tensors.append(shape_tensor)
+    options = schema.TransposeConvOptionsT()
+    options.padding = getattr(schema.Padding, _C_PADDING_TO_SCHEMA[padding])
+    options.strideW, options.strideH = stride_w, stride_h
+    options.fusedActivationFunction = schema.ActivationFunctionType.NONE
+    op.opcodeIndex = opcode_index
+    op.inputs = [len(graph.tensors) - 1, weights, source, bias]
+    op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.TransposeConvOptions, options
+    op.customOptions, op.customOptionsFormat = None, 0
+
+
+def peer_model(cache: Path = CACHE) -> Path:
+    """Path of the standard-operator version of MediaPipe's model, made once from the wheel."""
+    target = cache / "selfie_segmentation_std.tflite"
+    if not target.is_file():
+        rewritten = standardize_transpose_conv(extract_original(cache).read_bytes())
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(rewritten)
+        tmp.replace(target)
+    return target
+
+
+class MediaPipeSelfie(TFLiteRuntime):
+    """MediaPipe's selfie segmenter behind our runtime interface (canvas in 0-255; it wants 0-1)."""
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return super()._run(batch * np.float32(1 / 255))
+
+
+def load_peer(cache: Path = CACHE) -> MediaPipeSelfie:
+    """The MediaPipe peer, loaded like our models (LiteRT, 2 threads), ready for ``predict``."""
+    path = peer_model(cache)
+    return MediaPipeSelfie(PEER_NAME, path, {"parameters": tflite_parameters(path)})
+
+
+def peer_mask(peer: MediaPipeSelfie, rgb: np.ndarray) -> np.ndarray:
+    """MediaPipe's input convention: the whole photo stretched to 256x256; probability resized back."""
+    height, width = rgb.shape[:2]
+    canvas = cv2.resize(rgb, (peer.input_size, peer.input_size), interpolation=cv2.INTER_AREA)
+    prob = peer.predict(canvas.astype(np.float32))
+    return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+
+
+def _peer_outputs(path: Path, canvases: list[np.ndarray], delegate: bool) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = OpResolverType.AUTO if delegate else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interpreter = Interpreter(model_path=str(path), num_threads=2, experimental_op_resolver_type=resolver)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    outputs = []
+    for canvas in canvases:
+        interpreter.set_tensor(inp["index"], (canvas.astype(np.float32) / 255)[None])
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(out["index"]).copy())
+    return np.stack(outputs)
+
+
+def rewrite_difference(photos: list[np.ndarray], cache: Path = CACHE) -> dict[str, float]:
+    """Largest |original - rewritten| person probability on real photos.
+
+    The original can only run on XNNPACK (the delegate implements its custom op). ``xnnpack``: the
+    rewritten file on XNNPACK too; ``builtin_kernels``: the rewritten file on LiteRT's own kernels
+    with no delegate, which shows the rewrite means the same thing, not just the same XNNPACK call.
+    """
+    canvases = [cv2.resize(photo, (PEER_SIZE, PEER_SIZE), interpolation=cv2.INTER_AREA) for photo in photos]
+    original = _peer_outputs(extract_original(cache), canvases, delegate=True)
+    rewritten = peer_model(cache)
+    return {name: float(np.abs(original - _peer_outputs(rewritten, canvases, delegate)).max())
+            for name, delegate in (("xnnpack", True), ("builtin_kernels", False))}
+
+
+def tflite_parameters(path: Path) -> int:
+    """Weights stored in a .tflite file: elements of its constant float tensors (folded BN included)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    floats = {schema.TensorType.FLOAT32, schema.TensorType.FLOAT16}
+    return int(sum(
+        int(np.prod(tensor.shape)) for graph in model.subgraphs for tensor in graph.tensors
+        if tensor.type in floats and model.buffers[tensor.buffer].data is not None
+        and len(model.buffers[tensor.buffer].data) > 0))
+
+
+def model_call_latency(runtimes: dict[str, TFLiteRuntime], runs: int, warmup: int = 5) -> dict[str, float]:
+    """Median milliseconds of one ``predict`` per runtime, calls interleaved across runtimes."""
+    canvases = {name: np.random.default_rng(0).random((rt.input_size, rt.input_size, 3)).astype(np.float32) * 255
+                for name, rt in runtimes.items()}
+    times: dict[str, list[float]] = {name: [] for name in runtimes}
+    for i in range(warmup + runs):
+        for name, runtime in runtimes.items():
+            start = time.perf_counter()
+            runtime.predict(canvases[name])
+            if i >= warmup:
+                times[name].append((time.perf_counter() - start) * 1000.0)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def quality(samples, masks: dict[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, dict]:
+    """Per-dataset summaries (``ml.evaluate``) for each named mask function."""
+    from ml.evaluate import evaluate_samples, summarize_by_dataset
+
+    results = {}
+    for name, mask_fn in masks.items():
+        rows, problems = evaluate_samples(samples, mask_fn, desc=name)
+        if problems:
+            raise BackdropError(f"{name}: {len(problems)} image(s) failed, first: {problems[0]}")
+        results[name] = summarize_by_dataset(rows)
+    return results
+
+
+def ratio(ours: float, peer: float) -> float | None:
+    return round(ours / peer, 3) if peer else None
+
+
+def build_report(summaries: dict[str, dict], latency: dict[str, float], parameters: dict[str, int],
+                 models: list[str]) -> dict:
+    """Rows per model with ours/peer ratios, and the two targets checked per dataset."""
+    peer = summaries[PEER_NAME]
+    rows = {}
+    for name, summary in summaries.items():
+        runtime_name = name.split(" ")[0]
+        rows[name] = {
+            "per_dataset": {ds: {k: summary[ds][k] for k in ("images", "iou_mean", "iou_median", "boundary_f_mean")}
+                            for ds in summary},
+            "model_ms_median": round(latency[runtime_name], 2),
+            "parameters": parameters[runtime_name],
+        }
+        if name != PEER_NAME:
+            rows[name]["ratio_to_peer"] = {
+                "iou_mean": {ds: ratio(summary[ds]["iou_mean"], peer[ds]["iou_mean"]) for ds in summary},
+                "boundary_f_mean": {ds: ratio(summary[ds]["boundary_f_mean"], peer[ds]["boundary_f_mean"])
+                                    for ds in summary},
+                "model_ms": ratio(latency[runtime_name], latency[PEER_NAME]),
+                "parameters": ratio(parameters[runtime_name], parameters[PEER_NAME]),
+            }
+    targets = {
+        f"{model} iou >= peer on {ds}": summaries[model][ds]["iou_mean"] >= peer[ds]["iou_mean"]
+        for model in models for ds in peer if ds != "all"
+    }
+    if "sinet" in latency:
+        targets["sinet model call <= peer"] = latency["sinet"] <= latency[PEER_NAME]
+    return {"rows": rows, "targets": targets}
+
+
+def markdown_table(report: dict, datasets: list[str]) -> str:
+    """One line per model; each quality cell is "value (ours / peer)"."""
+    header = (["model"] + [f"IoU {ds}" for ds in datasets] + [f"boundary F {ds}" for ds in datasets]
+              + ["model call ms (vs peer)", "parameters (vs peer)"])
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for name, row in report["rows"].items():
+        ratios = row.get("ratio_to_peer")
+
+        def cell(value: float, ratio_value: float | None, digits: int = 4) -> str:
+            return f"{value:.{digits}f}" + (f" ({ratio_value:.2f})" if ratios else "")
+
+        cells = [cell(row["per_dataset"][ds]["iou_mean"], ratios and ratios["iou_mean"][ds]) for ds in datasets]
+        cells += [cell(row["per_dataset"][ds]["boundary_f_mean"], ratios and ratios["boundary_f_mean"][ds])
+                  for ds in datasets]
+        cells.append(cell(row["model_ms_median"], ratios and ratios["model_ms"], 2))
+        cells.append(f"{row['parameters']:,}" + (f" ({ratios['parameters']:.2f})" if ratios else ""))
+        lines.append("| " + " | ".join([name] + cells) + " |")
+    return "\n".join(lines)
+
+
+def cpu_name() -> str:
+    """The processor's marketing name (Linux), for the record next to the timings."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", nargs="+", type=Path, default=DEFAULT_DATA, help="dataset folders")
+    parser.add_argument("--split-file", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
+    parser.add_argument("--split", default="test", help="train, val, test or all (default test)")
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of our .tflite files")
+    parser.add_argument("--runs", type=int, default=100, help="timed model calls per model (default 100)")
+    parser.add_argument("--limit", type=int, help="only the first N images (a quick look, not for the README)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS.relative_to(ROOT)})")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ml.data import DatasetError, discover_all
+    from ml.evaluate import load_split, select_split
+    from ml.imageio import load_image
+
+    args = parse_args(argv)
+    try:
+        samples = select_split(discover_all(args.data), load_split(args.split_file), args.split)[:args.limit]
+        ours = {name: load_runtime(name, args.weights) for name in MODEL_FILES}
+        peer = load_peer()
+    except (BackdropError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    drift = rewrite_difference([load_image(sample.image_path) for sample in samples[:4]])
+    print("MediaPipe rewrite (custom op -> TRANSPOSE_CONV), max |original - rewritten|: "
+          + ", ".join(f"{name} {value:.2e}" for name, value in drift.items()))
+    masks = {PEER_NAME: lambda rgb: peer_mask(peer, rgb)}
+    for name, runtime in ours.items():
+        masks[name] = lambda rgb, s=Segmenter(runtime): s.segment(rgb).mask
+        masks[f"{name} (raw)"] = lambda rgb, s=Segmenter(runtime, refine=False, clean=False): s.segment(rgb).mask
+    summaries = quality(samples, masks)
+    runtimes = {PEER_NAME: peer, **ours}
+    latency = model_call_latency(runtimes, args.runs)
+    parameters = {name: tflite_parameters(rt.path) for name, rt in runtimes.items()}
+    report = build_report(summaries, latency, parameters, list(ours))
+    datasets = list(summaries[PEER_NAME])
+    table = markdown_table(report, datasets)
+    print(table)
+    for target, met in report["targets"].items():
+        print(f"target {target}: {'met' if met else 'MISSED'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "date": date.today().isoformat(), "split": args.split, "split_file": str(args.split_file),
+        "limit": args.limit, "machine": f"{cpu_name()}, {_cpu_count()} cores",
+        "load_average_1min": round(os.getloadavg()[0], 2), "threads": NUM_THREADS, "runs": args.runs,
+        "peer": {"source": f"mediapipe=={MEDIAPIPE_VERSION} wheel, {WHEEL_MEMBER}",
+                 "input": "RGB stretched to 256x256, /255", "rewrite_max_diff": drift},
+        "models": {name: str(rt.path.relative_to(ROOT)) if rt.path.is_relative_to(ROOT) else str(rt.path)
+                   for name, rt in runtimes.items()},
+        **report, "table": table}, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
