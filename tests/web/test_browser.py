@@ -120,6 +120,33 @@ def test_upload_pick_colour_result_and_download(page, server, demo, tmp_path):
     assert np.abs(np.median(background, axis=0) - [0x43, 0x8E, 0xDB]).max() <= 6
 
 
+def test_drag_and_drop_hex_colour_and_reset(page, server, demo):
+    page.goto(server + "/")
+    payload = list(demo[0].read_bytes())
+    page.evaluate("""bytes => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([new Uint8Array(bytes)], "dropped.jpg", {type: "image/jpeg"}));
+        const zone = document.querySelector("[data-dropzone]");
+        zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    }""", payload)
+    page.wait_for_selector("[data-preview-img]:visible")
+    assert page.text_content("[data-preview-name]") == "dropped.jpg"
+    assert page.evaluate("document.querySelector('[data-image-input]').files.length") == 1
+    page.fill("[data-colour-hex]", "#2e7d32")
+    assert page.input_value("[data-colour-picker]") == "#2e7d32"
+    assert "selected" in page.get_attribute(".swatch-green", "class")
+    page.click(".chip:has(input[value=blur])")
+    assert page.is_hidden("[data-colour-hex]")  # only the chosen kind's options show
+    page.click("[data-reset]")
+    assert page.is_checked("input[name=background][value=color]")
+    page.wait_for_selector("[data-preview]", state="hidden")
+    assert page.input_value("[data-colour-hex]") == "#ffffff" and "selected" in page.get_attribute(".swatch-white", "class")
+    assert page.evaluate("document.querySelector('[data-image-input]').files.length") == 0
+    page.click("[data-submit]")  # nothing chosen: told so at once, nothing sent
+    assert "no file was uploaded" in page.text_content("[data-error-text]")
+
+
 def test_non_image_shows_the_error_next_to_the_form(page, server):
     page.goto(server + "/")
     page.set_input_files("[data-image-input]", files=[{"name": "notes.txt", "mimeType": "text/plain",
