@@ -7,7 +7,7 @@ PORT   ?= 5000
 WORKERS ?= 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup setup-test run test bench clean
+.PHONY: setup setup-test run test screenshots clean
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,9 @@ run: setup
 
 test: setup-test
 	$(PY) -m pytest -q
+
+screenshots: setup-test
+	BACKDROP_SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -q tests/web/test_browser.py tests/idphoto/test_idphoto_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
