@@ -25,7 +25,6 @@ from .conftest import decode, encode, portrait
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[2]
 DEMO_STEM = "0037"
 DEMO_DIR = Path("/work/shared/datasets/ccp")
 SHOTS = Path(os.environ.get("BACKDROP_SCREENSHOT_DIR", Path(tempfile.gettempdir()) / "backdrop-screenshots"))
