@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -50,14 +52,17 @@ def load_image(source: bytes | str | os.PathLike, max_pixels: int = DEFAULT_MAX_
     and ImageError (with a message naming the problem) for missing, empty, corrupt or truncated
     files and unsupported formats.
     """
-    image = _open(source, max_pixels)
+    data = _read(source)
+    image = _open(data, max_pixels)
     try:
         with image:
-            if getattr(image, "n_frames", 1) > 1:
-                image.seek(0)  # multi-page TIFF / animated WebP: the first frame is the photo
-            image.load()
             orientation = _orientation(image)
-            rgb = _to_rgb(image)
+            rgb = _decode_jpeg_fast(image, data)
+            if rgb is None:
+                if getattr(image, "n_frames", 1) > 1:
+                    image.seek(0)  # multi-page TIFF / animated WebP: the first frame is the photo
+                image.load()
+                rgb = _to_rgb(image)
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -67,21 +72,40 @@ def load_image(source: bytes | str | os.PathLike, max_pixels: int = DEFAULT_MAX_
     return _apply_orientation(rgb, orientation)
 
 
-def _open(source: bytes | str | os.PathLike, max_pixels: int) -> Image.Image:
-    """Open the header only, and refuse unsupported formats and oversized images before decoding."""
+def _read(source: bytes | str | os.PathLike) -> bytes:
+    """The file's bytes; ImageError for a missing or empty file."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        if len(source) == 0:
-            raise ImageError("the file is empty")
-        stream = io.BytesIO(source)
+        data = bytes(source)
     else:
         path = Path(source)
         if not path.is_file():
             raise ImageError(f"no such file: {path}")
-        if path.stat().st_size == 0:
-            raise ImageError(f"the file is empty: {path}")
-        stream = path
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImageError(f"cannot read {path} ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageError("the file is empty")
+    return data
+
+
+def _decode_jpeg_fast(image: Image.Image, data: bytes) -> np.ndarray | None:
+    """Colour JPEGs through OpenCV: the same libjpeg-turbo pixels, about twice as fast (12 MP: 70 vs
+    136 ms). None when the file is not one, or OpenCV cannot decode it (truncated, say): Pillow then
+    decodes it, or says what is wrong."""
+    if image.format not in ("JPEG", "MPO") or image.mode != "RGB":
+        return None
+    flags = cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION
+    rgb = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if rgb is None or rgb.shape[:2] != (image.height, image.width):
+        return None
+    return rgb
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Open the header only, and refuse unsupported formats and oversized images before decoding."""
     try:
-        image = Image.open(stream)
+        image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(_bomb_message(exc, max_pixels)) from None
     except UnidentifiedImageError:
@@ -199,17 +223,37 @@ def encode_image(image: np.ndarray, fmt: str, quality: int = 92, dpi: int | None
         raise ValueError(f"expected an RGB or RGBA uint8 array, got {image.dtype} {image.shape}")
     if key == "jpg" and image.shape[2] == 4:
         raise ValueError("JPEG cannot hold transparency: compose the cutout onto a background first")
-    pil = Image.fromarray(image, "RGBA" if image.shape[2] == 4 else "RGB")
-    options: dict = {}
-    if dpi is not None:
-        options["dpi"] = (dpi, dpi)
-    buffer = io.BytesIO()
     if key == "png":
-        # Level 1: a 12 MP cutout encodes several times faster than at the default level 6, and is
-        # only slightly bigger, because the transparent area is constant.
-        pil.save(buffer, "PNG", compress_level=1, **options)
-    elif key == "jpg":
+        return _encode_png(image, dpi)
+    pil = Image.fromarray(image, "RGBA" if image.shape[2] == 4 else "RGB")
+    options: dict = {"dpi": (dpi, dpi)} if dpi is not None else {}
+    buffer = io.BytesIO()
+    if key == "jpg":
         pil.save(buffer, "JPEG", quality=quality, subsampling=0 if quality >= 90 else 2, **options)
     else:
         pil.save(buffer, "WEBP", quality=quality, method=4, **options)
     return buffer.getvalue()
+
+
+def _encode_png(image: np.ndarray, dpi: int | None) -> bytes:
+    """PNG through OpenCV at zlib level 1 with the "Up" row filter.
+
+    Measured on a 12 MP cutout (bench/latency.py): 250 ms and 6.2 MB, against 460 ms and 6.5 MB for
+    Pillow at level 1 and over a second at Pillow's default level; the PNG stays lossless.
+    """
+    code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, code), params)
+    if not ok:
+        raise ValueError("OpenCV could not encode the image as PNG")
+    data = encoded.tobytes()
+    return data if dpi is None else _with_png_dpi(data, dpi)
+
+
+def _with_png_dpi(png: bytes, dpi: int) -> bytes:
+    """Insert a pHYs chunk (pixels per metre) right after IHDR, which is where the spec wants it."""
+    per_metre = round(dpi / 0.0254)
+    body = b"pHYs" + struct.pack(">IIB", per_metre, per_metre, 1)
+    chunk = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body))
+    end_of_ihdr = 8 + 4 + 4 + 13 + 4  # signature, length, type, IHDR data, CRC
+    return png[:end_of_ihdr] + chunk + png[end_of_ihdr:]

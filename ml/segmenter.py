@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ml.preprocess import letterbox, unletterbox
-from ml.refine import RefineConfig, bilinear_upsample, clean_mask, guided_upsample
+from ml.refine import RefineConfig, WorkImage, bilinear_upsample, clean_mask, guided_upsample, reduce
 from ml.registry import ModelRuntime
 
 
@@ -90,12 +90,12 @@ class Segmenter:
         self.fit = fit
 
     def probability(self, rgb: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
-        """Low-resolution person probability covering the photo (canvas padding removed)."""
+        """Low-resolution person probability covering ``rgb`` (canvas padding removed)."""
         timings = {} if timings is None else timings
         start = time.perf_counter()
         canvas, undo = FITS[self.fit](rgb, self.runtime.input_size)
         canvas = canvas.astype(np.float32)
-        timings["resize"] = _ms(start)
+        timings["resize"] = timings.get("resize", 0.0) + _ms(start)
         start = time.perf_counter()
         prob = self.runtime.predict(canvas)
         if self.tta:
@@ -104,10 +104,14 @@ class Segmenter:
         timings["model"] = _ms(start)
         return np.ascontiguousarray(undo(prob))
 
-    def upsample(self, rgb: np.ndarray, prob: np.ndarray) -> np.ndarray:
-        """Full-resolution uint8 alpha for ``rgb`` from its low-resolution probability."""
+    def upsample(self, rgb: np.ndarray, prob: np.ndarray, work: WorkImage | None = None) -> np.ndarray:
+        """Full-resolution uint8 alpha for ``rgb`` from its low-resolution probability.
+
+        ``work`` is the photo's working copy if the caller has it already (see ``segment``).
+        """
         if self.refine:
-            return guided_upsample(rgb, prob, self.runtime.input_size, self.config, clean=self.clean)
+            work = work or reduce(rgb, self.config.work_side)
+            return guided_upsample(rgb, work, prob, self.runtime.input_size, self.config, clean=self.clean)
         if self.clean:
             prob = clean_mask(prob, self.config.min_blob, self.config.max_hole)
         return bilinear_upsample(prob, *rgb.shape[:2])
@@ -118,9 +122,12 @@ class Segmenter:
             raise ValueError(f"expected an RGB uint8 array, got {rgb.dtype} {rgb.shape}")
         timings: dict[str, float] = {}
         total = time.perf_counter()
-        prob = self.probability(rgb, timings)
+        # One area-averaged reduction serves both the model's input and the refinement's guide.
+        work = reduce(rgb, self.config.work_side)
+        timings["resize"] = _ms(total)
+        prob = self.probability(work.rgb, timings)
         start = time.perf_counter()
-        alpha = self.upsample(rgb, prob)
+        alpha = self.upsample(rgb, prob, work)
         mask = alpha >= self.threshold
         timings["refine"] = _ms(start)
         timings["total"] = _ms(total)

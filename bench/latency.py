@@ -1,0 +1,256 @@
+"""How long a cutout takes, stage by stage, for 1, 4 and 12 MP photos, and how much memory 24 MP needs.
+
+``python -m bench.latency [--models sinet mobile-unet] [--sizes 1 4 12] [--runs 7] [--memory-mp 24]``
+
+The path timed is the served one: JPEG bytes in -> ``load_image`` (decode) -> ``Segmenter.segment``
+(resize: the one area-average reduction; model: the LiteRT call; refine: guided upsample, blob and
+hole clean-up) -> ``compose`` onto transparent (composite, edge decontamination included) ->
+``encode_image`` PNG (encode). "end to end" is one clock round the whole path, not a sum of medians.
+Each figure is the median (and best) of ``--runs`` runs after one warm-up run.
+
+The MediaPipe selfie model (bench/peers.py) is timed on the same photos: its canvas is made from
+the photo the way MediaPipe does (stretched to 256x256) and its model call is timed like ours; the
+ratio printed is our model call / its model call.
+
+Test photos: there is no large photo with a clear licence in the repository, so each size is made
+from CCP photo 0007 (Apache-2.0; /work/shared/datasets/ccp) upscaled to the size (3:4 portrait) with
+Gaussian noise (sigma 6) added so that it has a real photo's entropy (a 12 MP one is a 3 MB JPEG,
+like a phone's), saved as JPEG quality 92.
+
+Peak memory is measured in a fresh process (ru_maxrss) for the whole 24 MP path; the process's
+resting size after imports and model loading is reported beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ml.compose import Transparent, compose
+from ml.errors import BackdropError
+from ml.imageio import encode_image, load_image
+from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, load_runtime
+from ml.segmenter import Segmenter
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "latency.json"
+SOURCE_PHOTO = ROOT.parent / "shared" / "datasets" / "ccp" / "images" / "0007.jpg"
+CACHE = ROOT / ".cache" / "bench"
+STAGES = ("decode", "resize", "model", "refine", "composite", "encode")
+NOISE_SIGMA = 6
+
+
+def test_photo(megapixels: float, cache: Path = CACHE, source: Path = SOURCE_PHOTO) -> bytes:
+    """JPEG bytes of a 3:4 portrait of about ``megapixels`` MP (made once, then cached)."""
+    path = cache / f"photo_{megapixels:g}mp.jpg"
+    if not path.is_file():
+        width = round((megapixels * 1e6 * 3 / 4) ** 0.5)
+        height = round(width * 4 / 3)
+        small = load_image(source)
+        big = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+        big += np.random.default_rng(0).normal(0, NOISE_SIGMA, big.shape).astype(np.int16)
+        cache.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(encode_image(np.clip(big, 0, 255).astype(np.uint8), "jpg", quality=92))
+    return path.read_bytes()
+
+
+def run_once(segmenter: Segmenter, data: bytes) -> dict[str, float]:
+    """One served cutout; milliseconds per stage and end to end."""
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    rgb = load_image(data)
+    times["decode"] = _ms(start)
+    matte = segmenter.segment(rgb)
+    times.update({stage: matte.timings_ms[stage] for stage in ("resize", "model", "refine")})
+    mark = time.perf_counter()
+    cutout = compose(rgb, matte.alpha, Transparent())
+    times["composite"] = _ms(mark)
+    mark = time.perf_counter()
+    encode_image(cutout, "png")
+    times["encode"] = _ms(mark)
+    times["end_to_end"] = _ms(start)
+    return times
+
+
+def time_pipeline(segmenter: Segmenter, data: bytes, runs: int) -> dict[str, dict[str, float]]:
+    run_once(segmenter, data)  # warm-up: first-call allocations, page faults
+    samples = [run_once(segmenter, data) for _ in range(runs)]
+    return {key: {"median": statistics.median(s[key] for s in samples), "best": min(s[key] for s in samples)}
+            for key in samples[0]}
+
+
+def time_model_calls(runtime, canvas: np.ndarray, runs: int) -> float:
+    """Median ms of one predict on ``canvas`` (after two warm-up calls)."""
+    for _ in range(2):
+        runtime.predict(canvas)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runtime.predict(canvas)
+        times.append(_ms(start))
+    return statistics.median(times)
+
+
+def peer_call(peer, rgb: np.ndarray, runs: int) -> float:
+    """MediaPipe's model call on ``rgb``, its input made its way (stretched to its square input)."""
+    canvas = cv2.resize(rgb, (peer.input_size, peer.input_size), interpolation=cv2.INTER_AREA)
+    return time_model_calls(peer, canvas.astype(np.float32), runs)
+
+
+def thread_scaling(runtime, calls: int = 40) -> dict[str, float]:
+    """Model calls per second from one thread and from two at once (one interpreter per thread)."""
+    canvas = np.random.default_rng(0).random((runtime.input_size, runtime.input_size, 3), np.float32) * 255
+    runtime.predict(canvas)
+
+    def work(count: int) -> None:
+        for _ in range(count):
+            runtime.predict(canvas)
+
+    start = time.perf_counter()
+    work(calls)
+    one = calls / (time.perf_counter() - start)
+    threads = [threading.Thread(target=work, args=(calls // 2,)) for _ in range(2)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    two = calls / (time.perf_counter() - start)
+    return {"calls_per_s_1_thread": one, "calls_per_s_2_threads": two}
+
+
+# VmHWM (the peak resident size) starts afresh at exec, unlike ru_maxrss, which a child inherits
+# from the (large) benchmark process that forked it.
+_MEMORY_SCRIPT = """
+import json, sys
+from bench.latency import run_once, test_photo, vm_kb
+from ml.registry import load_runtime
+from ml.segmenter import Segmenter
+segmenter = Segmenter(load_runtime(sys.argv[1]))
+data = test_photo(float(sys.argv[2]))
+resting = vm_kb("VmHWM")
+times = run_once(segmenter, data)
+print(json.dumps({"resting_mb": resting / 1024, "peak_mb": vm_kb("VmHWM") / 1024,
+                  "end_to_end_ms": times["end_to_end"]}))
+"""
+
+
+def vm_kb(field: str) -> int:
+    """A size from /proc/self/status (Linux), in kB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def peak_memory(model: str, megapixels: float) -> dict[str, float]:
+    """Peak resident memory (MB) of a fresh process doing one full cutout of a ``megapixels`` photo."""
+    test_photo(megapixels)  # make the photo here, so the child's peak is the cutout's alone
+    out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, model, str(megapixels)], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+def _load_peer():
+    """MediaPipe's model via bench/peers.py, or None (with the reason printed) when it cannot be had."""
+    try:
+        from bench.peers import load_peer
+
+        return load_peer()
+    except (ImportError, OSError, subprocess.CalledProcessError, BackdropError) as exc:
+        print(f"MediaPipe peer not available ({exc}); its column is left out", file=sys.stderr)
+        return None
+
+
+def print_table(results: dict) -> None:
+    header = f"{'model':12s} {'MP':>4s} " + " ".join(f"{s:>9s}" for s in STAGES) + f" {'end2end':>9s} {'best':>7s}"
+    print(header)
+    for model, sizes in results["pipeline"].items():
+        for size, row in sizes.items():
+            cells = " ".join(f"{row[s]['median']:9.1f}" for s in STAGES)
+            print(f"{model:12s} {size:>4s} {cells} {row['end_to_end']['median']:9.1f} "
+                  f"{row['end_to_end']['best']:7.1f}")
+    for model, sizes in results.get("peer_ratio", {}).items():
+        for size, ratio in sizes.items():
+            print(f"model call, {model} / MediaPipe at {size} MP: "
+                  f"{results['model_call_ms'][model][size]:.1f} / {results['peer_call_ms'][size]:.1f} ms "
+                  f"= {ratio:.2f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=list(MODEL_FILES), choices=list(MODEL_FILES))
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR)
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1, 4, 12], help="megapixels")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--memory-mp", type=float, default=24, help="photo size for the peak-memory run (0: skip)")
+    parser.add_argument("--no-peer", action="store_true", help="leave out the MediaPipe comparison")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    photos = {f"{size:g}": test_photo(size) for size in args.sizes}
+    decoded = {size: load_image(data) for size, data in photos.items()}
+    peer = None if args.no_peer else _load_peer()
+    results: dict = {
+        "date": date.today().isoformat(), "machine": _machine(), "threads": NUM_THREADS, "runs": args.runs,
+        "load_average_1min_at_start": round(os.getloadavg()[0], 2),
+        "photos": {size: {"pixels": int(decoded[size].shape[0] * decoded[size].shape[1]),
+                          "shape": list(decoded[size].shape[:2]), "jpeg_bytes": len(data)}
+                   for size, data in photos.items()},
+        "pipeline": {}, "model_call_ms": {}, "threading": {}, "memory": {},
+    }
+    for model in args.models:
+        runtime = load_runtime(model, args.weights)
+        segmenter = Segmenter(runtime)
+        results["weights_status"] = {**results.get("weights_status", {}), model: runtime.card.get("status", "unknown")}
+        results["pipeline"][model] = {size: time_pipeline(segmenter, data, args.runs) for size, data in photos.items()}
+        results["model_call_ms"][model] = {size: results["pipeline"][model][size]["model"]["median"] for size in photos}
+        results["threading"][model] = thread_scaling(runtime)
+        if args.memory_mp:
+            results["memory"][model] = {f"{args.memory_mp:g}": peak_memory(model, args.memory_mp)}
+    if peer is not None:
+        results["peer_call_ms"] = {size: peer_call(peer, rgb, args.runs) for size, rgb in decoded.items()}
+        results["peer_ratio"] = {model: {size: results["model_call_ms"][model][size] / results["peer_call_ms"][size]
+                                         for size in photos} for model in args.models}
+    results["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+    print(f"{results['machine']}; load average {results['load_average_1min_at_start']} -> "
+          f"{results['load_average_1min_at_end']}; median of {args.runs} runs, ms")
+    print_table(results)
+    for model, row in results["threading"].items():
+        print(f"{model}: {row['calls_per_s_1_thread']:.0f} calls/s on 1 thread, "
+              f"{row['calls_per_s_2_threads']:.0f} on 2 threads at once")
+    for model, sizes in results["memory"].items():
+        for size, row in sizes.items():
+            print(f"{model}: {size} MP cutout peak memory {row['peak_mb']:.0f} MB "
+                  f"(process at rest {row['resting_mb']:.0f} MB)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def _machine() -> str:
+    try:
+        from bench.peers import cpu_name
+
+        name = cpu_name()
+    except ImportError:
+        name = "unknown CPU"
+    return f"{name}, {len(os.sched_getaffinity(0))} cores"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
