@@ -196,3 +196,17 @@ def test_encode_refuses_rgba_jpeg_and_unknown_formats():
 def test_encode_writes_dpi(fmt):
     info = Image.open(io.BytesIO(encode_image(photo(), fmt, dpi=300))).info
     assert round(info["dpi"][0]) == 300
+
+
+def test_fast_jpeg_path_gives_pillows_pixels():
+    rng = np.random.default_rng(3)
+    noisy = cv2.resize(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8), (160, 120), interpolation=cv2.INTER_CUBIC)
+    data = save(Image.fromarray(noisy), "JPEG", quality=90)
+    np.testing.assert_array_equal(load_image(data), np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+
+
+def test_png_dpi_chunk_is_valid():
+    data = encode_image(photo(), "png", dpi=600)
+    image = Image.open(io.BytesIO(data))
+    image.verify()  # checks every chunk's CRC
+    assert round(Image.open(io.BytesIO(data)).info["dpi"][0]) == 600

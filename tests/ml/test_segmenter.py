@@ -146,3 +146,21 @@ def test_real_model_on_a_portrait_finds_the_person():
     matte = Segmenter(load_runtime("sinet")).segment(photo)
     assert matte.alpha.shape == (height, width)
     assert matte.mask.any() and not matte.mask.all()
+
+
+def test_reduce_expand_and_sampling_are_exact_inverses():
+    from ml.refine import expand, reduce, sample_at
+
+    photo = np.random.default_rng(0).integers(0, 256, (101, 203, 3), dtype=np.uint8)
+    work = reduce(photo, 50)
+    assert work.factor == 4 and work.rgb.shape == (25, 50, 3)
+    np.testing.assert_allclose(work.rgb[3, 7], photo[12:16, 28:32].reshape(-1, 3).mean(axis=0), atol=0.51)
+    small = (np.arange(25 * 50) % 7 == 0).astype(np.uint8).reshape(25, 50)
+    big = expand(small, 4, 101, 203)
+    assert big.shape == (101, 203)
+    assert big[4 * 3 + 2, 4 * 7 + 1] == small[3, 7] and big[100, 202] == small[24, 49]
+    # A sample at a full-resolution pixel centre is the bilinear mix of the right working pixels.
+    ramp = np.tile(np.arange(50, dtype=np.float32), (25, 1))
+    values = sample_at(ramp, np.array([0, 0, 10]), np.array([1, 2, 201]), 4)[:, 0]
+    np.testing.assert_allclose(values, [0.0, (2 + 0.5) / 4 - 0.5, 49], atol=1e-5)  # clamped at the borders
+    assert reduce(photo, 1000).factor == 1 and reduce(photo, 1000).rgb is photo
