@@ -52,9 +52,10 @@ def variants(sweep: bool) -> dict[str, dict]:
         "guided, tta": dict(tta=True),
     }
     if sweep:
-        for radius in (2.0, 4.0, 6.0, 8.0, 12.0):
-            for eps in (1e-4, 1e-3):
-                named[f"guided r={radius} eps={eps:g}"] = dict(config=replace(base, radius=radius, eps=eps))
+        for radius in (0.5, 2.0, 4.0, 8.0, 16.0):
+            named[f"guided r={radius:g}"] = dict(config=replace(base, radius=radius))
+        for eps in (1e-4, 1e-2):
+            named[f"guided eps={eps:g}"] = dict(config=replace(base, eps=eps))
         named["guided, grey guide"] = dict(config=replace(base, colour_guide=False))
         named["guided, no clean"] = dict(clean=False)
         named["bilinear, stretch"] = dict(refine=False, clean=False, fit="stretch")

@@ -114,3 +114,53 @@ def test_no_images_and_bad_model(tmp_path, capsys):
 def test_help_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "ml.cutout", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0 and "--background" in out.stdout and "--crop" in out.stdout
+
+
+def portrait(height: int = 96, width: int = 72) -> Image.Image:
+    photo = np.full((height, width, 3), 225, np.uint8)
+    cv2.ellipse(photo, (width // 2, height), (width // 3, height // 2), 0, 0, 360, (150, 90, 60), -1)
+    cv2.circle(photo, (width // 2, height // 3), width // 6, (200, 150, 120), -1)
+    return Image.fromarray(photo)
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+INPUT_MODES = {
+    "rgb.jpg": lambda im: im,
+    "grey.png": lambda im: im.convert("L"),
+    "palette.png": lambda im: im.convert("P", palette=Image.Palette.ADAPTIVE, colors=16),
+    "rgba.png": lambda im: im.convert("RGBA"),
+    "cmyk.jpg": lambda im: im.convert("CMYK"),
+    "cmyk.tif": lambda im: im.convert("CMYK"),
+    "grey16.png": lambda im: Image.fromarray(np.asarray(im.convert("L")).astype(np.uint16) * 257),
+    "photo.bmp": lambda im: im,
+    "photo.webp": lambda im: im,
+    "photo.tif": lambda im: im,
+}
+
+
+@pytest.mark.parametrize("name", sorted(INPUT_MODES) + ["rgb16.png"])
+def test_every_input_mode_gives_a_cutout_of_the_right_size(tmp_path, name):
+    base = portrait()
+    path = tmp_path / name
+    if name == "rgb16.png":
+        cv2.imwrite(str(path), np.asarray(base)[:, :, ::-1].astype(np.uint16) * 257)
+    else:
+        INPUT_MODES[name](base).save(path)
+    assert main([str(path), "--output", str(tmp_path / "out")]) == 0
+    cutout = Image.open(tmp_path / "out" / f"{path.stem}.png")
+    assert cutout.mode == "RGBA" and cutout.size == base.size
+
+
+def test_exif_rotated_photo_gives_an_upright_cutout(tmp_path):
+    # Stored sideways (landscape pixels) with orientation 6: the camera was held upright.
+    sideways = portrait().transpose(Image.Transpose.ROTATE_90)
+    sideways.save(tmp_path / "phone.jpg", quality=95, exif=_exif(6))
+    assert main([str(tmp_path / "phone.jpg"), "--output", str(tmp_path / "out"), "--background", "#00ff00",
+                 "--format", "jpg"]) == 0
+    cutout = Image.open(tmp_path / "out" / "phone.jpg")
+    assert cutout.size == portrait().size  # upright: taller than wide
