@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, current_app, request, session
 from markupsafe import Markup, escape
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.errors import ErrorInfo, error_response
 
@@ -236,15 +237,20 @@ def _refuse(status: int, message: str, field: str | None = None,
 def _shape_problem() -> ErrorInfo | None:
     """Too many files, or several files in one field (which the views would silently ignore)."""
     files = request.files  # parsing applies MAX_CONTENT_LENGTH and MAX_FORM_PARTS (413)
-    count = sum(len(files.getlist(name)) for name in files)
-    limit = current_app.config["MAX_FILES"]
-    if count > limit:
-        return ErrorInfo(400, f"The request holds {count} files; send at most {limit}.")
     for name in files:
         if len(files.getlist(name)) > 1:
             shown = name if len(name) <= 40 else name[:40] + "..."
             return ErrorInfo(400, f"{shown}: send one file in this field, not {len(files.getlist(name))}.", shown)
+    limit = current_app.config["MAX_FILES"]
+    if len(files) > limit:
+        return ErrorInfo(400, f"The request holds {len(files)} files; send at most {limit}.")
     return None
+
+
+# Page views whose first act is reading the upload: a body over the size limit makes them refuse the
+# request before anything is stored, and they show the form again with the message. Any other route
+# gets the 413 here, before its view runs (the form, and so its token, cannot be read).
+SELF_REFUSING_UPLOADS = frozenset({"pages.create_job", "compare.create", "pages.change_background"})
 
 
 def _guard() -> Response | None:
@@ -257,7 +263,12 @@ def _guard() -> Response | None:
             seconds = max(1, math.ceil(wait))
             return _refuse(429, f"Too many requests from your address; try again in {seconds} s.",
                            headers={"Retry-After": str(seconds)})
-        problem = _shape_problem()
+        try:
+            problem = _shape_problem()
+        except RequestEntityTooLarge:
+            if request.endpoint in SELF_REFUSING_UPLOADS:
+                return None  # the view refuses it too, showing its own form with the size message
+            raise
         if problem:
             return _refuse(problem.status, problem.message, problem.field)
     key = config["API_KEY"]

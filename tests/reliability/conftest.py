@@ -21,8 +21,9 @@ from PIL import Image
 
 from webapp import create_app
 
-# Small limits keep hostile cases cheap; the models and code paths are the production ones.
-TEST_CONFIG = {"TESTING": True, "MAX_UPLOAD_MB": 2, "MAX_PIXELS": 4_000_000}
+# Small limits keep hostile cases cheap; the models and code paths are the production ones. The rate
+# limit is off because one test client sends hundreds of requests (test_security.py tests the limit).
+TEST_CONFIG = {"TESTING": True, "MAX_UPLOAD_MB": 2, "MAX_PIXELS": 4_000_000, "RATE_LIMIT_PER_MINUTE": 0}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 
@@ -88,7 +89,8 @@ def app(data_dir: Path):
 
 
 @pytest.fixture
-def client(app):
+def client(app, form_client_class):
+    app.test_client_class = form_client_class  # form posts carry the page's CSRF token
     return app.test_client()
 
 

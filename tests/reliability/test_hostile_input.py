@@ -23,10 +23,15 @@ FUZZ = settings(max_examples=40, deadline=None, database=None, derandomize=True,
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """One app for a module's generated examples (building one per example would dominate the run)."""
+def shared(tmp_path_factory, form_client_class):
+    """One app for a module's generated examples (building one per example would dominate the run).
+
+    Its client sends the page's CSRF token with form posts, so refusals come from the checks on the
+    upload itself, not from a missing token.
+    """
     data_dir = tmp_path_factory.mktemp("hostile") / "data"
     app = create_app({**TEST_CONFIG, "DATA_DIR": data_dir})
+    app.test_client_class = form_client_class
     return app, app.test_client(), data_dir
 
 

@@ -27,10 +27,11 @@ def traversals(target: str) -> list[str]:
 
 
 @pytest.fixture
-def served(tmp_path, canary):
+def served(tmp_path, canary, form_client_class):
     """An app with one real job, plus the canary's path as seen from inside a job folder."""
     data_dir = tmp_path / "data"
     app = create_app({**TEST_CONFIG, "DATA_DIR": data_dir})
+    app.test_client_class = form_client_class
     client = app.test_client()
     response = upload(client, "/api/v1/remove-background", encode(portrait()))
     job_id = response.headers["X-Job-Id"]

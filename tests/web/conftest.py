@@ -55,7 +55,8 @@ def app(data_dir: Path):
 
 
 @pytest.fixture
-def client(app):
+def client(app, form_client_class):
+    app.test_client_class = form_client_class  # posts forms with the page's CSRF token (tests/conftest.py)
     return app.test_client()
 
 

@@ -25,12 +25,13 @@ def test_settings_come_from_the_environment(tmp_path):
         settings_from_env({"BACKDROP_MAX_PIXELS": "lots"})
 
 
-def test_app_uses_environment_settings(tmp_path, monkeypatch, photo):
+def test_app_uses_environment_settings(tmp_path, monkeypatch, photo, form_client_class):
     monkeypatch.setenv("BACKDROP_DATA_DIR", str(tmp_path / "envdata"))
     monkeypatch.setenv("BACKDROP_DEFAULT_MODEL", "mobile-unet")
     monkeypatch.setenv("BACKDROP_MAX_UPLOAD_MB", "1")
     app = create_app()
     assert app.config["MAX_CONTENT_LENGTH"] == 1024 * 1024
+    app.test_client_class = form_client_class
     client = app.test_client()
     assert 'value="mobile-unet" checked' in client.get("/").get_data(as_text=True)
     job_id = job_id_from(upload(client, image=photo).headers["Location"])
