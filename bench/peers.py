@@ -63,8 +63,12 @@ def fetch_wheel(cache: Path = CACHE) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     pattern = f"mediapipe-{MEDIAPIPE_VERSION}-*.whl"
     if not any(cache.glob(pattern)):
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                        f"mediapipe=={MEDIAPIPE_VERSION}", "-d", str(cache)], check=True)
+        try:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                            f"mediapipe=={MEDIAPIPE_VERSION}", "-d", str(cache)], check=True)
+        except subprocess.CalledProcessError:
+            raise BackdropError(f"pip could not download mediapipe=={MEDIAPIPE_VERSION}; "
+                                f"put its wheel into {cache} by hand") from None
     return sorted(cache.glob(pattern))[0]
 
 
@@ -323,7 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, runtime in ours.items():
         masks[name] = lambda rgb, s=Segmenter(runtime): s.segment(rgb).mask
         masks[f"{name} (raw)"] = lambda rgb, s=Segmenter(runtime, refine=False, clean=False): s.segment(rgb).mask
-    summaries = quality(samples, masks)
+    try:
+        summaries = quality(samples, masks)
+    except BackdropError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     runtimes = {PEER_NAME: peer, **ours}
     latency = model_call_latency(runtimes, args.runs)
     parameters = {name: tflite_parameters(rt.path) for name, rt in runtimes.items()}
@@ -342,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
                  "input": "RGB stretched to 256x256, /255", "rewrite_max_diff": drift},
         "models": {name: str(rt.path.relative_to(ROOT)) if rt.path.is_relative_to(ROOT) else str(rt.path)
                    for name, rt in runtimes.items()},
+        "weights_state": {name: {key: rt.card.get(key) for key in ("status", "training", "date")}
+                          if rt.card else "no model card" for name, rt in ours.items()},
         **report, "table": table}, indent=1))
     print(f"wrote {args.out}")
     return 0
