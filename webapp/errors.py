@@ -6,6 +6,7 @@ are logged and answered with a plain 500.
 """
 from __future__ import annotations
 
+import errno
 import logging
 from dataclasses import dataclass
 
@@ -18,6 +19,19 @@ from ml.errors import BackdropError, ImageError, ImageTooLarge, ModelError
 from webapp.jobstore import JobNotFound
 
 log = logging.getLogger(__name__)
+
+
+# The data directory refusing writes is the server's problem, not the user's, and it is temporary: say
+# so, with a status a client can act on (retry later), rather than a bare 500. Nothing is lost: every
+# write is atomic, so what was stored before stays as it was.
+STORAGE_ERRORS = {
+    errno.ENOSPC: (507, "The server's storage is full, so nothing was saved; please try again later."),
+    errno.EDQUOT: (507, "The server's storage quota is used up, so nothing was saved; please try again later."),
+    errno.EROFS: (503, "The server's storage is read-only at the moment, so nothing can be saved or deleted; "
+                       "please try again later."),
+    errno.EACCES: (503, "The server may not write to its storage at the moment, so nothing was saved; "
+                        "please try again later."),
+}
 
 
 class FieldError(BackdropError):
@@ -52,7 +66,12 @@ def describe(exc: BaseException) -> ErrorInfo:
         return ErrorInfo(exc.status, str(exc), exc.field)
     if isinstance(exc, RequestEntityTooLarge):
         limit = current_app.config["MAX_UPLOAD_MB"]
+        if request.content_length is not None and request.content_length <= current_app.config["MAX_CONTENT_LENGTH"]:
+            # Within the byte limit, so werkzeug refused the form's shape: too many parts or a long field.
+            return ErrorInfo(413, "The form has too many fields or files, or a field value is too long.")
         return ErrorInfo(413, f"image: the upload is larger than the {limit:g} MB limit.", "image")
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRORS:
+        return ErrorInfo(*STORAGE_ERRORS[exc.errno])
     if isinstance(exc, ImageTooLarge):
         return ErrorInfo(413, str(exc), "image")
     if isinstance(exc, ImageError):

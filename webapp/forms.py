@@ -22,6 +22,8 @@ OUTPUTS = ("image", "mask")
 # Declared upload types we try to decode; anything else (text/plain, application/pdf...) is refused
 # as 415 without being decoded. Clients that do not know the type send octet-stream or nothing.
 _UNTYPED = {"", "application/octet-stream"}
+# Below this a picture holds no person to cut out (a 1x1 "photo" is a probe, not a portrait).
+MIN_SIDE = 16
 
 
 def read_upload(field: str, required: bool = True) -> Picture | None:
@@ -44,6 +46,10 @@ def read_upload(field: str, required: bool = True) -> Picture | None:
         raise FieldError(field, f"{field}: {exc}", 413) from None
     except ImageError as exc:
         raise FieldError(field, f"{field}: {exc}", 422) from None
+    height, width = rgb.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise FieldError(field, f"{field}: the image is only {width}x{height} pixels; send one at least "
+                                f"{MIN_SIDE} pixels on each side.", 422)
     return Picture(data, rgb, storage.filename or "")
 
 

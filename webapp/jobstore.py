@@ -14,6 +14,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,6 +25,7 @@ JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
 FILE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}\.[a-z0-9]{2,5}")
 JOB_FILE = "job.json"
 TMP_PREFIX = ".tmp-"
+STALE_AFTER_S = 24 * 3600
 
 
 class JobNotFound(LookupError):
@@ -49,9 +51,31 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _owned(name: str) -> str:
+    """``name`` tagged with this process's id, so that start-up clean-up can tell live temporaries
+    (another gunicorn worker is writing them) from those of a process that died."""
+    return f"{os.getpid()}-{name}"
+
+
+def _left_by_the_dead(path: Path) -> bool:
+    """True for a temporary whose writer is gone: its process no longer exists, it carries no owner
+    (older layout), or it is older than a day (a recycled process id cannot keep it forever)."""
+    match = re.match(r"(\d{1,9})-", path.name.removeprefix(TMP_PREFIX))
+    pid = int(match.group(1)) if match else 0
+    try:
+        if pid <= 0 or time.time() - path.lstat().st_mtime > STALE_AFTER_S:
+            return True
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (PermissionError, FileNotFoundError):
+        return False  # alive under another user; or already gone
+    return False
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary sibling, flush it to disk, then rename over ``path`` in one step."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX + _owned(""))
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -75,19 +99,26 @@ class JobStore:
 
     # -- set-up -----------------------------------------------------------------------------
     def prepare(self) -> int:
-        """Create the folders and delete temporaries a crash left behind; returns how many went."""
+        """Create the folders and delete temporaries a crash left behind; returns how many went.
+
+        Only temporaries of processes that no longer run go: other workers sharing the directory may
+        be writing theirs right now.
+        """
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         removed = 0
         for leftover in self.tmp_dir.iterdir():
+            if not _left_by_the_dead(leftover):
+                continue
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
             else:
                 leftover.unlink(missing_ok=True)
             removed += 1
         for leftover in self.jobs_dir.glob(f"*/{TMP_PREFIX}*"):
-            leftover.unlink(missing_ok=True)
-            removed += 1
+            if _left_by_the_dead(leftover):
+                leftover.unlink(missing_ok=True)
+                removed += 1
         return removed
 
     # -- paths ------------------------------------------------------------------------------
@@ -116,7 +147,7 @@ class JobStore:
         fully there or not there at all.
         """
         job_id = new_job_id()
-        staging = self.tmp_dir / job_id
+        staging = self.tmp_dir / _owned(job_id)
         staging.mkdir(parents=True)
         try:
             record = {**record, "id": job_id, "created": utc_now(), "files": {}}
@@ -159,7 +190,7 @@ class JobStore:
     def delete(self, job_id: str) -> None:
         """Remove a job: renamed away first so it vanishes at once, then its files are deleted."""
         folder = self.job_dir(job_id)
-        doomed = self.tmp_dir / f"deleted-{job_id}-{secrets.token_hex(4)}"
+        doomed = self.tmp_dir / _owned(f"deleted-{job_id}-{secrets.token_hex(4)}")
         try:
             os.replace(folder, doomed)
         except FileNotFoundError:

@@ -28,7 +28,7 @@ CHILD = r"""
 import os, sys, time
 from pathlib import Path
 from webapp.jobstore import JobStore
-data_dir, mode, stall_at, ready, job_id = sys.argv[1:6]
+data_dir, mode, stall_at, ready, job_id, go = sys.argv[1:7]
 store = JobStore(Path(data_dir))
 real_fdopen, calls = os.fdopen, [0]
 
@@ -39,7 +39,10 @@ class HalfWriter:
     def write(self, data):
         self.handle.write(data[:len(data) // 2]); self.handle.flush()
         Path(ready).write_text("writing")
-        time.sleep(600)
+        for _ in range(6000):  # until told to go on (or killed)
+            if Path(go).exists():
+                return self.handle.write(data[len(data) // 2:]) + len(data) // 2
+            time.sleep(0.1)
     def __getattr__(self, name): return getattr(self.handle, name)
 
 def stalling_fdopen(fd, *args, **kwargs):
@@ -50,7 +53,8 @@ def stalling_fdopen(fd, *args, **kwargs):
 os.fdopen = stalling_fdopen
 big = os.urandom(400_000)
 if mode == "create":
-    store.create({"source": "child"}, {"original.jpg": (big, "image/jpeg"), "input.jpg": (big, "image/jpeg")})
+    record = store.create({"source": "child"}, {"original.jpg": (big, "image/jpeg"), "input.jpg": (big, "image/jpeg")})
+    print(record["id"])
 else:
     record = store.load(job_id)
     record["renders"].append({"n": 2, "file": "result-2.png"})
@@ -58,16 +62,23 @@ else:
 """
 
 
-def kill_mid_write(data_dir: Path, mode: str, stall_at: int, job_id: str = "-") -> None:
-    """Start the child, wait until it is half-way through a write, then SIGKILL it."""
-    ready = data_dir.parent / f"ready-{mode}"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(data_dir), mode, str(stall_at), str(ready), job_id],
-                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stderr=subprocess.PIPE)
+def start_writer(data_dir: Path, mode: str, stall_at: int, job_id: str = "-") -> tuple[subprocess.Popen, Path]:
+    """Start the child and wait until it is half-way through a write; returns it and its "go on" file."""
+    ready, go = data_dir.parent / f"ready-{mode}", data_dir.parent / f"go-{mode}"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(data_dir), mode, str(stall_at), str(ready), job_id,
+                              str(go)], env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not ready.exists():
-        assert child.poll() is None, child.stderr.read().decode()
+        assert child.poll() is None, child.stderr.read()
         assert time.monotonic() < deadline, "the child never started writing"
         time.sleep(0.02)
+    return child, go
+
+
+def kill_mid_write(data_dir: Path, mode: str, stall_at: int, job_id: str = "-") -> None:
+    """Start the child, wait until it is half-way through a write, then SIGKILL it."""
+    child, _ = start_writer(data_dir, mode, stall_at, job_id)
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert child.returncode == -signal.SIGKILL
@@ -94,7 +105,7 @@ def test_killed_while_creating_a_job_serves_nothing_of_it(data_dir, existing_job
     kill_mid_write(data_dir, "create", stall_at)
     left = temporaries(data_dir)
     assert left, "the kill should have left a staging folder"
-    half_id = left[0].name
+    half_id = left[0].name.split("-")[-1]  # staging folders are named <writer pid>-<job id>
     reader = JobStore(data_dir)  # what a running server sees before any clean-up
     assert [job["id"] for job in reader.page(1, 50).jobs] == [job_id]
     with pytest.raises(JobNotFound):
@@ -128,6 +139,22 @@ def test_killed_while_updating_a_job_keeps_the_job_as_it_was(data_dir, existing_
         if name != "job.json":
             assert client.get(f"/jobs/{job_id}/files/{name}").data == data
     assert client.get(f"/jobs/{job_id}/files/result-2.png").status_code == 404
+
+
+def test_a_worker_starting_spares_the_temporaries_of_workers_still_writing(data_dir, existing_job):
+    """gunicorn restarts a crashed worker while the others serve: its start-up clean-up must only take
+    what dead processes left, or it would pull files from under live requests."""
+    child, go = start_writer(data_dir, "create", 2)
+    in_flight = temporaries(data_dir)
+    create_app({**TEST_CONFIG, "DATA_DIR": data_dir})  # another worker boots now
+    assert temporaries(data_dir) == in_flight
+    go.write_text("go")
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    job_id = out.strip()
+    app = create_app({**TEST_CONFIG, "DATA_DIR": data_dir})
+    assert app.extensions["backdrop"].store.read_file(job_id, "input.jpg")  # the child's job arrived whole
+    assert temporaries(data_dir) == []
 
 
 # -- weights -------------------------------------------------------------------------------------------
