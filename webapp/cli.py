@@ -6,25 +6,22 @@ never sees half a job).
 """
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from webapp import config
 from webapp.jobstore import JobStore
-
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_AGE_RE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
 def parse_age(text: str) -> timedelta:
     """'90m', '24h', '7d' -> timedelta; raises click.BadParameter with the accepted forms."""
-    match = _AGE_RE.fullmatch(text.strip().lower())
-    if not match:
-        raise click.BadParameter(f"{text!r} is not an age; write e.g. 30m, 24h or 7d")
-    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    try:
+        return config.parse_age(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def purge(store: JobStore, older_than: str, dry_run: bool) -> list[str]:
@@ -36,12 +33,13 @@ def purge(store: JobStore, older_than: str, dry_run: bool) -> list[str]:
 def age_options(command):
     """The options both purge entry points take (flask CLI and ``python -m webapp.purge``)."""
     command = click.option("--dry-run", is_flag=True, help="List, do not delete.")(command)
-    return click.option("--older-than", default="24h", show_default=True, help="Age, e.g. 30m, 24h, 7d.")(command)
+    return click.option("--older-than", default=None, help="Age, e.g. 30m, 24h, 7d; default: the retention "
+                                                              "setting, BACKDROP_RETENTION (24h).")(command)
 
 
 @click.command("purge")
 @age_options
 @with_appcontext
-def purge_command(older_than: str, dry_run: bool) -> None:
-    """Delete jobs (uploads and results) older than an age."""
-    purge(current_app.extensions["backdrop"].store, older_than, dry_run)
+def purge_command(older_than: str | None, dry_run: bool) -> None:
+    """Delete jobs (uploads and results) older than an age (default: the retention setting)."""
+    purge(current_app.extensions["backdrop"].store, older_than or current_app.config["RETENTION"], dry_run)

@@ -5,10 +5,30 @@ Every setting has a ``BACKDROP_`` variable; ``create_app(config)`` lets tests ov
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+_AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_AGE_RE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_age(text: str) -> timedelta:
+    """'90m', '24h', '7d' -> timedelta; ValueError with the accepted forms."""
+    match = _AGE_RE.fullmatch(str(text).strip().lower())
+    if not match:
+        raise ValueError(f"{text!r} is not an age; write e.g. 30m, 24h or 7d")
+    return timedelta(**{_AGE_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def _retention(text: str) -> str:
+    """The retention age, checked at start-up so a typo stops the server, not the nightly purge."""
+    if parse_age(text) <= timedelta(0):
+        raise ValueError("the retention must be longer than zero")
+    return text.strip().lower()
+
 
 # Flask key -> (environment variable, default, parser)
 _ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
@@ -20,6 +40,8 @@ _ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
     # How many images are segmented at once; more threads than CPU cores only adds memory.
     "WORKER_THREADS": ("BACKDROP_WORKER_THREADS", 2, int),
     "JOBS_PER_PAGE": ("BACKDROP_JOBS_PER_PAGE", 12, int),
+    # Privacy: the purge command deletes jobs (originals and results) older than this.
+    "RETENTION": ("BACKDROP_RETENTION", "24h", _retention),
 }
 
 
@@ -42,5 +64,6 @@ def finalize(config: dict[str, Any]) -> None:
     config["WEIGHTS_DIR"] = Path(config["WEIGHTS_DIR"])
     if config["MAX_UPLOAD_MB"] <= 0 or config["MAX_PIXELS"] <= 0 or config["WORKER_THREADS"] <= 0:
         raise ValueError("upload size, pixel limit and worker threads must be positive")
+    config["RETENTION"] = _retention(config["RETENTION"])
     # Werkzeug answers 413 itself once a request body passes this many bytes.
     config["MAX_CONTENT_LENGTH"] = int(config["MAX_UPLOAD_MB"] * 1024 * 1024)

@@ -5,6 +5,7 @@ through writing a file; the parent then checks what a reader and a restarted app
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -93,7 +94,7 @@ def existing_job(data_dir):
     """A complete job written before the crash, as the app writes it."""
     app = create_app({**TEST_CONFIG, "DATA_DIR": data_dir})
     response = app.test_client().post("/api/v1/remove-background", data={
-        "image": (__import__("io").BytesIO(encode(portrait())), "p.jpg", "image/jpeg")}, content_type="multipart/form-data")
+        "image": (io.BytesIO(encode(portrait())), "p.jpg", "image/jpeg")}, content_type="multipart/form-data")
     job_id = response.headers["X-Job-Id"]
     folder = data_dir / "jobs" / job_id
     return job_id, {p.name: p.read_bytes() for p in folder.iterdir()}
