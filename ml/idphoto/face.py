@@ -12,8 +12,8 @@ geometry is plausible; otherwise the eye line falls back to a fixed fraction of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 import math
+import threading
 
 import cv2
 import numpy as np
@@ -84,14 +84,24 @@ class Face:
                 "roll_deg": round(self.roll_deg, 2)}
 
 
-@lru_cache(maxsize=1)
+_local = threading.local()
+
+
 def _detector():
-    """dlib's built-in frontal face detector (loaded once; it is thread-safe for detection)."""
-    try:
-        import dlib
-    except ImportError:
-        raise ModelError("The face detector is not installed (Python package dlib-bin).") from None
-    return dlib.get_frontal_face_detector()
+    """dlib's built-in frontal face detector, one per thread.
+
+    A detector is not safe to share: threads running one at the same time get garbage boxes (found by
+    bench/load.py: hundreds of "faces", then crashes, with 4 concurrent ID-photo requests). Building
+    one takes about a millisecond and holds no weights file, so each server thread keeps its own.
+    """
+    detector = getattr(_local, "detector", None)
+    if detector is None:
+        try:
+            import dlib
+        except ImportError:
+            raise ModelError("The face detector is not installed (Python package dlib-bin).") from None
+        detector = _local.detector = dlib.get_frontal_face_detector()
+    return detector
 
 
 def detect_faces(rgb: np.ndarray) -> list[Face]:
