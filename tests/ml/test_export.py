@@ -4,6 +4,8 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+import keras  # noqa: E402
+
 from ml import export  # noqa: E402
 from ml.models import build_model, load_keras_model  # noqa: E402
 
@@ -15,6 +17,7 @@ def exported(tmp_path_factory):
     run_dir, weights = root / "run", root / "weights"
     run_dir.mkdir()
     weights.mkdir()
+    keras.utils.set_random_seed(7)        # the checks below depend on the weights: keep them fixed
     model = build_model("sinet", 64)
     # A fresh SINet outputs about 0.5 everywhere, which any export would match; a sharper classifier
     # makes the comparison mean something.
