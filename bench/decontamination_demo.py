@@ -50,6 +50,10 @@ def build(photo: np.ndarray, segmenter: Segmenter) -> np.ndarray:
     matte = segmenter.segment(photo)
     naive = compose(photo, matte.alpha, Colour(BLUE), decontaminate=False)
     clean = compose(photo, matte.alpha, Colour(BLUE))
+    band = (matte.alpha > 0) & (matte.alpha < 255)
+    grey = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[band].mean() for image in (naive, clean)]
+    print(f"edge band: {int(band.sum())} pixels; mean brightness on blue: plain {grey[0]:.1f}, "
+          f"decontaminated {grey[1]:.1f} (blue itself {cv2.cvtColor(np.uint8([[BLUE]]), cv2.COLOR_RGB2GRAY)[0, 0]})")
     size = max(32, photo.shape[0] // 6)
     top, left, bottom, right = hair_box(matte.mask, size)
     zoom = [cv2.resize(image[top:bottom, left:right], None, fx=ZOOM, fy=ZOOM, interpolation=cv2.INTER_NEAREST)

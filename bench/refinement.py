@@ -15,13 +15,14 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
 from ml.imageio import load_image
 from ml.metrics import boundary_f, iou
 from ml.refine import RefineConfig
-from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime
+from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, ModelRuntime, load_runtime
 from ml.segmenter import Segmenter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,17 +55,42 @@ def variants(sweep: bool) -> dict[str, dict]:
     if sweep:
         for radius in (0.5, 2.0, 4.0, 8.0, 16.0):
             named[f"guided r={radius:g}"] = dict(config=replace(base, radius=radius))
-        for eps in (1e-4, 1e-2):
+        for eps in (1e-3, 1e-2):
             named[f"guided eps={eps:g}"] = dict(config=replace(base, eps=eps))
+        for min_blob in (0.002, 0.005, 0.02):
+            named[f"guided min_blob={min_blob:g}"] = dict(config=replace(base, min_blob=min_blob))
+        for max_hole in (0.0, 0.002, 0.005):
+            named[f"guided max_hole={max_hole:g}"] = dict(config=replace(base, max_hole=max_hole))
         named["guided, grey guide"] = dict(config=replace(base, colour_guide=False))
         named["guided, no clean"] = dict(clean=False)
         named["bilinear, stretch"] = dict(refine=False, clean=False, fit="stretch")
     return named
 
 
-def evaluate(model: str, weights: Path, pairs, sweep: bool) -> dict[str, dict[str, float]]:
-    runtime = load_runtime(model, weights)
+class Oracle(ModelRuntime):
+    """Stands in for a perfect model of output size ``size``: the true mask, area-averaged down to it.
+
+    With it the upsampling alone is measured, free of the model's own mistakes.
+    """
+
+    def __init__(self, size: int):
+        super().__init__(f"oracle-{size}", Path("ground truth"), {})
+        self.input_size = size
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError("the oracle's probabilities come from the ground truth")
+
+    def probability(self, gt: np.ndarray) -> np.ndarray:
+        scale = self.input_size / max(gt.shape)
+        size = (max(1, round(gt.shape[1] * scale)), max(1, round(gt.shape[0] * scale)))
+        return cv2.resize(gt.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+
+
+def evaluate(model: str, weights: Path, pairs, sweep: bool, oracle: int | None = None) -> dict[str, dict[str, float]]:
+    runtime = Oracle(oracle) if oracle else load_runtime(model, weights)
     named = variants(sweep)
+    if oracle:  # the oracle has no canvas: fit and mirror averaging do not apply
+        named = {name: kwargs for name, kwargs in named.items() if "fit" not in kwargs and "tta" not in kwargs}
     segmenters = {name: Segmenter(runtime, **kwargs) for name, kwargs in named.items()}
     scores: dict[str, dict[str, list[float]]] = {name: {"iou": [], "boundary_f": []} for name in named}
     datasets: dict[str, dict[str, list[float]]] = {}
@@ -75,7 +101,7 @@ def evaluate(model: str, weights: Path, pairs, sweep: bool) -> dict[str, dict[st
         for name, segmenter in segmenters.items():
             variant = (segmenter.fit, segmenter.tta)
             if variant not in probs:
-                probs[variant] = segmenter.probability(rgb)
+                probs[variant] = runtime.probability(gt) if oracle else segmenter.probability(rgb)
             mask = segmenter.upsample(rgb, probs[variant]) >= segmenter.threshold
             scores[name]["iou"].append(iou(mask, gt))
             scores[name]["boundary_f"].append(boundary_f(mask, gt))
@@ -91,21 +117,25 @@ def evaluate(model: str, weights: Path, pairs, sweep: bool) -> dict[str, dict[st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.refinement", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=list(MODEL_FILES), choices=list(MODEL_FILES))
+    parser.add_argument("--models", nargs="*", default=list(MODEL_FILES), choices=list(MODEL_FILES))
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding picsart/ and ccp/")
     parser.add_argument("--split", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
     parser.add_argument("--limit", type=int, help="only N evenly spaced test images (quick look)")
     parser.add_argument("--sweep", action="store_true", help="also try other radii, eps, grey guide")
+    parser.add_argument("--oracle", type=int, nargs="*", metavar="SIZE",
+                        help="also score a perfect model of output size SIZE (the true mask area-averaged "
+                             "down), which measures the upsampling alone")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     pairs = test_pairs(args.split, args.data, args.limit)
     results = {"images": len(pairs), "default_config": asdict(RefineConfig()), "models": {}}
-    for model in args.models:
-        summary = evaluate(model, args.weights, pairs, args.sweep)
-        card = load_runtime(model, args.weights).card
-        results["models"][model] = {"weights_status": card.get("status", "unknown"), "scores": summary}
-        print(f"\n{model} ({len(pairs)} test images, weights: {card.get('status', 'unknown')})")
+    runs = [(model, None) for model in args.models] + [(f"oracle-{size}", size) for size in args.oracle or []]
+    for model, oracle in runs:
+        summary = evaluate(model, args.weights, pairs, args.sweep, oracle)
+        status = "ground truth" if oracle else load_runtime(model, args.weights).card.get("status", "unknown")
+        results["models"][model] = {"weights_status": status, "scores": summary}
+        print(f"\n{model} ({len(pairs)} test images, weights: {status})")
         print(f"  {'variant':34s} {'IoU':>7s} {'boundary F':>11s}")
         for name, values in summary.items():
             print(f"  {name:34s} {values['iou']:7.4f} {values['boundary_f']:11.4f}")

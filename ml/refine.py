@@ -45,13 +45,13 @@ class RefineConfig:
 
     work_side: int = 640
     radius: float = 1.0
-    eps: float = 1e-3
+    eps: float = 1e-4
     colour_guide: bool = True
     soft_low: float = 0.15
     soft_high: float = 0.85
     band: float = 1.5
     min_blob: float = 0.01
-    max_hole: float = 0.002
+    max_hole: float = 0.0005
 
 
 @dataclass(frozen=True)
