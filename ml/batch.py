@@ -15,7 +15,6 @@ from tqdm import tqdm
 
 from ml.errors import BackdropError
 from ml.imageio import DEFAULT_MAX_PIXELS
-from ml.refine import RefineConfig
 from ml.registry import BACKENDS, DEFAULT_MODEL, DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime
 from ml.segmenter import Segmenter
 
@@ -76,8 +75,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def build_segmenter(args: argparse.Namespace) -> Segmenter:
     """Segmenter from parsed options; raises ModelError (caught by the caller) for bad weights."""
     runtime = load_runtime(args.model, args.weights, args.backend)
-    return Segmenter(runtime, tta=args.tta, refine=not args.no_refine, threshold=args.threshold,
-                     config=RefineConfig())
+    return Segmenter(runtime, tta=args.tta, refine=not args.no_refine, threshold=args.threshold)
 
 
 def prepare_output(folder: Path) -> None:

@@ -83,6 +83,8 @@ class TFLiteRuntime(ModelRuntime):
         if len(shape) != 4 or shape[0] != 1 or shape[3] != 3 or shape[1] != shape[2]:
             raise ModelError(f"{path} takes input of shape {shape}, not (1, S, S, 3)")
         self.input_size = shape[1]
+        if self.parameters is None:
+            self.parameters = tflite_parameters(self._content)
 
     def _interpreter(self):
         interpreter = getattr(self._local, "interpreter", None)
@@ -123,6 +125,22 @@ class KerasRuntime(ModelRuntime):
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self._model(batch, training=False), dtype=np.float32)
+
+
+def tflite_parameters(content: bytes) -> int:
+    """Weights stored in a .tflite flatbuffer: elements of its constant float tensors.
+
+    Batch norm is folded into the convolutions by the converter, so this is a little below the Keras
+    count; the model card's figure, when there is one, is the one reported.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(content, 0)
+    floats = {schema.TensorType.FLOAT32, schema.TensorType.FLOAT16}
+    return int(sum(
+        int(np.prod(tensor.shape)) for graph in model.subgraphs for tensor in graph.tensors
+        if tensor.type in floats and model.buffers[tensor.buffer].data is not None
+        and len(model.buffers[tensor.buffer].data) > 0))
 
 
 BACKENDS: dict[str, type[ModelRuntime]] = {"tflite": TFLiteRuntime, "keras": KerasRuntime}

@@ -63,6 +63,7 @@ def test_runtime_predicts_a_probability_map(name):
     assert runtime.input_size in range(64, 513)
     if runtime.card.get("input_size"):
         assert runtime.card["input_size"] == runtime.input_size
+    assert runtime.parameters > 10_000  # from the model card, or counted in the file
     prob = runtime.predict(canvases(runtime.input_size, 1)[0])
     assert prob.shape == (runtime.input_size, runtime.input_size) and prob.dtype == np.float32
     assert 0.0 <= prob.min() and prob.max() <= 1.0
