@@ -25,7 +25,8 @@ from ml.imageio import DEFAULT_MAX_PIXELS, load_image
 from ml.refine import reduce, sample_at, working_size
 
 # The local colour means are smooth, so they are computed small: 384 px gave the same error as 512 on
-# the synthetic edges of tests/ml/test_compose.py at 1, 12 and 0.08 MP, and halves the cost at 1 MP.
+# synthetic dark-on-light edges (the scene of tests/ml/test_compose.py) at 0.08, 1 and 12 MP, and
+# halves the cost at 1 MP.
 DECONTAMINATION_WORK_SIDE = 384
 # Box radii of the two blur-fusion passes as fractions of the working resolution's longer side:
 # the first gathers colours from well inside the subject and background, the second stays local.
