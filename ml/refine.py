@@ -36,7 +36,8 @@ class RefineConfig:
         brightness) rather than luminance only.
     soft_low, soft_high: filter output mapped linearly onto 0-255 between these, so that confident
         inside and outside become exactly 255 and 0 while the transition stays soft.
-    band: half-width, in model pixels, of the zone round the outline where alpha may be soft.
+    band: half-width, in model pixels, of the zone round the outline where alpha may be soft (fully
+        soft in its inner half, tapering to the hard decision in its outer half).
     min_blob: foreground blobs smaller than this fraction of the largest one are dropped.
     max_hole: background holes inside the subject smaller than this fraction of the largest
         foreground blob are filled (larger enclosed regions, like the gap between an arm and the body,
@@ -49,7 +50,7 @@ class RefineConfig:
     colour_guide: bool = True
     soft_low: float = 0.15
     soft_high: float = 0.85
-    band: float = 1.5
+    band: float = 2.0
     min_blob: float = 0.01
     max_hole: float = 0.0005
 
@@ -196,10 +197,14 @@ def _solve_3x3(cov: dict[tuple[int, int], np.ndarray], rhs: np.ndarray) -> np.nd
     return a / det[:, :, None]
 
 
-def _edge_band(hard: np.ndarray, radius: int) -> np.ndarray:
-    """uint8 map of the pixels within ``radius`` of the boundary of a 0/1 mask."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.dilate(hard, kernel) - cv2.erode(hard, kernel)
+def _band_weight(hard: np.ndarray, radius: float) -> np.ndarray:
+    """How much the soft filter output counts, by distance from the outline of a 0/1 mask.
+
+    1 up to radius / 2 from the outline, falling linearly to 0 at ``radius``. The taper matters: a cut
+    straight from soft to 0/255 would follow the working pixels' grid and show as a staircase.
+    """
+    distance = cv2.distanceTransform(hard, cv2.DIST_L2, 3) + cv2.distanceTransform(1 - hard, cv2.DIST_L2, 3)
+    return np.clip((radius - distance) / (radius / 2), 0.0, 1.0).astype(np.float32)
 
 
 def guided_upsample(rgb: np.ndarray, work: WorkImage, prob: np.ndarray, model_side: int,
@@ -224,7 +229,9 @@ def guided_upsample(rgb: np.ndarray, work: WorkImage, prob: np.ndarray, model_si
     a = a.reshape(work_h, work_w, -1)
     decision = np.einsum("hwc,hwc->hw", a, guide.reshape(work_h, work_w, -1)) + b
     hard = (decision >= 0.5).astype(np.uint8)
-    band = _edge_band(hard, max(1, round(config.band * per_model_pixel)))
+    weight = _band_weight(hard, max(2.0, config.band * per_model_pixel))
+    # One working pixel more, so every full-resolution pixel whose sampled weight is above 0 is in.
+    band = cv2.dilate((weight > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
     alpha = expand(hard * np.uint8(255), work.factor, height, width)
     points = cv2.findNonZero(expand(band, work.factor, height, width))
     if points is None:
@@ -235,8 +242,10 @@ def guided_upsample(rgb: np.ndarray, work: WorkImage, prob: np.ndarray, model_si
     if not config.colour_guide:
         colours = colours @ _GREY_WEIGHTS[:, None]
     value = (sample_at(a, ys, xs, work.factor) * colours).sum(axis=1) + sample_at(b, ys, xs, work.factor)[:, 0]
-    soft = (value - config.soft_low) * (255.0 / (config.soft_high - config.soft_low)) + 0.5
-    alpha[ys, xs] = np.clip(soft, 0, 255).astype(np.uint8)
+    soft = np.clip((value - config.soft_low) * (255.0 / (config.soft_high - config.soft_low)), 0, 255)
+    share = sample_at(weight, ys, xs, work.factor)[:, 0]
+    blended = alpha[ys, xs] + share * (soft - alpha[ys, xs]) + 0.5
+    alpha[ys, xs] = blended.astype(np.uint8)
     return alpha
 
 
