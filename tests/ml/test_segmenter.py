@@ -164,3 +164,27 @@ def test_reduce_expand_and_sampling_are_exact_inverses():
     values = sample_at(ramp, np.array([0, 0, 10]), np.array([1, 2, 201]), 4)[:, 0]
     np.testing.assert_allclose(values, [0.0, (2 + 0.5) / 4 - 0.5, 49], atol=1e-5)  # clamped at the borders
     assert reduce(photo, 1000).factor == 1 and reduce(photo, 1000).rgb is photo
+
+
+class HesitantFinder(RedFinder):
+    """Like RedFinder, but unsure (0.35) in a wide ring round the red disc, as weak models are."""
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        prob = super()._run(batch)
+        size = self.input_size
+        ring = np.zeros((size, size), np.uint8)
+        cv2.circle(ring, (size // 2, size // 2), size // 3, 1, -1)
+        ring = cv2.dilate(ring, np.ones((9, 9), np.uint8)) > 0
+        return np.where(ring & (prob < 0.35), 0.35, prob).astype(np.float32)
+
+
+def test_soft_band_fades_out_without_a_staircase():
+    photo, truth = disc_photo(1200, 1200)  # the disc fills the canvas like it fills the photo
+    matte = Segmenter(HesitantFinder(size=48)).segment(photo)
+    assert matte.alpha[5, 5] == 0 and matte.alpha[600, 600] == 255
+    # Away from the disc's own edge the hesitant halo must fade smoothly to 0: a hard cut where the
+    # band ends would jump by ~70 levels along the 25 px working grid.
+    away = cv2.dilate(truth.astype(np.uint8), np.ones((41, 41), np.uint8)) == 0
+    alpha = matte.alpha.astype(int)
+    steps = np.maximum(np.abs(np.diff(alpha, axis=0))[:, :-1], np.abs(np.diff(alpha, axis=1))[:-1, :])
+    assert steps[away[:-1, :-1]].max() <= 12
