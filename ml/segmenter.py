@@ -1,9 +1,10 @@
 """Photo in, full-resolution soft alpha matte and hard mask out.
 
-Stages (each timed in ``Matte.timings_ms``): ``resize`` letterboxes the photo into the model's
-square canvas with the same ``ml.preprocess.letterbox`` training used; ``model`` runs the network
-(twice with test-time augmentation: the canvas and its mirror image, averaged); ``refine`` upsamples
-the probability to the photo's own size guided by the photo's edges, after dropping stray blobs and
+Stages (each timed in ``Matte.timings_ms``): ``resize`` reduces the photo once by a whole factor
+(the working copy, shared with the refinement) and letterboxes that into the model's square canvas
+with the same ``ml.preprocess.letterbox`` training used; ``model`` runs the network (twice with
+test-time augmentation: the canvas and its mirror image, averaged); ``refine`` upsamples the
+probability to the photo's own size guided by the photo's edges, after dropping stray blobs and
 filling pin-holes (``ml.refine``).
 """
 from __future__ import annotations
