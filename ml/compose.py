@@ -22,7 +22,7 @@ import numpy as np
 
 from ml.errors import BackdropError
 from ml.imageio import DEFAULT_MAX_PIXELS, load_image
-from ml.refine import reduce, sample_at, working_size
+from ml.refine import reduce, sample_at
 
 # The local colour means are smooth, so they are computed small: 384 px gave the same error as 512 on
 # synthetic dark-on-light edges (the scene of tests/ml/test_compose.py) at 0.08, 1 and 12 MP, and
@@ -88,11 +88,10 @@ class Blur(Background):
     def render(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         height, width = rgb.shape[:2]
         # Blur at a resolution where sigma is a few pixels: the result is smooth, so upsampling loses nothing.
-        side = max(64, min(max(height, width), round(8 * 100 / self.strength)))
-        small_h, small_w = working_size(height, width, side)
-        small = cv2.resize(rgb, (small_w, small_h), interpolation=cv2.INTER_AREA).astype(np.float32)
-        weight = 1.0 - cv2.resize(alpha, (small_w, small_h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        sigma = self.strength / 100.0 * max(small_h, small_w)
+        side = max(64, round(8 * 100 / self.strength))
+        small = reduce(rgb, side).rgb.astype(np.float32)
+        weight = 1.0 - reduce(alpha, side).rgb.astype(np.float32) / 255.0
+        sigma = self.strength / 100.0 * max(small.shape[:2])
         blurred = cv2.GaussianBlur(small * weight[:, :, None], (0, 0), sigma)
         total = cv2.GaussianBlur(weight, (0, 0), sigma)
         plain = cv2.GaussianBlur(small, (0, 0), sigma)

@@ -137,12 +137,6 @@ def _touches_border(stat: np.ndarray, height: int, width: int) -> bool:
     return left == 0 or top == 0 or right == width or bottom == height
 
 
-def working_size(height: int, width: int, work_side: int) -> tuple[int, int]:
-    """(h, w) of the photo scaled so its longest side is at most work_side (for smooth maps)."""
-    scale = min(1.0, work_side / max(height, width))
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
 def _box(image: np.ndarray, radius: int) -> np.ndarray:
     return cv2.boxFilter(image, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
 
