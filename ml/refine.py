@@ -37,7 +37,7 @@ class RefineConfig:
     soft_low, soft_high: filter output mapped linearly onto 0-255 between these, so that confident
         inside and outside become exactly 255 and 0 while the transition stays soft.
     band: half-width, in model pixels, of the zone round the outline where alpha may be soft (fully
-        soft in its inner half, tapering to the hard decision in its outer half).
+        soft in its inner two thirds, tapering to the hard decision in its outer third).
     min_blob: foreground blobs smaller than this fraction of the largest one are dropped.
     max_hole: background holes inside the subject smaller than this fraction of the largest
         foreground blob are filled (larger enclosed regions, like the gap between an arm and the body,
@@ -50,7 +50,7 @@ class RefineConfig:
     colour_guide: bool = True
     soft_low: float = 0.15
     soft_high: float = 0.85
-    band: float = 2.0
+    band: float = 1.5
     min_blob: float = 0.01
     max_hole: float = 0.0005
 
@@ -194,11 +194,14 @@ def _solve_3x3(cov: dict[tuple[int, int], np.ndarray], rhs: np.ndarray) -> np.nd
 def _band_weight(hard: np.ndarray, radius: float) -> np.ndarray:
     """How much the soft filter output counts, by distance from the outline of a 0/1 mask.
 
-    1 up to radius / 2 from the outline, falling linearly to 0 at ``radius``. The taper matters: a cut
-    straight from soft to 0/255 would follow the working pixels' grid and show as a staircase.
+    1 up to two thirds of ``radius`` from the outline, falling linearly to 0 at ``radius``. The taper
+    matters: a cut straight from soft to 0/255 would follow the working pixels' grid and show as a
+    staircase wherever the model hesitates over a wide area.
     """
+    if hard.min() == hard.max():  # all person or no person: no outline, nothing soft
+        return np.zeros(hard.shape, np.float32)
     distance = cv2.distanceTransform(hard, cv2.DIST_L2, 3) + cv2.distanceTransform(1 - hard, cv2.DIST_L2, 3)
-    return np.clip((radius - distance) / (radius / 2), 0.0, 1.0).astype(np.float32)
+    return np.clip((radius - distance) / (radius / 3), 0.0, 1.0).astype(np.float32)
 
 
 def guided_upsample(rgb: np.ndarray, work: WorkImage, prob: np.ndarray, model_side: int,
