@@ -1,0 +1,136 @@
+"""Write the README's figures from the files the benchmarks and model cards produced.
+
+``python -m bench.readme`` replaces every block between ``<!-- BEGIN generated:NAME -->`` and
+``<!-- END generated:NAME -->`` in README.md with the rendering of NAME below, so no figure in the
+README is typed by hand. ``--check`` exits 1 when the README is out of date (a test runs it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+RESULTS = ROOT / "bench" / "results"
+BLOCK = re.compile(r"(<!-- BEGIN generated:(?P<name>[\w-]+) -->\n).*?(<!-- END generated:(?P=name) -->)", re.S)
+MODEL_STEMS = {"sinet": "sinet", "mobile-unet": "mobile_unet"}
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _missing(path: Path) -> str:
+    return f"_Not measured yet: `{path.relative_to(ROOT)}` is missing._\n"
+
+
+def render_models() -> str:
+    """Test-split metrics from each model card, per dataset."""
+    rows = ["| model | status | epochs (best) | parameters | input | dataset | test images | IoU mean | IoU median "
+            "| Dice | accuracy | boundary F |", "|" + " --- |" * 12]
+    for name, stem in MODEL_STEMS.items():
+        card = _load(ROOT / "weights" / f"{stem}.json")
+        if card is None:
+            rows.append(f"| {name} | no model card | | | | | | | | | | |")
+            continue
+        training = card.get("training", {})
+        for dataset, m in card.get("metrics", {}).get("per_dataset", {}).items():
+            rows.append(
+                f"| {name} | {card.get('status', '')} | {training.get('epochs', '')} ({training.get('best_epoch', '')}) "
+                f"| {card.get('parameters', 0):,} | {card.get('input_size', '')} px | {dataset} | {m['images']} "
+                f"| {m['iou_mean']:.3f} | {m['iou_median']:.3f} | {m['dice_mean']:.3f} | {m['accuracy_mean']:.3f} "
+                f"| {m['boundary_f_mean']:.3f} |")
+    return "\n".join(rows) + "\n"
+
+
+def render_peers() -> str:
+    """The MediaPipe comparison table that bench/peers.py wrote."""
+    path = RESULTS / "peers.json"
+    report = _load(path)
+    if report is None:
+        return _missing(path)
+    return (f"{report['table'].rstrip()}\n\n_`python -m bench.peers`, {report['date']}, {report['split']} split, "
+            f"{report['machine']}, load average {report['load_average_1min']} at the time._\n")
+
+
+def render_latency() -> str:
+    """Per-stage medians (ms) for each model and photo size, from bench/latency.py."""
+    path = RESULTS / "latency.json"
+    report = _load(path)
+    if report is None:
+        return _missing(path)
+    stages = ["decode", "resize", "model", "refine", "composite", "encode", "end_to_end"]
+    rows = ["| model | photo | " + " | ".join(stages) + " | MediaPipe call | ours / MediaPipe call |",
+            "|" + " --- |" * (len(stages) + 4)]
+    for model, sizes in report["pipeline"].items():
+        for mp, timings in sizes.items():
+            cells = " | ".join(f"{timings[s]['median']:.1f}" if s in timings else "" for s in stages)
+            rows.append(f"| {model} | {mp} MP | {cells} | {report['peer_call_ms'][mp]:.1f} "
+                        f"| {report['peer_ratio'][model][mp]:.2f} |")
+    memory = "; ".join(f"{model}: peak {m['24']['peak_mb']:.0f} MB for a 24 MP photo"
+                       for model, m in report["memory"].items())
+    return ("\n".join(rows) + f"\n\nMemory: {memory}.\n\n_`python -m bench.latency`, {report['date']}, "
+            f"{report['machine']}, {report['threads']} threads, load average {report['load_average_1min_at_start']} "
+            f"at the start; JPEG in, transparent PNG out; median ms._\n")
+
+
+def render_refinement() -> str:
+    """Boundary F and IoU of plain bilinear upsampling against the guided refinement, from bench/refinement.py."""
+    path = RESULTS / "refinement.json"
+    report = _load(path)
+    if report is None:
+        return _missing(path)
+    rows = ["| model | variant | IoU | boundary F |", "| --- | --- | --- | --- |"]
+    for model, result in report["models"].items():
+        for variant, score in result["scores"].items():
+            if "/" not in variant:
+                rows.append(f"| {model} | {variant} | {score['iou']:.4f} | {score['boundary_f']:.4f} |")
+    return "\n".join(rows) + f"\n\n_`python -m bench.refinement`, {report['images']} test images._\n"
+
+
+def render_reliability() -> str:
+    """The fragment bench/load.py generates."""
+    path = ROOT / "docs" / "reliability-figures.md"
+    return path.read_text() if path.is_file() else _missing(path)
+
+
+RENDERERS: dict[str, Callable[[], str]] = {
+    "models": render_models, "peers": render_peers, "latency": render_latency,
+    "refinement": render_refinement, "reliability": render_reliability,
+}
+
+
+def render(readme: str) -> str:
+    """README text with every generated block re-rendered."""
+    def replace(match: re.Match) -> str:
+        renderer = RENDERERS.get(match["name"])
+        if renderer is None:
+            raise KeyError(f"README names an unknown generated block {match['name']!r}")
+        return match.group(1) + renderer() + match.group(3)
+
+    return BLOCK.sub(replace, readme)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.readme", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is not up to date")
+    args = parser.parse_args(argv)
+    current = README.read_text()
+    updated = render(current)
+    if args.check:
+        if updated != current:
+            print("README.md is out of date: run python -m bench.readme", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(updated)
+    print(f"updated {README.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
