@@ -74,6 +74,7 @@ MODELS = {"remove-sinet": "sinet", "remove-mobile-unet": "mobile-unet"}
 BACKGROUNDS = [("transparent", "png"), ("#438edb", "jpg"), ("blur", "jpg"), ("#ffffff", "webp"), ("transparent", "webp")]
 API_KEY = "bench-" + secrets.token_hex(8)
 GOALS = {"startup_s": 3.0, "worker_rss_mb": 300.0, "memory_growth_pct": 10.0}
+SETTLE_S = 0.3
 TMP_PREFIX = ".tmp-"
 
 
@@ -605,6 +606,7 @@ def memory_phase(workdir: Path, args: argparse.Namespace, workload: Workload) ->
             if not outcomes[-1].ok:
                 log(f"  FAILED {kind}: {outcomes[-1].status} {outcomes[-1].detail[:200]}")
             if number % sample_every == 0:
+                time.sleep(SETTLE_S)  # the worker trims its heap after sending: sample between requests
                 samples[number] = round(rss_mb(pid), 1)
                 if number % 200 == 0:
                     log(f"  request {number}: worker RSS {samples[number]} MB")
@@ -615,6 +617,7 @@ def memory_phase(workdir: Path, args: argparse.Namespace, workload: Workload) ->
     growth = round((at_end - at_200) / at_200 * 100, 1) if at_200 and at_end else None
     return {"requests": done, "planned": args.seq_requests, "failed": sum(not o.ok for o in outcomes),
             "wall_s": round(wall, 1), "rss_mb_at": samples, "rss_at_200_mb": at_200, "rss_at_end_mb": at_end,
+            "rss_max_after_200_mb": max((v for k, v in samples.items() if k >= 200), default=None),
             "growth_pct": growth, "same_worker_throughout": same_worker,
             "within_goal": growth is not None and abs(growth) <= GOALS["memory_growth_pct"] and done == args.seq_requests}
 
@@ -876,7 +879,8 @@ def fragment(results: dict[str, Any]) -> str:
         mem = results["memory"]
         add(f"**Memory** ({mem['requests']} sequential requests on one worker, 0.3-1 MP photos, same mix): worker RSS "
             f"{mem['rss_at_200_mb']} MB at request 200, {mem['rss_at_end_mb']} MB at request {mem['requests'] - mem['requests'] % 50} "
-            f"({mem['growth_pct']:+.1f} %, goal within ±{GOALS['memory_growth_pct']:g} %); {mem['failed']} failed; "
+            f"({mem['growth_pct']:+.1f} %, goal within ±{GOALS['memory_growth_pct']:g} %), highest sample after request 200: "
+            f"{mem['rss_max_after_200_mb']} MB; {mem['failed']} failed; "
             f"same worker process throughout: {'yes' if mem['same_worker_throughout'] else 'no'}.")
         add("")
     if results.get("hostile"):

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from webapp import api, assets, compare, health, history, idphoto, pages, security
+from webapp import api, assets, compare, health, history, idphoto, memory, pages, security
 from webapp.cli import purge_command
 from webapp.config import REPO_ROOT, finalize, settings_from_env
 from webapp.errors import register_error_handlers
@@ -45,5 +45,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_template_helpers(app)
     security.init_app(app)  # CSRF, API key, rate limit, request limits, headers (docs/reliability.md)
+    memory.init_app(app)  # freed image buffers go back to the system: flat memory over weeks
     app.cli.add_command(purge_command)
     return app

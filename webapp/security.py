@@ -295,6 +295,9 @@ def _add_headers(response: Response) -> Response:
         response.headers.setdefault(name, value)
     if request.endpoint == "pages.job_file":
         response.headers["Content-Security-Policy"] = FILE_SECURITY_POLICY
+        # People's photos: the browser may keep them a while, shared proxies and CDNs may not.
+        response.cache_control.public = False
+        response.cache_control.private = True
     return response
 
 

@@ -258,6 +258,7 @@ def test_job_files_are_served_sandboxed_with_their_stored_type(app):
         assert response.mimetype == meta["content_type"]
         assert "sandbox" in response.headers["Content-Security-Policy"]
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "private" in response.headers["Cache-Control"] and "public" not in response.headers["Cache-Control"]
 
 
 def test_templates_and_scripts_need_no_inline_code():
