@@ -311,9 +311,24 @@ class Server:
             time.sleep(0.05)
         else:
             raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{self.log_tail()}")
-        while len(self.worker_pids()) < self.workers and time.perf_counter() - start < timeout:
-            time.sleep(0.05)
+        self.wait_for_workers(start + timeout)
         return self
+
+    def wait_for_workers(self, deadline: float) -> None:
+        """Until every worker has loaded the models (LiteRT mapped) and its memory has settled."""
+        previous: dict[int, float] = {}
+        while time.perf_counter() < deadline:
+            pids = self.worker_pids()
+            try:
+                current = {pid: rss_mb(pid) for pid in pids}
+                loaded = all("ai_edge_litert" in Path(f"/proc/{pid}/maps").read_text() for pid in pids)
+            except (OSError, RuntimeError):
+                current, loaded = {}, False
+            if len(pids) == self.workers and loaded and previous.keys() == current.keys() and \
+                    all(abs(current[pid] - previous[pid]) < 1.0 for pid in pids):
+                return
+            previous = current
+            time.sleep(0.5)
 
     def worker_pids(self) -> list[int]:
         return children(self.process.pid) if self.process else []
@@ -760,9 +775,12 @@ def kill_phase(workdir: Path, workload_factory: Callable[[], Workload], kills: i
     with_restart = temp_files(server.data_dir)
     after_restart = check_store_on_disk(server.data_dir)
     server.stop()
-    interrupted = [o for o in outcomes if not o.ok]
+    # A killed worker drops its connections (no status); any answered failure is a real one.
+    interrupted = [o for o in outcomes if not o.ok and o.status == 0]
+    answered_failures = [{"kind": o.kind, "status": o.status, "detail": o.detail[:300]} for o in outcomes
+                         if not o.ok and o.status != 0]
     return {"workers": 2, "kills": len(killed), "requests": len(outcomes), "interrupted_requests": len(interrupted),
-            "interrupted_statuses": dict(_count(o.status for o in interrupted)), "acknowledged_jobs": len(set(workload.jobs)),
+            "failed_with_an_answer": answered_failures, "acknowledged_jobs": len(set(workload.jobs)),
             "integrity": integrity, "store_on_disk": on_disk, "temp_files_before_restart": len(temps_before_restart),
             "temp_files_after_restart": len(with_restart), "store_after_restart": after_restart}
 
@@ -875,7 +893,10 @@ def fragment(results: dict[str, Any]) -> str:
             f"{'yes' if s['keras'] else 'no'}; `ml.models`: {'yes' if s['ml_models'] else 'no'}; TensorFlow files mapped "
             f"into a serving worker: {sum(len(r['tensorflow_mapped']) for r in results.get('load', []))}.")
         add("")
-    if results.get("memory"):
+    if results.get("memory") and results["memory"]["growth_pct"] is None:
+        add(f"**Memory**: only {results['memory']['requests']} sequential requests were run; growth is measured from request 200.")
+        add("")
+    elif results.get("memory"):
         mem = results["memory"]
         add(f"**Memory** ({mem['requests']} sequential requests on one worker, 0.3-1 MP photos, same mix): worker RSS "
             f"{mem['rss_at_200_mb']} MB at request 200, {mem['rss_at_end_mb']} MB at request {mem['requests'] - mem['requests'] % 50} "
@@ -894,10 +915,12 @@ def fragment(results: dict[str, Any]) -> str:
         add("")
     if results.get("kill"):
         k = results["kill"]
-        add(f"**Workers killed mid-request**: {k['kills']} SIGKILLs during {k['requests']} requests on 2 workers; "
-            f"{k['interrupted_requests']} requests interrupted (the killed workers' own), {k['acknowledged_jobs']} jobs "
+        add(f"**Workers killed mid-request**: {k['kills']} workers SIGKILLed during {k['requests']} requests on 2 workers; "
+            f"{k['interrupted_requests']} requests cut off with their worker, {len(k['failed_with_an_answer'])} other "
+            f"failures, {k['acknowledged_jobs']} jobs "
             f"acknowledged, {k['integrity']['files']} of their files re-read, {k['integrity']['lost_or_damaged']} lost or damaged; "
-            f"job folders with a missing or short file: {k['store_on_disk']['damaged']}; temporary files "
+            f"job folders with a missing or short file: {k['store_on_disk']['damaged']}; jobs left with their photo but "
+            f"no result by cut-off requests: {k['store_on_disk']['jobs'] - k['acknowledged_jobs']}; temporary files "
             f"{k['temp_files_before_restart']} after the kills, {k['temp_files_after_restart']} after a restart.")
         add("")
     if results.get("weights"):
