@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
 from flask import Flask
 
 from webapp import api, assets, compare, health, history, idphoto, memory, pages, security
@@ -23,6 +24,14 @@ from webapp.views import register_template_helpers
 BLUEPRINTS = [assets.bp, pages.bp, compare.bp, history.bp, api.bp, health.bp, idphoto.bp]
 
 
+def check_models(models: ModelPool) -> None:
+    """Run every model once on a plain grey picture: weights that load but compute NaN (a broken
+    export) stop start-up here with ModelError naming the file, instead of failing users' uploads."""
+    grey = np.full((64, 64, 3), 128, np.uint8)
+    for name in models.names:
+        models.segment(name, grey)
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from ``BACKDROP_*`` variables, overridden by ``config`` (tests)."""
     app = Flask(__name__, template_folder=str(REPO_ROOT / "templates"),
@@ -36,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if removed:
         app.logger.info("removed %d temporary files left by an earlier run", removed)
     models = ModelPool(app.config["WEIGHTS_DIR"], app.config["WORKER_THREADS"])
+    check_models(models)
     if app.config["DEFAULT_MODEL"] not in models.names:
         raise ValueError(f"BACKDROP_DEFAULT_MODEL={app.config['DEFAULT_MODEL']!r} is not one of {models.names}")
     app.extensions["backdrop"] = JobRunner(store, models, app.config["MAX_PIXELS"])

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ml.errors import ModelError
@@ -187,6 +188,22 @@ def test_broken_weights_stop_start_up_naming_the_file(data_dir, weights_copy, st
     with pytest.raises((ModelError, OSError) if damage == "a directory" else ModelError) as caught:
         create_app({**TEST_CONFIG, "DATA_DIR": data_dir, "WEIGHTS_DIR": weights_copy})
     assert str(victim) in str(caught.value)
+
+
+def test_weights_that_compute_nan_stop_start_up(data_dir, monkeypatch):
+    """A file that loads but whose weights went bad (NaN, as a broken export gave once) is caught at
+    start-up by running each model once, not on the first user's upload."""
+    from ml.registry import TFLiteRuntime
+
+    real_run = TFLiteRuntime._run
+
+    def nan_for_sinet(self, batch):
+        out = real_run(self, batch)
+        return np.full_like(out, np.nan) if self.name == "sinet" else out
+
+    monkeypatch.setattr(TFLiteRuntime, "_run", nan_for_sinet)
+    with pytest.raises(ModelError, match=r"sinet\.tflite produced non-finite output"):
+        create_app({**TEST_CONFIG, "DATA_DIR": data_dir})
 
 
 def test_a_worker_with_broken_weights_exits_with_the_message(tmp_path, weights_copy):
