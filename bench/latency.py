@@ -6,11 +6,13 @@ The path timed is the served one: JPEG bytes in -> ``load_image`` (decode) -> ``
 (resize: the one area-average reduction; model: the LiteRT call; refine: guided upsample, blob and
 hole clean-up) -> ``compose`` onto transparent (composite, edge decontamination included) ->
 ``encode_image`` PNG (encode). "end to end" is one clock round the whole path, not a sum of medians.
-Each figure is the median (and best) of ``--runs`` runs after one warm-up run.
+Each figure is the median of ``--runs`` runs after one warm-up run; the best run is kept too, as the
+closest figure to an idle machine.
 
 The MediaPipe selfie model (bench/peers.py) is timed on the same photos: its canvas is made from
-the photo the way MediaPipe does (stretched to 256x256) and its model call is timed like ours; the
-ratio printed is our model call / its model call.
+the photo the way MediaPipe does (stretched to 256x256), ours as served (letterboxed), and the three
+models' calls are interleaved, 100 each, so that other processes' load falls on all alike; the ratio
+printed is our model call / its model call.
 
 Test photos: there is no large photo with a clear licence in the repository, so each size is made
 from CCP photo 0007 (Apache-2.0; /work/shared/datasets/ccp) upscaled to the size (3:4 portrait) with
@@ -39,6 +41,8 @@ import numpy as np
 from ml.compose import Transparent, compose
 from ml.errors import BackdropError
 from ml.imageio import encode_image, load_image
+from ml.preprocess import letterbox
+from ml.refine import RefineConfig, reduce
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, load_runtime
 from ml.segmenter import Segmenter
 
@@ -89,22 +93,28 @@ def time_pipeline(segmenter: Segmenter, data: bytes, runs: int) -> dict[str, dic
             for key in samples[0]}
 
 
-def time_model_calls(runtime, canvas: np.ndarray, runs: int) -> float:
-    """Median ms of one predict on ``canvas`` (after two warm-up calls)."""
-    for _ in range(2):
+def model_canvases(runtimes: dict, peer, rgb: np.ndarray) -> dict[str, tuple]:
+    """(runtime, canvas) per model for photo ``rgb``: ours letterboxed as served, MediaPipe's stretched
+    to its square input as MediaPipe does."""
+    pairs = {name: (runtime, letterbox(reduce(rgb, RefineConfig().work_side).rgb, runtime.input_size)[0])
+             for name, runtime in runtimes.items()}
+    if peer is not None:
+        pairs[peer.name] = (peer, cv2.resize(rgb, (peer.input_size, peer.input_size), interpolation=cv2.INTER_AREA))
+    return {name: (runtime, canvas.astype(np.float32)) for name, (runtime, canvas) in pairs.items()}
+
+
+def interleaved_calls(pairs: dict[str, tuple], runs: int) -> dict[str, float]:
+    """Median ms of one predict per model, calls interleaved model by model so that load from other
+    processes falls on all of them alike (their ratio is then fair even on a busy machine)."""
+    for runtime, canvas in pairs.values():
         runtime.predict(canvas)
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in pairs}
     for _ in range(runs):
-        start = time.perf_counter()
-        runtime.predict(canvas)
-        times.append(_ms(start))
-    return statistics.median(times)
-
-
-def peer_call(peer, rgb: np.ndarray, runs: int) -> float:
-    """MediaPipe's model call on ``rgb``, its input made its way (stretched to its square input)."""
-    canvas = cv2.resize(rgb, (peer.input_size, peer.input_size), interpolation=cv2.INTER_AREA)
-    return time_model_calls(peer, canvas.astype(np.float32), runs)
+        for name, (runtime, canvas) in pairs.items():
+            start = time.perf_counter()
+            runtime.predict(canvas)
+            times[name].append(_ms(start))
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def thread_scaling(runtime, calls: int = 40) -> dict[str, float]:
@@ -184,11 +194,11 @@ def print_table(results: dict) -> None:
             cells = " ".join(f"{row[s]['median']:9.1f}" for s in STAGES)
             print(f"{model:12s} {size:>4s} {cells} {row['end_to_end']['median']:9.1f} "
                   f"{row['end_to_end']['best']:7.1f}")
-    for model, sizes in results.get("peer_ratio", {}).items():
-        for size, ratio in sizes.items():
-            print(f"model call, {model} / MediaPipe at {size} MP: "
-                  f"{results['model_call_ms'][model][size]:.1f} / {results['peer_call_ms'][size]:.1f} ms "
-                  f"= {ratio:.2f}x")
+    for size, calls in results["model_call_ms"].items():
+        line = ", ".join(f"{name} {ms:.1f}" for name, ms in calls.items())
+        ratios = ", ".join(f"{model} {ratio:.2f}x" for model, ratio in results.get("peer_ratio", {}).get(size, {}).items())
+        print(f"model call at {size} MP (median of {results['model_call_runs']}, interleaved), ms: {line}"
+              + (f"; ours / MediaPipe: {ratios}" if ratios else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=list(MODEL_FILES), choices=list(MODEL_FILES))
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR)
     parser.add_argument("--sizes", nargs="+", type=float, default=[1, 4, 12], help="megapixels")
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=11, help="timed runs of the whole path per photo")
+    parser.add_argument("--model-runs", type=int, default=100, help="timed calls per model for the MediaPipe ratio")
     parser.add_argument("--memory-mp", type=float, default=24, help="photo size for the peak-memory run (0: skip)")
     parser.add_argument("--no-peer", action="store_true", help="leave out the MediaPipe comparison")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -211,21 +222,21 @@ def main(argv: list[str] | None = None) -> int:
         "photos": {size: {"pixels": int(decoded[size].shape[0] * decoded[size].shape[1]),
                           "shape": list(decoded[size].shape[:2]), "jpeg_bytes": len(data)}
                    for size, data in photos.items()},
-        "pipeline": {}, "model_call_ms": {}, "threading": {}, "memory": {},
+        "pipeline": {}, "model_call_runs": args.model_runs, "threading": {}, "memory": {},
     }
-    for model in args.models:
-        runtime = load_runtime(model, args.weights)
+    runtimes = {model: load_runtime(model, args.weights) for model in args.models}
+    results["weights_status"] = {model: rt.card.get("status", "unknown") for model, rt in runtimes.items()}
+    for model, runtime in runtimes.items():
         segmenter = Segmenter(runtime)
-        results["weights_status"] = {**results.get("weights_status", {}), model: runtime.card.get("status", "unknown")}
         results["pipeline"][model] = {size: time_pipeline(segmenter, data, args.runs) for size, data in photos.items()}
-        results["model_call_ms"][model] = {size: results["pipeline"][model][size]["model"]["median"] for size in photos}
         results["threading"][model] = thread_scaling(runtime)
         if args.memory_mp:
             results["memory"][model] = {f"{args.memory_mp:g}": peak_memory(model, args.memory_mp)}
+    results["model_call_ms"] = {size: interleaved_calls(model_canvases(runtimes, peer, rgb), args.model_runs)
+                                for size, rgb in decoded.items()}
     if peer is not None:
-        results["peer_call_ms"] = {size: peer_call(peer, rgb, args.runs) for size, rgb in decoded.items()}
-        results["peer_ratio"] = {model: {size: results["model_call_ms"][model][size] / results["peer_call_ms"][size]
-                                         for size in photos} for model in args.models}
+        results["peer_ratio"] = {size: {model: calls[model] / calls[peer.name] for model in runtimes}
+                                 for size, calls in results["model_call_ms"].items()}
     results["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     print(f"{results['machine']}; load average {results['load_average_1min_at_start']} -> "
           f"{results['load_average_1min_at_end']}; median of {args.runs} runs, ms")

