@@ -478,7 +478,12 @@ def run_concurrent(port: int, workload: Workload, kinds: list[str], clients: int
 
     start = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(user, range(clients)))
+        try:
+            list(pool.map(user, range(clients)))
+        except BaseException:  # interrupted: let the users finish their current request, then stop
+            with queue_lock:
+                queue.clear()
+            raise
     return outcomes, time.perf_counter() - start, timed_out.is_set()
 
 
@@ -950,6 +955,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--fragment", type=Path, default=FRAGMENT)
     args = parser.parse_args(argv)
+    # Stopped from outside: unwind normally, so the servers this script started are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     photos = load_photos(PHOTO_SIZES_MP)
     id_inputs = id_photo_inputs()

@@ -30,6 +30,13 @@ def _retention(text: str) -> str:
     return text.strip().lower()
 
 
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError("use 1/0, true/false, yes/no or on/off")
+    return value in ("1", "true", "yes", "on")
+
+
 # Flask key -> (environment variable, default, parser)
 _ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
     "DATA_DIR": ("BACKDROP_DATA_DIR", REPO_ROOT / "data", Path),
@@ -42,6 +49,18 @@ _ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
     "JOBS_PER_PAGE": ("BACKDROP_JOBS_PER_PAGE", 12, int),
     # Privacy: the purge command deletes jobs (originals and results) older than this.
     "RETENTION": ("BACKDROP_RETENTION", "24h", _retention),
+    # Security (webapp/security.py, docs/reliability.md). No API key: the API is open.
+    "API_KEY": ("BACKDROP_API_KEY", "", str),
+    # Signs the session cookie (CSRF token); unset: a key file in DATA_DIR that every worker shares.
+    "SECRET_KEY": ("BACKDROP_SECRET_KEY", None, str),
+    # Requests that do work or change state, per client per minute, and how many at once; 0 = no limit.
+    "RATE_LIMIT_PER_MINUTE": ("BACKDROP_RATE_LIMIT", 60.0, float),
+    "RATE_LIMIT_BURST": ("BACKDROP_RATE_BURST", 20, int),
+    # Multipart parts (fields + files) and files per request; the forms need at most 2 files, ~12 fields.
+    "FORM_PARTS_LIMIT": ("BACKDROP_MAX_FORM_PARTS", 64, int),
+    "MAX_FILES": ("BACKDROP_MAX_FILES", 4, int),
+    # Behind HTTPS: the session cookie is only ever sent over TLS.
+    "COOKIE_SECURE": ("BACKDROP_COOKIE_SECURE", False, _flag),
 }
 
 

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 from flask import Flask, Response, current_app, request, session
 from markupsafe import Markup, escape
@@ -57,43 +57,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-
-
-def _flag(text: str) -> bool:
-    if text.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("use 1/0, true/false, yes/no or on/off")
-
-
-# Flask key -> (environment variable, default, parser); create_app's ``config`` overrides any of them.
-_ENV_SETTINGS: dict[str, tuple[str, Any, Callable[[str], Any]]] = {
-    "API_KEY": ("BACKDROP_API_KEY", "", str),
-    # Costly or state-changing requests a client may make per minute, and how many in a burst; 0 = off.
-    "RATE_LIMIT_PER_MINUTE": ("BACKDROP_RATE_LIMIT", 60.0, float),
-    "RATE_LIMIT_BURST": ("BACKDROP_RATE_BURST", 20, int),
-    # Multipart requests: parts (fields + files) and files; the forms need at most 2 files and ~12 fields.
-    "FORM_PARTS_LIMIT": ("BACKDROP_MAX_FORM_PARTS", 64, int),
-    "MAX_FILES": ("BACKDROP_MAX_FILES", 4, int),
-    # Set behind HTTPS so the session cookie (which holds the CSRF token) never travels in clear.
-    "COOKIE_SECURE": ("BACKDROP_COOKIE_SECURE", False, _flag),
-}
-
-
-def settings_from_env(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Values for the keys above that ``config`` does not set already, from ``BACKDROP_*`` variables."""
-    environ = os.environ if environ is None else environ
-    settings: dict[str, Any] = {}
-    for key, (variable, default, parse) in _ENV_SETTINGS.items():
-        if key in config:
-            continue
-        raw = environ.get(variable)
-        try:
-            settings[key] = default if raw in (None, "") else parse(raw)
-        except ValueError as exc:
-            raise ValueError(f"{variable}={raw!r} is not a valid value: {exc}") from exc
-    return settings
 
 
 # -- session secret ------------------------------------------------------------------------------
@@ -127,9 +90,8 @@ def load_secret_key(data_dir: Path) -> str:
 
 def _secret_key(app: Flask) -> str:
     """``BACKDROP_SECRET_KEY``, else the shared key file; a per-process key if the disk refuses."""
-    configured = app.config.get("SECRET_KEY") or os.environ.get("BACKDROP_SECRET_KEY")
-    if configured:
-        return configured
+    if app.config.get("SECRET_KEY"):
+        return app.config["SECRET_KEY"]
     try:
         return load_secret_key(app.config["DATA_DIR"])
     except OSError as exc:
@@ -302,8 +264,7 @@ def _add_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Read the settings, then install the checks, the headers and the template helpers."""
-    app.config.update(settings_from_env(app.config))
+    """Check the settings (webapp/config.py), then install the checks, the headers and the template helpers."""
     if app.config["MAX_FILES"] < 1 or app.config["FORM_PARTS_LIMIT"] < 2 or app.config["RATE_LIMIT_PER_MINUTE"] < 0:
         raise ValueError("BACKDROP_MAX_FILES, BACKDROP_MAX_FORM_PARTS and BACKDROP_RATE_LIMIT must be positive")
     app.config.update(MAX_FORM_PARTS=app.config["FORM_PARTS_LIMIT"], SESSION_COOKIE_SECURE=app.config["COOKIE_SECURE"],
