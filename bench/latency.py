@@ -7,7 +7,9 @@ The path timed is the served one: JPEG bytes in -> ``load_image`` (decode) -> ``
 hole clean-up) -> ``compose`` onto transparent (composite, edge decontamination included) ->
 ``encode_image`` PNG (encode). "end to end" is one clock round the whole path, not a sum of medians.
 Each figure is the median of ``--runs`` runs after one warm-up run; the best run is kept too, as the
-closest figure to an idle machine.
+closest figure to an idle machine, and so is the process's CPU time for the whole path ("cpu": all
+threads together), which other processes' load hardly changes: on an idle machine the wall-clock time
+cannot be much above it, since every stage uses at least one core.
 
 The MediaPipe selfie model (bench/peers.py) is timed on the same photos: its canvas is made from
 the photo the way MediaPipe does (stretched to 256x256), ours as served (letterboxed), and the three
@@ -71,6 +73,7 @@ def test_photo(megapixels: float, cache: Path = CACHE, source: Path = SOURCE_PHO
 def run_once(segmenter: Segmenter, data: bytes) -> dict[str, float]:
     """One served cutout; milliseconds per stage and end to end."""
     times: dict[str, float] = {}
+    cpu = time.process_time()
     start = time.perf_counter()
     rgb = load_image(data)
     times["decode"] = _ms(start)
@@ -83,6 +86,7 @@ def run_once(segmenter: Segmenter, data: bytes) -> dict[str, float]:
     encode_image(cutout, "png")
     times["encode"] = _ms(mark)
     times["end_to_end"] = _ms(start)
+    times["end_to_end_cpu"] = (time.process_time() - cpu) * 1000.0
     return times
 
 
@@ -187,13 +191,14 @@ def _load_peer():
 
 
 def print_table(results: dict) -> None:
-    header = f"{'model':12s} {'MP':>4s} " + " ".join(f"{s:>9s}" for s in STAGES) + f" {'end2end':>9s} {'best':>7s}"
+    header = (f"{'model':12s} {'MP':>4s} " + " ".join(f"{s:>9s}" for s in STAGES)
+              + f" {'end2end':>9s} {'best':>7s} {'cpu':>7s}")
     print(header)
     for model, sizes in results["pipeline"].items():
         for size, row in sizes.items():
             cells = " ".join(f"{row[s]['median']:9.1f}" for s in STAGES)
             print(f"{model:12s} {size:>4s} {cells} {row['end_to_end']['median']:9.1f} "
-                  f"{row['end_to_end']['best']:7.1f}")
+                  f"{row['end_to_end']['best']:7.1f} {row['end_to_end_cpu']['median']:7.1f}")
     for size, calls in results["model_call_ms"].items():
         line = ", ".join(f"{name} {ms:.1f}" for name, ms in calls.items())
         ratios = ", ".join(f"{model} {ratio:.2f}x" for model, ratio in results.get("peer_ratio", {}).get(size, {}).items())
