@@ -12,18 +12,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ml.batch import EXIT_USAGE, add_model_arguments, build_segmenter, gather, prepare_output, run_batch
 from ml.errors import BackdropError
-from ml.imageio import load_image
+from ml.imageio import encode_image, load_image
 from ml.segmenter import Segmenter
 
 
 def write_mask(mask: np.ndarray, target: Path) -> None:
     """Save a bool mask as a 0/255 single-channel PNG, via a temporary file so no half file is left."""
     tmp = target.with_name(f".{target.name}.tmp")
-    Image.fromarray(mask.astype(np.uint8) * 255, "L").save(tmp, "PNG", compress_level=1)
+    tmp.write_bytes(encode_image(mask.astype(np.uint8) * 255, "png"))
     tmp.replace(target)
 
 

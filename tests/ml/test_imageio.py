@@ -210,3 +210,15 @@ def test_png_dpi_chunk_is_valid():
     image = Image.open(io.BytesIO(data))
     image.verify()  # checks every chunk's CRC
     assert round(Image.open(io.BytesIO(data)).info["dpi"][0]) == 600
+
+
+@pytest.mark.parametrize("fmt, mode", [("png", "L"), ("jpg", "L"), ("webp", "RGB")])
+def test_encode_grey_masks(fmt, mode):
+    mask = np.zeros((H, W), np.uint8)
+    mask[5:20, 10:30] = 255
+    decoded = Image.open(io.BytesIO(encode_image(mask, fmt, quality=100)))
+    assert decoded.mode == mode and decoded.size == (W, H)
+    grey = np.asarray(decoded.convert("L")).astype(int)
+    assert np.abs(grey - mask).max() <= (0 if fmt == "png" else 60)
+    with pytest.raises(ValueError, match="expected a grey, RGB or RGBA uint8 array"):
+        encode_image(mask.astype(np.float32), fmt)
