@@ -56,7 +56,7 @@ STAGES = ("decode", "resize", "model", "refine", "composite", "encode")
 NOISE_SIGMA = 6
 
 
-def test_photo(megapixels: float, cache: Path = CACHE, source: Path = SOURCE_PHOTO) -> bytes:
+def bench_photo(megapixels: float, cache: Path = CACHE, source: Path = SOURCE_PHOTO) -> bytes:
     """JPEG bytes of a 3:4 portrait of about ``megapixels`` MP (made once, then cached)."""
     path = cache / f"photo_{megapixels:g}mp.jpg"
     if not path.is_file():
@@ -147,11 +147,11 @@ def thread_scaling(runtime, calls: int = 40) -> dict[str, float]:
 # from the (large) benchmark process that forked it.
 _MEMORY_SCRIPT = """
 import json, sys
-from bench.latency import run_once, test_photo, vm_kb
+from bench.latency import run_once, bench_photo, vm_kb
 from ml.registry import load_runtime
 from ml.segmenter import Segmenter
 segmenter = Segmenter(load_runtime(sys.argv[1]))
-data = test_photo(float(sys.argv[2]))
+data = bench_photo(float(sys.argv[2]))
 resting = vm_kb("VmHWM")
 times = run_once(segmenter, data)
 print(json.dumps({"resting_mb": resting / 1024, "peak_mb": vm_kb("VmHWM") / 1024,
@@ -169,7 +169,7 @@ def vm_kb(field: str) -> int:
 
 def peak_memory(model: str, megapixels: float) -> dict[str, float]:
     """Peak resident memory (MB) of a fresh process doing one full cutout of a ``megapixels`` photo."""
-    test_photo(megapixels)  # make the photo here, so the child's peak is the cutout's alone
+    bench_photo(megapixels)  # make the photo here, so the child's peak is the cutout's alone
     out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, model, str(megapixels)], cwd=ROOT,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-peer", action="store_true", help="leave out the MediaPipe comparison")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    photos = {f"{size:g}": test_photo(size) for size in args.sizes}
+    photos = {f"{size:g}": bench_photo(size) for size in args.sizes}
     decoded = {size: load_image(data) for size, data in photos.items()}
     peer = None if args.no_peer else _load_peer()
     results: dict = {
