@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from ml.errors import BackdropError
-from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, TFLiteRuntime, load_runtime
+from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, TFLiteRuntime, load_runtime, tflite_parameters
 from ml.segmenter import Segmenter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,7 +150,7 @@ class MediaPipeSelfie(TFLiteRuntime):
 def load_peer(cache: Path = CACHE) -> MediaPipeSelfie:
     """The MediaPipe peer, loaded like our models (LiteRT, 2 threads), ready for ``predict``."""
     path = peer_model(cache)
-    return MediaPipeSelfie(PEER_NAME, path, {"parameters": tflite_parameters(path)})
+    return MediaPipeSelfie(PEER_NAME, path, {"parameters": tflite_parameters(path.read_bytes())})
 
 
 def peer_mask(peer: MediaPipeSelfie, rgb: np.ndarray) -> np.ndarray:
@@ -188,18 +188,6 @@ def rewrite_difference(photos: list[np.ndarray], cache: Path = CACHE) -> dict[st
     rewritten = peer_model(cache)
     return {name: float(np.abs(original - _peer_outputs(rewritten, canvases, delegate)).max())
             for name, delegate in (("xnnpack", True), ("builtin_kernels", False))}
-
-
-def tflite_parameters(path: Path) -> int:
-    """Weights stored in a .tflite file: elements of its constant float tensors (folded BN included)."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
-    floats = {schema.TensorType.FLOAT32, schema.TensorType.FLOAT16}
-    return int(sum(
-        int(np.prod(tensor.shape)) for graph in model.subgraphs for tensor in graph.tensors
-        if tensor.type in floats and model.buffers[tensor.buffer].data is not None
-        and len(model.buffers[tensor.buffer].data) > 0))
 
 
 def model_call_latency(runtimes: dict[str, TFLiteRuntime], runs: int, warmup: int = 5) -> dict[str, float]:
@@ -334,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     runtimes = {PEER_NAME: peer, **ours}
     latency = model_call_latency(runtimes, args.runs)
-    parameters = {name: tflite_parameters(rt.path) for name, rt in runtimes.items()}
+    parameters = {name: tflite_parameters(rt.path.read_bytes()) for name, rt in runtimes.items()}
     report = build_report(summaries, latency, parameters, list(ours))
     datasets = list(summaries[PEER_NAME])
     table = markdown_table(report, datasets)

@@ -67,14 +67,6 @@ def cutout_name(model: str) -> str:
     return f"cutout-{model}.png"
 
 
-def encode_grey_png(values: np.ndarray) -> bytes:
-    """A single-channel PNG: masks stored as RGB would be three times the size for nothing."""
-    ok, buffer = cv2.imencode(".png", values, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ImageError("could not encode the mask")
-    return buffer.tobytes()
-
-
 def decode_grey_png(data: bytes) -> np.ndarray:
     values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     if values is None:
@@ -146,8 +138,8 @@ class JobRunner:
         with self.models.slot():
             matte = self.models.segment(model, rgb)
         files = {
-            f"alpha-{model}.png": (encode_grey_png(matte.alpha), "image/png"),
-            f"mask-{model}.png": (encode_grey_png(matte.mask.astype(np.uint8) * 255), "image/png"),
+            f"alpha-{model}.png": (encode_image(matte.alpha, "png"), "image/png"),
+            f"mask-{model}.png": (encode_image(matte.mask.astype(np.uint8) * 255, "png"), "image/png"),
         }
         record["masks"][model] = {
             "alpha": f"alpha-{model}.png", "mask": f"mask-{model}.png", "cutout": cutout_name(model),
@@ -260,7 +252,7 @@ class JobRunner:
             if truth is not None:
                 person = metrics.binarize(cv2.cvtColor(truth.rgb, cv2.COLOR_RGB2GRAY))
                 record["truth"] = {"file": "truth.png", "foreground": round(float(person.mean()), 4)}
-                self.store.save(record, {"truth.png": (encode_grey_png(person.astype(np.uint8) * 255), "image/png")})
+                self.store.save(record, {"truth.png": (encode_image(person.astype(np.uint8) * 255, "png"), "image/png")})
             for name in self.models.names:
                 self.ensure_mask(record, name, picture.rgb)
                 self.ensure_cutout(record, name, picture.rgb)

@@ -89,7 +89,7 @@ def test_rewrite_leaves_standard_models_alone(keras_model):
 
 
 def test_parameters_count_constant_floats_only(files):
-    assert peers.tflite_parameters(files / "rewritten.tflite") == 2 * 2 * 3 + 1   # kernel + bias, not the shape
+    assert peers.tflite_parameters((files / "rewritten.tflite").read_bytes()) == 2 * 2 * 3 + 1   # kernel + bias, not the shape
 
 
 def test_peer_runtime_scales_to_unit_range_and_maps_back(files, keras_model):
