@@ -638,8 +638,24 @@ def memory_phase(workdir: Path, args: argparse.Namespace, workload: Workload) ->
     return {"requests": done, "planned": args.seq_requests, "failed": sum(not o.ok for o in outcomes),
             "wall_s": round(wall, 1), "rss_mb_at": samples, "rss_at_200_mb": at_200, "rss_at_end_mb": at_end,
             "rss_max_after_200_mb": max((v for k, v in samples.items() if k >= 200), default=None),
+            "second_half_slope_mb_per_1000": second_half_slope(samples, done),
             "growth_pct": growth, "same_worker_throughout": same_worker,
             "within_goal": growth is not None and abs(growth) <= GOALS["memory_growth_pct"] and done == args.seq_requests}
+
+
+def second_half_slope(samples: dict[int, float], done: int) -> float | None:
+    """Least-squares RSS trend over the second half of the run, in MB per 1,000 requests.
+
+    A leak keeps climbing; allocator fragmentation settles. The slope once things have settled tells
+    the two apart better than any two single samples.
+    """
+    points = [(k, v) for k, v in samples.items() if k >= done / 2]
+    if len(points) < 3:
+        return None
+    mean_k = sum(k for k, _ in points) / len(points)
+    mean_v = sum(v for _, v in points) / len(points)
+    slope = sum((k - mean_k) * (v - mean_v) for k, v in points) / sum((k - mean_k) ** 2 for k, _ in points)
+    return round(slope * 1000, 1)
 
 
 def bomb_png(width: int, height: int) -> bytes:
@@ -906,7 +922,8 @@ def fragment(results: dict[str, Any]) -> str:
         add(f"**Memory** ({mem['requests']} sequential requests on one worker, 0.3-1 MP photos, same mix): worker RSS "
             f"{mem['rss_at_200_mb']} MB at request 200, {mem['rss_at_end_mb']} MB at request {mem['requests'] - mem['requests'] % 50} "
             f"({mem['growth_pct']:+.1f} %, goal within ±{GOALS['memory_growth_pct']:g} %), highest sample after request 200: "
-            f"{mem['rss_max_after_200_mb']} MB; {mem['failed']} failed; "
+            f"{mem['rss_max_after_200_mb']} MB; trend over the second half {mem['second_half_slope_mb_per_1000']:+.1f} MB "
+            f"per 1,000 requests; {mem['failed']} failed; "
             f"same worker process throughout: {'yes' if mem['same_worker_throughout'] else 'no'}.")
         add("")
     if results.get("hostile"):
@@ -949,7 +966,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seq-requests", type=int, default=2000, help="sequential requests for the memory run (0: skip)")
     parser.add_argument("--kills", type=int, default=5, help="workers to SIGKILL in the fault run (0: skip)")
-    parser.add_argument("--kill-requests", type=int, default=60)
+    parser.add_argument("--kill-requests", type=int, default=120)
     parser.add_argument("--time-limit", type=float, default=1800, help="seconds per load or memory run")
     parser.add_argument("--skip", nargs="*", default=[], choices=["hostile", "weights", "pytest"])
     parser.add_argument("--out", type=Path, default=RESULTS)

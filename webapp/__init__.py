@@ -39,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings_from_env())
     app.config.update(config or {})
     finalize(app.config)
+    memory.init_app(app)  # before any thread allocates: flat memory over weeks (webapp/memory.py)
 
     store = JobStore(app.config["DATA_DIR"])
     removed = store.prepare()
@@ -55,6 +56,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_template_helpers(app)
     security.init_app(app)  # CSRF, API key, rate limit, request limits, headers (docs/reliability.md)
-    memory.init_app(app)  # freed image buffers go back to the system: flat memory over weeks
     app.cli.add_command(purge_command)
     return app
