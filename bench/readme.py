@@ -69,8 +69,8 @@ def render_latency() -> str:
     for model, sizes in report["pipeline"].items():
         for mp, timings in sizes.items():
             cells = " | ".join(f"{timings[s]['median']:.1f}" if s in timings else "" for s in stages)
-            rows.append(f"| {model} | {mp} MP | {cells} | {report['peer_call_ms'][mp]:.1f} "
-                        f"| {report['peer_ratio'][model][mp]:.2f} |")
+            rows.append(f"| {model} | {mp} MP | {cells} | {report['model_call_ms'][mp]['mediapipe-selfie']:.1f} "
+                        f"| {report['peer_ratio'][mp][model]:.2f} |")
     memory = "; ".join(f"{model}: peak {m['24']['peak_mb']:.0f} MB for a 24 MP photo"
                        for model, m in report["memory"].items())
     return ("\n".join(rows) + f"\n\nMemory: {memory}.\n\n_`python -m bench.latency`, {report['date']}, "
