@@ -45,7 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     removed = store.prepare()
     if removed:
         app.logger.info("removed %d temporary files left by an earlier run", removed)
-    models = ModelPool(app.config["WEIGHTS_DIR"], app.config["WORKER_THREADS"])
+    models = ModelPool(app.config["WEIGHTS_DIR"], app.config["WORKER_THREADS"], tta=app.config["TTA"])
     check_models(models)
     if app.config["DEFAULT_MODEL"] not in models.names:
         raise ValueError(f"BACKDROP_DEFAULT_MODEL={app.config['DEFAULT_MODEL']!r} is not one of {models.names}")

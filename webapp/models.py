@@ -27,12 +27,13 @@ LABELS = {"sinet": "SINet", "mobile-unet": "Mobile-UNet"}
 class ModelPool:
     """Name -> loaded segmenter, plus the processing slots requests queue for."""
 
-    def __init__(self, weights_dir: Path, worker_threads: int, names: list[str] | None = None) -> None:
+    def __init__(self, weights_dir: Path, worker_threads: int, names: list[str] | None = None,
+                 tta: bool = True) -> None:
         names = list(MODEL_FILES) if names is None else names
         start = time.perf_counter()
         self._runtimes = {name: load_runtime(name, weights_dir) for name in names}
         self.load_ms = round((time.perf_counter() - start) * 1000, 1)
-        self._segmenters = {name: Segmenter(runtime) for name, runtime in self._runtimes.items()}
+        self._segmenters = {name: Segmenter(runtime, tta=tta) for name, runtime in self._runtimes.items()}
         self._slots = threading.BoundedSemaphore(worker_threads)
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -87,3 +88,20 @@ def test_python_m_purge_needs_no_models(client, data_dir, photo, monkeypatch):
     result = CliRunner().invoke(purge_main, ["--older-than", "2d"])
     assert result.exit_code == 0 and "deleted 1 job(s) older than 2d" in result.output
     assert not (data_dir / "jobs" / old).exists()
+
+
+def test_tta_setting_reaches_the_served_segmenters(tmp_path):
+    from ml.registry import DEFAULT_WEIGHTS_DIR, load_runtime
+    from ml.segmenter import Segmenter
+    from webapp.models import ModelPool
+
+    assert settings_from_env({})["TTA"] is True
+    assert settings_from_env({"BACKDROP_TTA": "off"})["TTA"] is False
+    rng = np.random.default_rng(3)
+    rgb = np.zeros((120, 90, 3), np.uint8)
+    rgb[20:110, 10:50] = rng.integers(0, 255, (90, 40, 3))       # a lopsided subject: mirroring matters
+    with_tta = ModelPool(DEFAULT_WEIGHTS_DIR, 1, ["sinet"], tta=True).segment("sinet", rgb).alpha
+    without = ModelPool(DEFAULT_WEIGHTS_DIR, 1, ["sinet"], tta=False).segment("sinet", rgb).alpha
+    expected = Segmenter(load_runtime("sinet"), tta=True).segment(rgb).alpha
+    assert np.array_equal(with_tta, expected)
+    assert not np.array_equal(with_tta, without)
