@@ -106,6 +106,28 @@ def gather(arguments: Iterable[str]) -> tuple[list[Path], list[tuple[str, str]]]
     return kept, problems
 
 
+@dataclass
+class Batch:
+    """What a batch CLI needs before its loop: the files, the problems found so far, the segmenter."""
+
+    files: list[Path]
+    problems: list[tuple[str, str]]
+    segmenter: Segmenter
+
+
+def start_batch(arguments: list[str], output: Path, args: argparse.Namespace) -> Batch:
+    """Gather the inputs, create the output folder and load the model, in that order (cheapest first).
+
+    Raises BackdropError (no images at all, unusable output folder, bad weights): the CLI stops with
+    EXIT_USAGE before doing any work.
+    """
+    files, problems = gather(arguments)
+    if not files:
+        raise BackdropError("no images found in " + ", ".join(arguments))
+    prepare_output(output)
+    return Batch(files, problems, build_segmenter(args))
+
+
 def run_batch(files: list[Path], process: Callable[[Path], None], problems: list[tuple[str, str]],
               desc: str) -> int:
     """Call ``process`` on each file under a progress bar; report problems; return the exit status.

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ml.batch import EXIT_USAGE, add_model_arguments, build_segmenter, gather, prepare_output, run_batch
+from ml.batch import EXIT_USAGE, add_model_arguments, run_batch, start_batch
 from ml.compose import Background, compose, parse_background
 from ml.errors import BackdropError
 from ml.imageio import encode_image, load_image, normalise_format
@@ -77,19 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         print("error: JPEG cannot be transparent; choose --format png or webp, or a --background",
               file=sys.stderr)
         return EXIT_USAGE
-    files, problems = gather(args.inputs)
-    if not files:
-        print("error: no images found in " + ", ".join(args.inputs), file=sys.stderr)
-        return EXIT_USAGE
     try:
-        prepare_output(args.output)
-        segmenter = build_segmenter(args)
+        batch = start_batch(args.inputs, args.output, args)
     except BackdropError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    job = CutoutJob(segmenter, background, fmt, args.output, args.margin if args.crop else None,
+    job = CutoutJob(batch.segmenter, background, fmt, args.output, args.margin if args.crop else None,
                     args.quality, args.max_pixels)
-    return run_batch(files, job, problems, desc="cutouts")
+    return run_batch(batch.files, job, batch.problems, desc="cutouts")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.batch import EXIT_USAGE, add_model_arguments, build_segmenter, gather, prepare_output, run_batch
+from ml.batch import EXIT_USAGE, add_model_arguments, run_batch, start_batch
 from ml.errors import BackdropError
 from ml.imageio import encode_image, load_image
 from ml.segmenter import Segmenter
@@ -42,18 +42,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    files, problems = gather(args.input)
-    if not files:
-        print("error: no images found in " + ", ".join(args.input), file=sys.stderr)
-        return EXIT_USAGE
     try:
-        prepare_output(args.output)
-        segmenter = build_segmenter(args)
+        batch = start_batch(args.input, args.output, args)
     except BackdropError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return run_batch(files, lambda path: predict_file(segmenter, path, args.output, args.max_pixels),
-                     problems, desc=f"{args.model} masks")
+    return run_batch(batch.files, lambda path: predict_file(batch.segmenter, path, args.output, args.max_pixels),
+                     batch.problems, desc=f"{args.model} masks")
 
 
 if __name__ == "__main__":
