@@ -48,7 +48,9 @@ def new_job_id() -> str:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    """Creation time in microseconds: history is sorted by it, and jobs made within one millisecond
+    (a fast client, or two workers) must still list newest first."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def _owned(name: str) -> str:
