@@ -122,7 +122,7 @@ def interleaved_calls(pairs: dict[str, tuple], runs: int) -> dict[str, float]:
 
 
 def thread_scaling(runtime, calls: int = 40) -> dict[str, float]:
-    """Model calls per second from one thread and from two at once (one interpreter per thread)."""
+    """Model calls per second from one thread and from two at once (the runtime's interpreter pool)."""
     canvas = np.random.default_rng(0).random((runtime.input_size, runtime.input_size, 3), np.float32) * 255
     runtime.predict(canvas)
 

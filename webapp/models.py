@@ -2,7 +2,7 @@
 
 Loading happens in ``create_app`` so the first user never waits for it and a missing weights file
 stops the server at boot rather than on someone's upload. The runtimes are safe to share between
-threads (``ml.registry`` keeps one interpreter per thread); a semaphore caps how many images are
+threads (``ml.registry`` lends each call one of a small pool of interpreters); a semaphore caps how many images are
 worked on at the same time (``WORKER_THREADS``) so a burst of uploads cannot exhaust memory or
 starve the CPU.
 """

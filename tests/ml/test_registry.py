@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from ml.errors import ModelError
-from ml.registry import (DEFAULT_WEIGHTS_DIR, MODEL_FILES, TFLiteRuntime, available_models, load_runtime,
-                         model_path)
+from ml.registry import (DEFAULT_WEIGHTS_DIR, MAX_INTERPRETERS, MODEL_FILES, TFLiteRuntime, available_models,
+                         load_runtime, model_path)
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_weights = pytest.mark.skipif(not available_models(), reason="no weights/*.tflite committed yet")
@@ -81,17 +81,16 @@ def test_loaded_once_and_reloaded_when_the_file_changes(tmp_path):
     assert load_runtime("sinet", tmp_path) is not first
 
 
-@needs_weights
-def test_concurrent_predictions_match_sequential_ones():
-    runtime = load_runtime("sinet")
-    inputs = canvases(runtime.input_size, 8, seed=1)
-    expected = [runtime.predict(c) for c in inputs]
+def predict_from_threads(runtime, inputs: list[np.ndarray], repeats: int = 3) -> list[np.ndarray]:
+    """Each input predicted ``repeats`` times on a thread of its own, all threads at once."""
     results: dict[int, np.ndarray] = {}
     errors: list[BaseException] = []
+    start = threading.Barrier(len(inputs))
 
     def work(i: int) -> None:
         try:
-            for _ in range(3):
+            start.wait()
+            for _ in range(repeats):
                 results[i] = runtime.predict(inputs[i])
         except BaseException as exc:  # surfaced below: a thread's exception would otherwise vanish
             errors.append(exc)
@@ -102,8 +101,29 @@ def test_concurrent_predictions_match_sequential_ones():
     for thread in threads:
         thread.join()
     assert not errors
-    for i, prob in enumerate(expected):
-        np.testing.assert_array_equal(results[i], prob)
+    return [results[i] for i in range(len(inputs))]
+
+
+@needs_weights
+def test_concurrent_predictions_match_sequential_ones():
+    runtime = load_runtime("sinet")
+    inputs = canvases(runtime.input_size, 8, seed=1)
+    expected = [runtime.predict(c) for c in inputs]
+    for prob, result in zip(expected, predict_from_threads(runtime, inputs)):
+        np.testing.assert_array_equal(result, prob)
+    # Eight threads at once share a bounded pool instead of holding an interpreter each.
+    assert 1 <= runtime.interpreter_count <= MAX_INTERPRETERS < 8
+
+
+@needs_weights
+@pytest.mark.parametrize("pool", [1, 3])
+def test_callers_beyond_the_pool_wait_for_an_interpreter(pool):
+    runtime = TFLiteRuntime("sinet", model_path("sinet"), {}, max_interpreters=pool)
+    inputs = canvases(runtime.input_size, 6, seed=2)
+    expected = [runtime.predict(c) for c in inputs]
+    for prob, result in zip(expected, predict_from_threads(runtime, inputs, repeats=4)):
+        np.testing.assert_array_equal(result, prob)
+    assert runtime.interpreter_count <= pool
 
 
 @needs_weights
