@@ -89,7 +89,8 @@ def render_refinement() -> str:
         for variant, score in result["scores"].items():
             if "/" not in variant:
                 rows.append(f"| {model} | {variant} | {score['iou']:.4f} | {score['boundary_f']:.4f} |")
-    return "\n".join(rows) + f"\n\n_`python -m bench.refinement`, {report['images']} test images._\n"
+    subset = report.get("subset", "test")
+    return "\n".join(rows) + f"\n\n_`python -m bench.refinement`, {report['images']} {subset} images._\n"
 
 
 def render_reliability() -> str:

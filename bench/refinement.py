@@ -1,8 +1,9 @@
 """Does the edge-aware refinement beat plain bilinear upsampling, and which settings are best?
 
-``python -m bench.refinement [--models sinet mobile-unet] [--sweep] [--limit N]``
+``python -m bench.refinement [--models sinet mobile-unet] [--subset val|test] [--sweep] [--limit N]``
 
-Scores full-resolution masks against the ground truth of the test split (weights/split.json) with
+Scores full-resolution masks against the ground truth of one split (default ``test``; pick settings
+with ``--subset val --sweep`` so the test split stays unseen) of weights/split.json with
 ml.metrics (IoU and boundary F at 0.75 % of the diagonal). The model is called once per image and
 variant (letterbox / stretch, with and without the mirror-image average); every upsampling setting
 is then applied to the same probabilities. Writes bench/results/refinement.json.
@@ -30,9 +31,9 @@ DEFAULT_DATA = ROOT.parent / "shared" / "datasets"
 RESULTS = ROOT / "bench" / "results" / "refinement.json"
 
 
-def test_pairs(split_file: Path, data: Path, limit: int | None) -> list[tuple[str, Path, Path]]:
-    """(key, image, mask) for the test split; keys are 'dataset/stem'."""
-    keys = json.loads(split_file.read_text())["test"]
+def split_pairs(split_file: Path, data: Path, subset: str, limit: int | None) -> list[tuple[str, Path, Path]]:
+    """(key, image, mask) for one subset of the split; keys are 'dataset/stem'."""
+    keys = json.loads(split_file.read_text())[subset]
     if limit:
         keys = keys[::max(1, len(keys) // limit)][:limit]  # evenly spaced, so both datasets take part
     pairs = []
@@ -121,21 +122,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding picsart/ and ccp/")
     parser.add_argument("--split", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
-    parser.add_argument("--limit", type=int, help="only N evenly spaced test images (quick look)")
+    parser.add_argument("--subset", choices=["val", "test"], default="test",
+                        help="images to score (default test; tune settings on val)")
+    parser.add_argument("--limit", type=int, help="only N evenly spaced images (quick look)")
     parser.add_argument("--sweep", action="store_true", help="also try other radii, eps, grey guide")
     parser.add_argument("--oracle", type=int, nargs="*", metavar="SIZE",
                         help="also score a perfect model of output size SIZE (the true mask area-averaged "
                              "down), which measures the upsampling alone")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    pairs = test_pairs(args.split, args.data, args.limit)
-    results = {"images": len(pairs), "default_config": asdict(RefineConfig()), "models": {}}
+    pairs = split_pairs(args.split, args.data, args.subset, args.limit)
+    results = {"subset": args.subset, "images": len(pairs), "default_config": asdict(RefineConfig()), "models": {}}
     runs = [(model, None) for model in args.models] + [(f"oracle-{size}", size) for size in args.oracle or []]
     for model, oracle in runs:
         summary = evaluate(model, args.weights, pairs, args.sweep, oracle)
         status = "ground truth" if oracle else load_runtime(model, args.weights).card.get("status", "unknown")
         results["models"][model] = {"weights_status": status, "scores": summary}
-        print(f"\n{model} ({len(pairs)} test images, weights: {status})")
+        print(f"\n{model} ({len(pairs)} {args.subset} images, weights: {status})")
         print(f"  {'variant':34s} {'IoU':>7s} {'boundary F':>11s}")
         for name, values in summary.items():
             print(f"  {name:34s} {values['iou']:7.4f} {values['boundary_f']:11.4f}")
