@@ -106,8 +106,12 @@ def plot_curves(csv_path: Path, png_path: Path) -> None:
 
 
 def poly_decay(lr: float, epochs: int, power: float = 0.9):
-    """Learning rate for an epoch: ``lr * (1 - epoch / epochs) ** power``, floored at 1 % of ``lr``."""
-    return lambda epoch: max(lr * (1.0 - epoch / epochs) ** power, lr * 0.01)
+    """Learning rate for an epoch: ``lr * (1 - epoch / epochs) ** power``, floored at 1 % of ``lr``.
+
+    Past ``epochs`` the rate stays at the floor, so a run given more epochs than its decay can go on
+    at the floor rate until early stopping says validation IoU has stopped improving.
+    """
+    return lambda epoch: max(lr * max(1.0 - epoch / epochs, 0.0) ** power, lr * 0.01)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -120,6 +124,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=224, help="square input size, multiple of 32")
     parser.add_argument("--lr", type=float, default=2e-3, help="initial learning rate")
+    parser.add_argument("--decay-epochs", type=int,
+                        help="epochs over which the rate decays to its floor (1 %% of --lr), then stays there; "
+                             "default --epochs")
     parser.add_argument("--loss", choices=["bce", "dice", "jaccard", "bce-dice", "boundary"],
                         help="default: boundary for sinet, bce-dice for mobile-unet")
     parser.add_argument("--patience", type=int, default=15, help="early stopping: epochs without val IoU gain")
@@ -173,7 +180,7 @@ def train(args: argparse.Namespace) -> RunState:
         epochs=args.epochs,
         verbose=2,
         callbacks=[
-            keras.callbacks.LearningRateScheduler(poly_decay(args.lr, args.epochs)),
+            keras.callbacks.LearningRateScheduler(poly_decay(args.lr, args.decay_epochs or args.epochs)),
             keras.callbacks.CSVLogger(str(args.out / "log.csv"), append=True),
             Checkpointer(args.out, state, args.patience),
         ],

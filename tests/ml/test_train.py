@@ -67,3 +67,11 @@ def test_bad_data_folder_exits_with_message(tmp_path, capsys):
     code = train.main(["--model", "sinet", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run")])
     assert code == 2
     assert "images/" in capsys.readouterr().err
+
+
+def test_poly_decay_reaches_its_floor_and_stays_there():
+    schedule = train.poly_decay(1.0, epochs=10)
+    rates = [schedule(epoch) for epoch in range(15)]
+    assert rates[0] == 1.0
+    assert all(a > b for a, b in zip(rates[:9], rates[1:10]))  # strictly decaying while it decays
+    assert rates[10:] == [0.01] * 5  # past the decay: the floor, not an error or a negative base
