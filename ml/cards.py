@@ -86,8 +86,9 @@ def run_data_folders(run: dict[str, Any]) -> list[Path]:
 
 
 def training_entry(run: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-    return {"command": run["command"], "epochs": state["epoch"], "best_epoch": state["best_epoch"],
-            "stopped_early": state["stopped_early"], "best_val_iou": round(state["best_iou"], 4)}
+    return {"command": run["command"], "history": run.get("history", []), "epochs": state["epoch"],
+            "best_epoch": state["best_epoch"], "stopped_early": state["stopped_early"],
+            "best_val_iou": round(state["best_iou"], 4)}
 
 
 def infer_status(run: dict[str, Any], state: dict[str, Any]) -> str:

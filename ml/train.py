@@ -152,6 +152,17 @@ def prepare_model(args: argparse.Namespace, state: RunState) -> keras.Model:
     return model
 
 
+def command_history(run_json: Path, command: str, epochs_done: int) -> list[dict]:
+    """Every command that trained this run, with the epoch it started at: a resumed run may change
+    its schedule (``--epochs``, ``--decay-epochs``), and the model card must show all of it."""
+    previous = json.loads(run_json.read_text()) if run_json.is_file() else {}
+    history = previous.get("history") or ([{"from_epoch": None, "command": previous["command"]}]
+                                          if "command" in previous else [])
+    if history and history[-1]["command"] == command:
+        return history  # the same command resumed again: nothing new to record
+    return history + [{"from_epoch": epochs_done + 1, "command": command}]
+
+
 def train(args: argparse.Namespace) -> RunState:
     """Run (or continue) training and return the final run state."""
     args.out.mkdir(parents=True, exist_ok=True)
@@ -164,8 +175,11 @@ def train(args: argparse.Namespace) -> RunState:
     train_samples, val_samples = select(samples, split, "train"), select(samples, split, "val")
     if not train_samples or not val_samples:
         raise DatasetError("the split leaves no training or no validation images; add more data")
+    command = "python -m ml.train " + shlex.join(sys.argv[1:])
     _atomic_write_text(args.out / "run.json", json.dumps({
-        "command": "python -m ml.train " + shlex.join(sys.argv[1:]), "args": {k: str(v) for k, v in vars(args).items()},
+        "command": command, "args": {k: str(v) for k, v in vars(args).items()},
+        "history": command_history(args.out / "run.json", command, state.epoch) if args.resume else
+        [{"from_epoch": 1, "command": command}],
         "train_images": len(train_samples), "val_images": len(val_samples)}, indent=1))
     train_x, train_y = load_letterboxed(train_samples, args.size)
     val_x, val_y = load_letterboxed(val_samples, args.size)

@@ -45,7 +45,8 @@ def project(tmp_path, make_dataset):
     run.mkdir()
     command = f"python -m ml.train --model sinet --data {folders[0]} {folders[1]} --out {run} --epochs 3"
     (run / "run.json").write_text(json.dumps({"command": command, "args": {
-        "data": repr([str(f) for f in folders]), "split": str(split_file), "epochs": "3"}}))
+        "data": repr([str(f) for f in folders]), "split": str(split_file), "epochs": "3"},
+        "history": [{"from_epoch": 1, "command": command}]}))
     (run / "state.json").write_text(json.dumps(
         {"epoch": 2, "best_iou": 0.812345, "best_epoch": 2, "wait": 0, "stopped_early": False}))
     tiny_model(0).save(run / "best.keras")
@@ -74,7 +75,8 @@ def test_card_follows_the_schema_with_facts_from_their_sources(project):
         {"folder": "alpha", "pairs": 6, "licence": "none stated: research/competition data"},
         {"folder": "beta", "pairs": 6, "licence": "Apache-2.0 (repository)"}]
     assert card["split_counts"] == {"train": 6, "val": 2, "test": 4}
-    assert card["training"] == {"command": json.loads((project["run"] / "run.json").read_text())["command"],
+    run = json.loads((project["run"] / "run.json").read_text())
+    assert card["training"] == {"command": run["command"], "history": run["history"],
                                 "epochs": 2, "best_epoch": 2, "stopped_early": False, "best_val_iou": 0.8123}
     metrics = card["metrics"]
     assert metrics["split"] == "test" and list(metrics["per_dataset"]) == ["alpha", "beta", "all"]

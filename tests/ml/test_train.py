@@ -75,3 +75,14 @@ def test_poly_decay_reaches_its_floor_and_stays_there():
     assert rates[0] == 1.0
     assert all(a > b for a, b in zip(rates[:9], rates[1:10]))  # strictly decaying while it decays
     assert rates[10:] == [0.01] * 5  # past the decay: the floor, not an error or a negative base
+
+
+def test_command_history_records_each_change_of_command(tmp_path):
+    run_json = tmp_path / "run.json"
+    run_json.write_text(json.dumps({"command": "train --epochs 100"}))  # written before history existed
+    history = train.command_history(run_json, "train --epochs 100", 32)
+    assert history == [{"from_epoch": None, "command": "train --epochs 100"}]
+    run_json.write_text(json.dumps({"command": "train --epochs 100", "history": history}))
+    history = train.command_history(run_json, "train --epochs 200 --decay-epochs 90", 74)
+    assert history[-1] == {"from_epoch": 75, "command": "train --epochs 200 --decay-epochs 90"}
+    assert len(history) == 2
