@@ -49,16 +49,21 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 class Checkpointer(keras.callbacks.Callback):
-    """Saves last/best checkpoints every epoch, keeps RunState, stops early, redraws the curves."""
+    """Saves last/best checkpoints every epoch, keeps RunState, stops early, redraws the curves.
 
-    def __init__(self, out: Path, state: RunState, patience: int):
+    An epoch counts as an improvement only when it beats the best validation IoU by more than
+    ``min_delta``: at a floor learning rate a model can creep up by 0.0001 every few epochs, far
+    below the epoch-to-epoch noise of a few hundred validation images, and never stop otherwise.
+    """
+
+    def __init__(self, out: Path, state: RunState, patience: int, min_delta: float = 0.0):
         super().__init__()
-        self.out, self.state, self.patience = out, state, patience
+        self.out, self.state, self.patience, self.min_delta = out, state, patience, min_delta
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         iou = float((logs or {}).get(MONITOR, -1.0))
         self.state.epoch = epoch + 1
-        if iou > self.state.best_iou:
+        if iou > self.state.best_iou + self.min_delta:
             self.state.best_iou, self.state.best_epoch, self.state.wait = iou, epoch + 1, 0
             _atomic_save(self.model, self.out / "best.keras")
         else:
@@ -114,22 +119,41 @@ def poly_decay(lr: float, epochs: int, power: float = 0.9):
     return lambda epoch: max(lr * max(1.0 - epoch / epochs, 0.0) ** power, lr * 0.01)
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts that must be at least 1 (0 epochs would divide by zero in the decay)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type for a threshold that cannot be negative."""
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, choices=sorted(BUILDERS))
     parser.add_argument("--data", required=True, nargs="+", help="dataset folders (images/ + masks/)")
     parser.add_argument("--out", required=True, type=Path, help="run folder for checkpoints and logs")
-    parser.add_argument("--epochs", type=int, default=150, help="maximum epochs (default 150)")
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--epochs", type=positive_int, default=150, help="maximum epochs (default 150)")
+    parser.add_argument("--batch", type=positive_int, default=16)
     parser.add_argument("--size", type=int, default=224, help="square input size, multiple of 32")
     parser.add_argument("--lr", type=float, default=2e-3, help="initial learning rate")
-    parser.add_argument("--decay-epochs", type=int,
+    parser.add_argument("--decay-epochs", type=positive_int,
                         help="epochs over which the rate decays to its floor (1 %% of --lr), then stays there; "
                              "default --epochs")
     parser.add_argument("--loss", choices=["bce", "dice", "jaccard", "bce-dice", "boundary"],
                         help="default: boundary for sinet, bce-dice for mobile-unet")
-    parser.add_argument("--patience", type=int, default=15, help="early stopping: epochs without val IoU gain")
+    parser.add_argument("--patience", type=positive_int, default=15,
+                        help="early stopping: epochs without val IoU gain")
+    parser.add_argument("--min-delta", type=non_negative_float, default=0.0,
+                        help="early stopping: smallest val IoU gain that counts as one (default 0)")
     parser.add_argument("--composite", type=float, default=0.2, help="fraction of samples pasted on another background")
     parser.add_argument("--split", type=Path, help="split file to use or create (default OUT/split.json)")
     parser.add_argument("--seed", type=int, default=42)
@@ -154,7 +178,12 @@ def prepare_model(args: argparse.Namespace, state: RunState) -> keras.Model:
 
 def command_history(run_json: Path, command: str, epochs_done: int) -> list[dict]:
     """Every command that trained this run, with the epoch it started at: a resumed run may change
-    its schedule (``--epochs``, ``--decay-epochs``), and the model card must show all of it."""
+    its schedule (``--epochs``, ``--decay-epochs``), and the model card must show all of it.
+
+    A run that starts from epoch 0 has no past, whatever an old ``run.json`` in the folder says.
+    """
+    if epochs_done == 0:
+        return [{"from_epoch": 1, "command": command}]
     previous = json.loads(run_json.read_text()) if run_json.is_file() else {}
     history = previous.get("history") or ([{"from_epoch": None, "command": previous["command"]}]
                                           if "command" in previous else [])
@@ -178,8 +207,7 @@ def train(args: argparse.Namespace) -> RunState:
     command = "python -m ml.train " + shlex.join(sys.argv[1:])
     _atomic_write_text(args.out / "run.json", json.dumps({
         "command": command, "args": {k: str(v) for k, v in vars(args).items()},
-        "history": command_history(args.out / "run.json", command, state.epoch) if args.resume else
-        [{"from_epoch": 1, "command": command}],
+        "history": command_history(args.out / "run.json", command, state.epoch),
         "train_images": len(train_samples), "val_images": len(val_samples)}, indent=1))
     train_x, train_y = load_letterboxed(train_samples, args.size)
     val_x, val_y = load_letterboxed(val_samples, args.size)
@@ -196,7 +224,7 @@ def train(args: argparse.Namespace) -> RunState:
         callbacks=[
             keras.callbacks.LearningRateScheduler(poly_decay(args.lr, args.decay_epochs or args.epochs)),
             keras.callbacks.CSVLogger(str(args.out / "log.csv"), append=True),
-            Checkpointer(args.out, state, args.patience),
+            Checkpointer(args.out, state, args.patience, args.min_delta),
         ],
     )
     print(f"done: {state.epoch} epochs, best val IoU {state.best_iou:.4f} at epoch {state.best_epoch}"

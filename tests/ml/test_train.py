@@ -86,3 +86,59 @@ def test_command_history_records_each_change_of_command(tmp_path):
     history = train.command_history(run_json, "train --epochs 200 --decay-epochs 90", 74)
     assert history[-1] == {"from_epoch": 75, "command": "train --epochs 200 --decay-epochs 90"}
     assert len(history) == 2
+
+
+def test_command_history_of_a_fresh_run_ignores_an_old_run_json(tmp_path):
+    run_json = tmp_path / "run.json"
+    run_json.write_text(json.dumps({"history": [{"from_epoch": 1, "command": "old"}]}))
+    assert train.command_history(run_json, "new", 0) == [{"from_epoch": 1, "command": "new"}]
+
+
+class _Model:
+    """Just enough of a keras.Model for Checkpointer: records saves, takes a stop request."""
+
+    def __init__(self):
+        self.saved, self.stop_training = [], False
+
+    def save(self, path):
+        self.saved.append(path.name)
+        path.write_text("weights")
+
+
+def _run_epochs(tmp_path, ious, patience, min_delta):
+    state = train.RunState()
+    model = _Model()
+    checkpointer = train.Checkpointer(tmp_path, state, patience, min_delta)
+    checkpointer.set_model(model)
+    (tmp_path / "log.csv").write_text("epoch,val_iou\n")
+    for epoch, iou in enumerate(ious):
+        checkpointer.on_epoch_end(epoch, {"val_iou": iou})
+        if model.stop_training:
+            break
+    return state, model
+
+
+def test_gains_below_min_delta_do_not_reset_patience(tmp_path):
+    creeping = [0.80, 0.8001, 0.8002, 0.8003, 0.8004]
+    state, model = _run_epochs(tmp_path, creeping, patience=3, min_delta=0.0005)
+    assert model.stop_training and state.stopped_early
+    assert (state.epoch, state.best_epoch, state.best_iou) == (4, 1, 0.80)
+
+    state, model = _run_epochs(tmp_path, creeping, patience=3, min_delta=0.0)
+    assert not model.stop_training  # every epoch beat the last: no stop without a min delta
+    assert (state.best_epoch, state.wait) == (5, 0)
+
+
+def test_a_real_gain_resets_patience_and_saves_best(tmp_path):
+    state, model = _run_epochs(tmp_path, [0.80, 0.8002, 0.81, 0.8101], patience=3, min_delta=0.0005)
+    assert (state.best_epoch, state.best_iou, state.wait) == (3, 0.81, 1)
+    assert model.saved.count("best.tmp.keras") == 2 and not state.stopped_early
+
+
+@pytest.mark.parametrize("flag,value", [("--epochs", "0"), ("--decay-epochs", "-5"), ("--patience", "0"),
+                                        ("--batch", "0"), ("--min-delta", "-0.1")])
+def test_counts_and_thresholds_out_of_range_are_refused(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse_args(["--model", "sinet", "--data", "d", "--out", "o", flag, value])
+    assert exit_info.value.code == 2
+    assert flag in capsys.readouterr().err
