@@ -190,8 +190,9 @@ def rewrite_difference(photos: list[np.ndarray], cache: Path = CACHE) -> dict[st
             for name, delegate in (("xnnpack", True), ("builtin_kernels", False))}
 
 
-def model_call_latency(runtimes: dict[str, TFLiteRuntime], runs: int, warmup: int = 5) -> dict[str, float]:
-    """Median milliseconds of one ``predict`` per runtime, calls interleaved across runtimes."""
+def interleaved_call_times(runtimes: dict[str, TFLiteRuntime], runs: int, warmup: int = 5) -> dict[str, list[float]]:
+    """Milliseconds of each timed ``predict`` per runtime, calls interleaved across runtimes so that
+    load from other processes hits them alike."""
     canvases = {name: np.random.default_rng(0).random((rt.input_size, rt.input_size, 3)).astype(np.float32) * 255
                 for name, rt in runtimes.items()}
     times: dict[str, list[float]] = {name: [] for name in runtimes}
@@ -201,7 +202,12 @@ def model_call_latency(runtimes: dict[str, TFLiteRuntime], runs: int, warmup: in
             runtime.predict(canvases[name])
             if i >= warmup:
                 times[name].append((time.perf_counter() - start) * 1000.0)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
+
+
+def model_call_latency(runtimes: dict[str, TFLiteRuntime], runs: int, warmup: int = 5) -> dict[str, float]:
+    """Median milliseconds of one ``predict`` per runtime (see ``interleaved_call_times``)."""
+    return {name: statistics.median(values) for name, values in interleaved_call_times(runtimes, runs, warmup).items()}
 
 
 def quality(samples, masks: dict[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, dict]:
@@ -332,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "date": date.today().isoformat(), "split": args.split, "split_file": str(args.split_file),
-        "limit": args.limit, "machine": f"{cpu_name()}, {_cpu_count()} cores",
+        "limit": args.limit, "machine": machine(),
         "load_average_1min": round(os.getloadavg()[0], 2), "threads": NUM_THREADS, "runs": args.runs,
         "peer": {"source": f"mediapipe=={MEDIAPIPE_VERSION} wheel, {WHEEL_MEMBER}",
                  "input": "RGB stretched to 256x256, /255", "rewrite_max_diff": drift},
@@ -345,8 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+def machine() -> str:
+    """"<processor>, <N> cores": the cores this process may use, which is what the timings had."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+    return f"{cpu_name()}, {cores} cores"
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""Write the README's figures from the files the benchmarks and model cards produced.
+"""Write the README's (and docs') figures from the files the benchmarks and model cards produced.
 
 ``python -m bench.readme`` replaces every block between ``<!-- BEGIN generated:NAME -->`` and
-``<!-- END generated:NAME -->`` in README.md with the rendering of NAME below, so no figure in the
-README is typed by hand. ``--check`` exits 1 when the README is out of date (a test runs it).
+``<!-- END generated:NAME -->`` in README.md and docs/training.md with the rendering of NAME below,
+so no figure in them is typed by hand. ``--check`` exits 1 when one is out of date (a test runs it).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+DOCUMENTS = [README, ROOT / "docs" / "training.md"]
 RESULTS = ROOT / "bench" / "results"
 BLOCK = re.compile(r"(<!-- BEGIN generated:(?P<name>[\w-]+) -->\n).*?(<!-- END generated:(?P=name) -->)", re.S)
 MODEL_STEMS = {"sinet": "sinet", "mobile-unet": "mobile_unet"}
@@ -93,6 +94,18 @@ def render_refinement() -> str:
     return "\n".join(rows) + f"\n\n_`python -m bench.refinement`, {report['images']} {subset} images._\n"
 
 
+def render_input_size() -> str:
+    """Model call and validation quality at each input size, from bench/input_size.py."""
+    path = RESULTS / "input_size.json"
+    report = _load(path)
+    if report is None:
+        return _missing(path)
+    return (f"{report['table'].rstrip()}\n\n_`python -m bench.input_size`, {report['date']}, {report['model']}, "
+            f"{report['images']} {report['subset']} images at full resolution as served; model call: LiteRT, "
+            f"{report['threads']} threads, {report['runs']} calls interleaved with MediaPipe's, {report['machine']}, "
+            f"load average {report['load_average_1min']}._\n")
+
+
 def render_reliability() -> str:
     """The fragment bench/load.py generates."""
     path = ROOT / "docs" / "reliability-figures.md"
@@ -101,7 +114,7 @@ def render_reliability() -> str:
 
 RENDERERS: dict[str, Callable[[], str]] = {
     "models": render_models, "peers": render_peers, "latency": render_latency,
-    "refinement": render_refinement, "reliability": render_reliability,
+    "refinement": render_refinement, "reliability": render_reliability, "input-size": render_input_size,
 }
 
 
@@ -119,17 +132,21 @@ def render(readme: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.readme", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is not up to date")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a document is not up to date")
     args = parser.parse_args(argv)
-    current = README.read_text()
-    updated = render(current)
-    if args.check:
-        if updated != current:
-            print("README.md is out of date: run python -m bench.readme", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(updated)
-    print(f"updated {README.relative_to(ROOT)}")
+    stale = []
+    for document in DOCUMENTS:
+        current = document.read_text()
+        updated = render(current)
+        if updated == current:
+            continue
+        stale.append(document.relative_to(ROOT))
+        if not args.check:
+            document.write_text(updated)
+            print(f"updated {document.relative_to(ROOT)}")
+    if args.check and stale:
+        print(f"{', '.join(map(str, stale))} out of date: run python -m bench.readme", file=sys.stderr)
+        return 1
     return 0
 
 

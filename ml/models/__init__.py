@@ -28,3 +28,15 @@ def load_keras_model(path, compile: bool = False) -> keras.Model:
     import ml.losses  # noqa: F401  (registers the losses a compiled checkpoint refers to)
 
     return keras.models.load_model(path, compile=compile)
+
+
+def rebuild_at_size(model: keras.Model, name: str, input_size: int) -> keras.Model:
+    """The trained ``model`` with its weights moved onto a fresh build for another input size.
+
+    Both networks are fully convolutional (pooling and attention are global or sized by stride), so
+    the same weights serve any size that passes the input-size rule; what changes is speed and quality,
+    which ``bench.input_size`` measures.
+    """
+    resized = build_model(name, input_size)
+    resized.set_weights(model.get_weights())
+    return resized

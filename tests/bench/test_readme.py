@@ -1,11 +1,14 @@
 """The README's figures are the ones the scripts wrote: regenerating them changes nothing."""
+import pytest
+
 from bench import readme
 
 
-def test_readme_figures_match_the_result_files():
-    current = readme.README.read_text()
-    assert readme.BLOCK.search(current), "README has no generated blocks"
-    assert readme.render(current) == current, "README is out of date: run python -m bench.readme"
+@pytest.mark.parametrize("document", readme.DOCUMENTS, ids=lambda path: path.name)
+def test_document_figures_match_the_result_files(document):
+    current = document.read_text()
+    assert readme.BLOCK.search(current), f"{document.name} has no generated blocks"
+    assert readme.render(current) == current, f"{document.name} is out of date: run python -m bench.readme"
 
 
 def test_render_replaces_only_the_block():
