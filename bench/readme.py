@@ -1,7 +1,7 @@
 """Write the README's (and docs') figures from the files the benchmarks and model cards produced.
 
 ``python -m bench.readme`` replaces every block between ``<!-- BEGIN generated:NAME -->`` and
-``<!-- END generated:NAME -->`` in README.md and docs/training.md with the rendering of NAME below,
+``<!-- END generated:NAME -->`` in README.md and the docs in DOCUMENTS with the rendering of NAME below,
 so no figure in them is typed by hand. ``--check`` exits 1 when one is out of date (a test runs it).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-DOCUMENTS = [README, ROOT / "docs" / "training.md"]
+DOCUMENTS = [README] + [ROOT / "docs" / name for name in ("training.md", "segmenter.md", "idphoto.md")]
 RESULTS = ROOT / "bench" / "results"
 BLOCK = re.compile(r"(<!-- BEGIN generated:(?P<name>[\w-]+) -->\n).*?(<!-- END generated:(?P=name) -->)", re.S)
 MODEL_STEMS = {"sinet": "sinet", "mobile-unet": "mobile_unet"}
@@ -79,9 +79,9 @@ def render_latency() -> str:
             f"at the start; JPEG in, transparent PNG out; median ms._\n")
 
 
-def render_refinement() -> str:
-    """Boundary F and IoU of plain bilinear upsampling against the guided refinement, from bench/refinement.py."""
-    path = RESULTS / "refinement.json"
+def render_refinement(name: str = "refinement.json") -> str:
+    """IoU and boundary F of each upsampling variant, from bench/refinement.py's results file ``name``."""
+    path = RESULTS / name
     report = _load(path)
     if report is None:
         return _missing(path)
@@ -91,7 +91,8 @@ def render_refinement() -> str:
             if "/" not in variant:
                 rows.append(f"| {model} | {variant} | {score['iou']:.4f} | {score['boundary_f']:.4f} |")
     subset = report.get("subset", "test")
-    return "\n".join(rows) + f"\n\n_`python -m bench.refinement`, {report['images']} {subset} images._\n"
+    command = report.get("command", "python -m bench.refinement")
+    return "\n".join(rows) + f"\n\n_`{command}`, {report['images']} {subset} images._\n"
 
 
 def render_input_size() -> str:
@@ -106,6 +107,17 @@ def render_input_size() -> str:
             f"load average {report['load_average_1min']}._\n")
 
 
+def render_idphoto() -> str:
+    """Per-preset ID-photo outcomes on the test portrait, from bench/idphoto.py."""
+    path = RESULTS / "idphoto.json"
+    report = _load(path)
+    if report is None:
+        return _missing(path)
+    return (f"{report['table'].rstrip()}\n\n_`python -m bench.idphoto`, {report['date']}, `{report['photo']}`, "
+            f"{report['model']} weights ({report['weights_status']}), {report['machine']}, load average "
+            f"{report['load_average_1min']}; time is the median of {report['runs']} whole calls._\n")
+
+
 def render_reliability() -> str:
     """The fragment bench/load.py generates."""
     path = ROOT / "docs" / "reliability-figures.md"
@@ -115,6 +127,7 @@ def render_reliability() -> str:
 RENDERERS: dict[str, Callable[[], str]] = {
     "models": render_models, "peers": render_peers, "latency": render_latency,
     "refinement": render_refinement, "reliability": render_reliability, "input-size": render_input_size,
+    "refinement-sweep": lambda: render_refinement("refinement_sweep.json"), "idphoto": render_idphoto,
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -54,8 +55,9 @@ def variants(sweep: bool) -> dict[str, dict]:
         "guided, tta": dict(tta=True),
     }
     if sweep:
-        for radius in (0.5, 2.0, 4.0, 8.0, 16.0):
+        for radius in sorted({0.5, 1.0, 2.0, 4.0, 8.0, 16.0} - {base.radius}):
             named[f"guided r={radius:g}"] = dict(config=replace(base, radius=radius))
+            named[f"guided r={radius:g}, tta"] = dict(tta=True, config=replace(base, radius=radius))
         for eps in (1e-3, 1e-2):
             named[f"guided eps={eps:g}"] = dict(config=replace(base, eps=eps))
         for min_blob in (0.002, 0.005, 0.02):
@@ -132,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     pairs = split_pairs(args.split, args.data, args.subset, args.limit)
-    results = {"subset": args.subset, "images": len(pairs), "default_config": asdict(RefineConfig()), "models": {}}
+    results = {"command": shlex.join(["python", "-m", "bench.refinement", *(sys.argv[1:] if argv is None else argv)]),
+               "subset": args.subset, "images": len(pairs), "default_config": asdict(RefineConfig()), "models": {}}
     runs = [(model, None) for model in args.models] + [(f"oracle-{size}", size) for size in args.oracle or []]
     for model, oracle in runs:
         summary = evaluate(model, args.weights, pairs, args.sweep, oracle)

@@ -45,7 +45,7 @@ class RefineConfig:
     """
 
     work_side: int = 640
-    radius: float = 1.0
+    radius: float = 4.0
     eps: float = 1e-4
     colour_guide: bool = True
     soft_low: float = 0.15

@@ -178,13 +178,16 @@ class HesitantFinder(RedFinder):
         return np.where(ring & (prob < 0.35), 0.35, prob).astype(np.float32)
 
 
-def test_soft_band_fades_out_without_a_staircase():
+@pytest.mark.parametrize("radius,largest_step", [(1.0, 20), (RefineConfig().radius, 25)])
+def test_soft_band_fades_out_without_a_staircase(radius, largest_step):
     photo, truth = disc_photo(1200, 1200)  # the disc fills the canvas like it fills the photo
-    matte = Segmenter(HesitantFinder(size=48)).segment(photo)
+    matte = Segmenter(HesitantFinder(size=48), config=RefineConfig(radius=radius)).segment(photo)
     assert matte.alpha[5, 5] == 0 and matte.alpha[600, 600] == 255
     # Away from the disc's own edge the hesitant halo must fade smoothly to 0: a hard cut where the
-    # band ends jumps by about 40 levels between neighbouring pixels.
+    # band ends jumps by about 40 levels between neighbouring pixels. A wider filter makes the halo
+    # itself a little steeper (measured: 14 levels at radius 1, 23 at 4, 30 at 8), so the bound is
+    # per radius; both stay well clear of a cut.
     away = cv2.dilate(truth.astype(np.uint8), np.ones((41, 41), np.uint8)) == 0
     alpha = matte.alpha.astype(int)
     steps = np.maximum(np.abs(np.diff(alpha, axis=0))[:, :-1], np.abs(np.diff(alpha, axis=1))[:-1, :])
-    assert steps[away[:-1, :-1]].max() <= 20
+    assert steps[away[:-1, :-1]].max() <= largest_step
