@@ -132,7 +132,8 @@ def metrics_entry(summary: dict[str, Any], model: str, split_file: Path, dataset
     per_dataset = {name: {key: round(results[name][key], 4) if isinstance(results[name][key], float)
                           else results[name][key] for key in CARD_METRICS}
                    for name in [*datasets, evaluate.OVERALL]}
-    return {"split": "test", "per_dataset": per_dataset}
+    # How the masks were made (letterbox, refinement settings, TTA): the figures move with these.
+    return {"split": "test", "segmenter": summary.get("segmenter"), "per_dataset": per_dataset}
 
 
 def evaluate_now(model: str, weights: Path, folders: list[Path], split_file: Path,

@@ -16,6 +16,7 @@ import csv
 import json
 import sys
 import time
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -157,7 +158,8 @@ def run(args: argparse.Namespace) -> tuple[dict, list[dict]]:
         "model": args.model, "model_file": str(runtime.path), "backend": type(runtime).__name__,
         "input_size": runtime.input_size, "split": args.split, "split_file": str(args.split_file),
         "data": [str(folder) for folder in args.data], "limit": args.limit,
-        "segmenter": {"tta": args.tta, "refine": not args.no_refine, "threshold": args.threshold},
+        "segmenter": {"tta": args.tta, "refine": not args.no_refine, "threshold": args.threshold,
+                      "refine_config": asdict(segmenter.config) if segmenter.refine else None},
         "per_dataset": summarize_by_dataset(rows),
         "problems": [{"image": key, "problem": message} for key, message in problems],
         "date": date.today().isoformat(),

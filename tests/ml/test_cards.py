@@ -118,6 +118,7 @@ def test_without_eval_the_card_evaluates_itself(project, monkeypatch, tmp_path):
     monkeypatch.setattr(evaluate, "DEFAULT_OUT", tmp_path / "auto")
     card = cards.build_card("sinet", project["run"], project["weights"], backend="keras")
     assert card["metrics"]["per_dataset"]["all"]["images"] == 4
+    assert card["metrics"]["segmenter"]["refine"] is True and card["metrics"]["segmenter"]["tta"] is False
     assert (tmp_path / "auto" / "sinet-test" / "summary.json").is_file()
 
 

@@ -1,6 +1,7 @@
 """ml.evaluate end to end on generated data, with tiny models whose answers are known."""
 import csv
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ keras = pytest.importorskip("keras")
 
 from ml import evaluate  # noqa: E402
 from ml.data import Sample  # noqa: E402
+from ml.refine import RefineConfig  # noqa: E402
 
 
 def brightness_model(path, sign=1.0):
@@ -58,6 +60,8 @@ def test_model_file_scored_per_dataset_and_overall(setup, capsys):
     assert [per_dataset[name]["images"] for name in per_dataset] == [2, 2, 4]
     assert per_dataset["all"]["iou_mean"] > 0.9 and per_dataset["all"]["accuracy_mean"] > 0.95
     assert summary["split"] == "test" and summary["input_size"] == 64
+    # The refinement settings the figures were made with are recorded: they move with them.
+    assert summary["segmenter"]["refine_config"] == asdict(RefineConfig())
     rows = list(csv.DictReader((out / "per_image.csv").open()))
     assert sorted((row["dataset"], row["stem"]) for row in rows) == [
         ("alpha", "4"), ("alpha", "5"), ("beta", "4"), ("beta", "5")]
@@ -76,7 +80,7 @@ def test_registered_name_and_segmenter_options(setup):
     code, summary, _ = run_cli(setup, "--model", "sinet", "--weights", str(root / "weights"), "--backend", "keras",
                                "--no-refine", "--tta", "--split", "val")
     assert code == 0
-    assert summary["segmenter"] == {"tta": True, "refine": False, "threshold": 128}
+    assert summary["segmenter"] == {"tta": True, "refine": False, "threshold": 128, "refine_config": None}
     assert summary["per_dataset"]["all"]["images"] == 2
 
 
