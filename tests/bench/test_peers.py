@@ -119,3 +119,16 @@ def test_report_ratios_and_targets():
     table = peers.markdown_table(report, ["a", "b", "all"])
     assert table.splitlines()[2].startswith(f"| {peers.PEER_NAME} | 0.9000 | 0.8000 |")
     assert "| sinet | 0.9500 (1.06) |" in table and "5.00 (1.25)" in table
+
+
+def test_tta_row_counts_both_model_calls():
+    summaries = {peers.PEER_NAME: summary(0.9, 0.8), "sinet": summary(0.9, 0.7),
+                 f"sinet{peers.TTA_SUFFIX}": summary(0.92, 0.72)}
+    latency = {peers.PEER_NAME: 4.0, "sinet": 3.0}
+    report = peers.build_report(summaries, latency, {peers.PEER_NAME: 100, "sinet": 90}, ["sinet"])
+    tta = report["rows"][f"sinet{peers.TTA_SUFFIX}"]
+    assert (tta["model_calls"], tta["model_ms_median"], tta["ratio_to_peer"]["model_ms"]) == (2, 6.0, 1.5)
+    assert report["rows"]["sinet"]["model_ms_median"] == 3.0
+    # The targets are the single-call model's: the better TTA row does not count as meeting them.
+    assert report["targets"]["sinet iou >= peer on a"] is True and report["targets"]["sinet model call <= peer"]
+    assert not any("tta" in target for target in report["targets"])
