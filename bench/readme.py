@@ -29,6 +29,15 @@ def _missing(path: Path) -> str:
     return f"_Not measured yet: `{path.relative_to(ROOT)}` is missing._\n"
 
 
+def from_results(name: str, render: Callable[[dict], str]) -> Callable[[], str]:
+    """A block renderer for ``bench/results/<name>``: ``render`` gets the loaded report, and a block
+    whose benchmark has not been run says so instead of failing."""
+    def renderer() -> str:
+        report = _load(RESULTS / name)
+        return _missing(RESULTS / name) if report is None else render(report)
+    return renderer
+
+
 def render_models() -> str:
     """Test-split metrics from each model card, per dataset."""
     rows = ["| model | status | epochs (best) | parameters | input | dataset | test images | IoU mean | IoU median "
@@ -48,22 +57,14 @@ def render_models() -> str:
     return "\n".join(rows) + "\n"
 
 
-def render_peers() -> str:
+def render_peers(report: dict) -> str:
     """The MediaPipe comparison table that bench/peers.py wrote."""
-    path = RESULTS / "peers.json"
-    report = _load(path)
-    if report is None:
-        return _missing(path)
     return (f"{report['table'].rstrip()}\n\n_`python -m bench.peers`, {report['date']}, {report['split']} split, "
             f"{report['machine']}, load average {report['load_average_1min']} at the time._\n")
 
 
-def render_latency() -> str:
+def render_latency(report: dict) -> str:
     """Per-stage medians (ms) for each model and photo size, from bench/latency.py."""
-    path = RESULTS / "latency.json"
-    report = _load(path)
-    if report is None:
-        return _missing(path)
     stages = ["decode", "resize", "model", "refine", "composite", "encode", "end_to_end"]
     rows = ["| model | photo | " + " | ".join(stages) + " | MediaPipe call | ours / MediaPipe call |",
             "|" + " --- |" * (len(stages) + 4)]
@@ -79,12 +80,8 @@ def render_latency() -> str:
             f"at the start; JPEG in, transparent PNG out; median ms._\n")
 
 
-def render_refinement(name: str = "refinement.json") -> str:
-    """IoU and boundary F of each upsampling variant, from bench/refinement.py's results file ``name``."""
-    path = RESULTS / name
-    report = _load(path)
-    if report is None:
-        return _missing(path)
+def render_refinement(report: dict) -> str:
+    """IoU and boundary F of each upsampling variant, from a bench/refinement.py results file."""
     rows = ["| model | variant | IoU | boundary F |", "| --- | --- | --- | --- |"]
     for model, result in report["models"].items():
         for variant, score in result["scores"].items():
@@ -95,24 +92,16 @@ def render_refinement(name: str = "refinement.json") -> str:
     return "\n".join(rows) + f"\n\n_`{command}`, {report['images']} {subset} images._\n"
 
 
-def render_input_size() -> str:
+def render_input_size(report: dict) -> str:
     """Model call and validation quality at each input size, from bench/input_size.py."""
-    path = RESULTS / "input_size.json"
-    report = _load(path)
-    if report is None:
-        return _missing(path)
     return (f"{report['table'].rstrip()}\n\n_`python -m bench.input_size`, {report['date']}, {report['model']}, "
             f"{report['images']} {report['subset']} images at full resolution as served; model call: LiteRT, "
             f"{report['threads']} threads, {report['runs']} calls interleaved with MediaPipe's, {report['machine']}, "
             f"load average {report['load_average_1min']}._\n")
 
 
-def render_idphoto() -> str:
+def render_idphoto(report: dict) -> str:
     """Per-preset ID-photo outcomes on the test portrait, from bench/idphoto.py."""
-    path = RESULTS / "idphoto.json"
-    report = _load(path)
-    if report is None:
-        return _missing(path)
     return (f"{report['table'].rstrip()}\n\n_`python -m bench.idphoto`, {report['date']}, `{report['photo']}`, "
             f"{report['model']} weights ({report['weights_status']}), {report['machine']}, load average "
             f"{report['load_average_1min']}; time is the median of {report['runs']} whole calls._\n")
@@ -125,9 +114,14 @@ def render_reliability() -> str:
 
 
 RENDERERS: dict[str, Callable[[], str]] = {
-    "models": render_models, "peers": render_peers, "latency": render_latency,
-    "refinement": render_refinement, "reliability": render_reliability, "input-size": render_input_size,
-    "refinement-sweep": lambda: render_refinement("refinement_sweep.json"), "idphoto": render_idphoto,
+    "models": render_models,
+    "peers": from_results("peers.json", render_peers),
+    "latency": from_results("latency.json", render_latency),
+    "refinement": from_results("refinement.json", render_refinement),
+    "refinement-sweep": from_results("refinement_sweep.json", render_refinement),
+    "input-size": from_results("input_size.json", render_input_size),
+    "idphoto": from_results("idphoto.json", render_idphoto),
+    "reliability": render_reliability,
 }
 
 

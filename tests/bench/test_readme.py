@@ -17,3 +17,10 @@ def test_render_replaces_only_the_block():
     assert "stale figure" not in rendered
     assert rendered.startswith("intro\n<!-- BEGIN generated:models -->\n| model |")
     assert rendered.endswith("<!-- END generated:models -->\noutro\n")
+
+
+def test_a_block_whose_benchmark_never_ran_says_so():
+    renderer = readme.from_results("never-measured.json", lambda report: "a table")
+    assert renderer() == "_Not measured yet: `bench/results/never-measured.json` is missing._\n"
+    assert readme.from_results("peers.json", lambda report: report["date"])() == readme._load(
+        readme.RESULTS / "peers.json")["date"]
