@@ -107,6 +107,13 @@ def render_idphoto(report: dict) -> str:
             f"{report['load_average_1min']}; time is the median of {report['runs']} whole calls._\n")
 
 
+def render_train_speed(report: dict) -> str:
+    """Training images/s per model and input size, from bench/train_speed.py."""
+    return (f"{report['table'].rstrip()}\n\n_`python -m bench.train_speed`, {report['date']}, {report['machine']}, "
+            f"batches of {report['batch']} random inputs, {report['steps']} timed steps each, load average "
+            f"{report['load_average_1min']}; an epoch also validates and loads data in parallel._\n")
+
+
 def render_reliability() -> str:
     """The fragment bench/load.py generates."""
     path = ROOT / "docs" / "reliability-figures.md"
@@ -121,6 +128,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "refinement-sweep": from_results("refinement_sweep.json", render_refinement),
     "input-size": from_results("input_size.json", render_input_size),
     "idphoto": from_results("idphoto.json", render_idphoto),
+    "train-speed": from_results("train_speed.json", render_train_speed),
     "reliability": render_reliability,
 }
 

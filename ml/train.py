@@ -161,19 +161,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def build_for_training(name: str, size: int, lr: float = 2e-3, loss: str | None = None) -> keras.Model:
+    """A fresh model compiled as training compiles it (Adam, the model's default loss, IoU metric)."""
+    model = build_model(name, size)
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=get_loss(loss or DEFAULT_LOSS[name]),
+        metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="iou")],
+    )
+    return model
+
+
 def prepare_model(args: argparse.Namespace, state: RunState) -> keras.Model:
     """A compiled model: resumed from ``last.keras`` with its optimizer, or freshly built."""
     last = args.out / "last.keras"
     if args.resume and last.is_file():
         print(f"resuming from {last} after epoch {state.epoch}", flush=True)
         return load_keras_model(last, compile=True)
-    model = build_model(args.model, args.size)
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.lr),
-        loss=get_loss(args.loss or DEFAULT_LOSS[args.model]),
-        metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="iou")],
-    )
-    return model
+    return build_for_training(args.model, args.size, args.lr, args.loss)
 
 
 def command_history(run_json: Path, command: str, epochs_done: int) -> list[dict]:
