@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from bench.peers import machine
+from ml.arguments import positive_int
 from ml.errors import BackdropError
 from ml.idphoto.pipeline import make_id_photo
 from ml.idphoto.presets import Preset, load_presets
@@ -109,12 +110,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", choices=sorted(MODEL_FILES), default="sinet")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of the .tflite files")
     parser.add_argument("--photo", type=Path, default=PHOTO, help="portrait; its mask is <stem>_mask.png beside it")
-    parser.add_argument("--runs", type=int, default=3, help="timed calls per preset with the model (default 3)")
+    parser.add_argument("--runs", type=positive_int, default=3, help="timed calls per preset with the model (default 3)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
-    args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.peers import DEFAULT_DATA, PEER_NAME, interleaved_call_times, load_peer, machine, quality
+from ml.arguments import input_size, positive_int
 from ml.errors import BackdropError
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, TFLiteRuntime
 from ml.segmenter import Segmenter
@@ -93,18 +94,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.input_size", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODEL_FILES), default="sinet")
-    parser.add_argument("--sizes", nargs="+", type=int, default=[224, 192], help="input sizes, multiples of 32")
+    parser.add_argument("--sizes", nargs="+", type=input_size, default=[224, 192], help="input sizes, multiples of 32")
     parser.add_argument("--data", nargs="+", type=Path, default=DEFAULT_DATA, help="dataset folders")
     parser.add_argument("--split-file", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
     parser.add_argument("--subset", default="val", help="train, val, test or all (default val)")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of the .keras files")
-    parser.add_argument("--runs", type=int, default=300, help="timed calls per model (default 300)")
+    parser.add_argument("--runs", type=positive_int, default=300, help="timed calls per model (default 300)")
     parser.add_argument("--limit", type=int, help="only the first N images (a quick look, not for the docs)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
-    args = parser.parse_args(argv)
-    if bad := [size for size in args.sizes if size < 32 or size % 32]:
-        parser.error(f"--sizes must be multiples of 32, got {bad}")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

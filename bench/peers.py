@@ -42,6 +42,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from ml.arguments import positive_int
 from ml.errors import BackdropError
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, TFLiteRuntime, load_runtime, tflite_parameters
 from ml.segmenter import Segmenter
@@ -301,7 +302,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--split-file", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
     parser.add_argument("--split", default="test", help="train, val, test or all (default test)")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of our .tflite files")
-    parser.add_argument("--runs", type=int, default=100, help="timed model calls per model (default 100)")
+    parser.add_argument("--runs", type=positive_int, default=100, help="timed model calls per model (default 100)")
     parser.add_argument("--limit", type=int, help="only the first N images (a quick look, not for the README)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS.relative_to(ROOT)})")
     return parser.parse_args(argv)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import keras
 
+from ml.arguments import input_size, non_negative_float, positive_int
 from ml.data import DatasetError, SegmentationBatches, discover_all, load_letterboxed, load_or_make_split, select
 from ml.losses import get_loss
 from ml.models import BUILDERS, build_model, load_keras_model
@@ -119,22 +120,6 @@ def poly_decay(lr: float, epochs: int, power: float = 0.9):
     return lambda epoch: max(lr * max(1.0 - epoch / epochs, 0.0) ** power, lr * 0.01)
 
 
-def positive_int(text: str) -> int:
-    """argparse type for counts that must be at least 1 (0 epochs would divide by zero in the decay)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type for a threshold that cannot be negative."""
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -143,7 +128,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, type=Path, help="run folder for checkpoints and logs")
     parser.add_argument("--epochs", type=positive_int, default=150, help="maximum epochs (default 150)")
     parser.add_argument("--batch", type=positive_int, default=16)
-    parser.add_argument("--size", type=int, default=224, help="square input size, multiple of 32")
+    parser.add_argument("--size", type=input_size, default=224, help="square input size, multiple of 32")
     parser.add_argument("--lr", type=float, default=2e-3, help="initial learning rate")
     parser.add_argument("--decay-epochs", type=positive_int,
                         help="epochs over which the rate decays to its floor (1 %% of --lr), then stays there; "

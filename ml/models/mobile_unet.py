@@ -13,6 +13,8 @@ from typing import Literal
 import keras
 from keras import layers
 
+from ml.models.sizes import check_input_size
+
 SKIP_LAYERS = ("block_13_expand_relu", "block_6_expand_relu", "block_3_expand_relu", "block_1_expand_relu")
 BOTTLENECK_LAYER = "block_16_project_BN"
 Upsampling = Literal["transpose", "bilinear"]
@@ -41,8 +43,7 @@ def build_mobile_unet(
     decoder_filters: tuple[int, int, int, int, int] = (128, 64, 48, 32, 16),
 ) -> keras.Model:
     """Mobile-UNet taking (input_size, input_size, 3) RGB in 0-255 and returning the person probability."""
-    if input_size % 32:
-        raise ValueError(f"Mobile-UNet input size must be a multiple of 32, got {input_size}")
+    check_input_size(input_size)
     image = keras.Input((input_size, input_size, 3), name="image")
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(image)
     backbone = keras.applications.MobileNetV2(

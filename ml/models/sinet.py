@@ -16,6 +16,7 @@ import keras
 from keras import layers
 
 from ml.models.layers import InformationBlocking, PersonProbability
+from ml.models.sizes import check_input_size
 
 NUM_CLASSES = 2
 BN_EPS = 1e-3
@@ -130,8 +131,7 @@ def build_sinet(input_size: int = 224) -> keras.Model:
 
     ``input_size`` must be a multiple of 32 (S/8 maps are average-pooled by up to 4).
     """
-    if input_size % 32:
-        raise ValueError(f"SINet input size must be a multiple of 32, got {input_size}")
+    check_input_size(input_size)
     image = keras.Input((input_size, input_size, 3), name="image")
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(image)
     coarse_logits, high_res = encoder(x)

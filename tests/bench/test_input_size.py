@@ -55,4 +55,4 @@ def test_rows_compare_each_size_with_the_peer():
 def test_sizes_must_be_multiples_of_32(capsys):
     with pytest.raises(SystemExit):
         input_size.parse_args(["--sizes", "224", "200"])
-    assert "multiples of 32" in capsys.readouterr().err
+    assert "multiple of 32" in capsys.readouterr().err

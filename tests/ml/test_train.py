@@ -136,7 +136,7 @@ def test_a_real_gain_resets_patience_and_saves_best(tmp_path):
 
 
 @pytest.mark.parametrize("flag,value", [("--epochs", "0"), ("--decay-epochs", "-5"), ("--patience", "0"),
-                                        ("--batch", "0"), ("--min-delta", "-0.1")])
+                                        ("--batch", "0"), ("--min-delta", "-0.1"), ("--size", "100")])
 def test_counts_and_thresholds_out_of_range_are_refused(flag, value, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train.parse_args(["--model", "sinet", "--data", "d", "--out", "o", flag, value])
