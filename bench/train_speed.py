@@ -23,6 +23,7 @@ import numpy as np
 
 from bench.peers import machine
 from ml.arguments import input_size, positive_int
+from ml.registry import MODEL_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "train_speed.json"
@@ -56,7 +57,7 @@ def markdown_table(rows: list[dict]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.train_speed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["sinet", "mobile-unet"], choices=["sinet", "mobile-unet"])
+    parser.add_argument("--models", nargs="+", default=list(MODEL_FILES), choices=sorted(MODEL_FILES))
     parser.add_argument("--sizes", nargs="+", type=input_size, default=[160, 192, 224], help="multiples of 32")
     parser.add_argument("--batch", type=positive_int, default=16)
     parser.add_argument("--steps", type=positive_int, default=8, help="timed training steps (default 8)")

@@ -22,6 +22,7 @@ from ml.losses import get_loss
 from ml.models import BUILDERS, build_model, load_keras_model
 
 DEFAULT_LOSS = {"sinet": "boundary", "mobile-unet": "bce-dice"}
+DEFAULT_LR = 2e-3
 MONITOR = "val_iou"
 
 
@@ -129,7 +130,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=positive_int, default=150, help="maximum epochs (default 150)")
     parser.add_argument("--batch", type=positive_int, default=16)
     parser.add_argument("--size", type=input_size, default=224, help="square input size, multiple of 32")
-    parser.add_argument("--lr", type=float, default=2e-3, help="initial learning rate")
+    parser.add_argument("--lr", type=float, default=DEFAULT_LR, help="initial learning rate")
     parser.add_argument("--decay-epochs", type=positive_int,
                         help="epochs over which the rate decays to its floor (1 %% of --lr), then stays there; "
                              "default --epochs")
@@ -146,7 +147,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_for_training(name: str, size: int, lr: float = 2e-3, loss: str | None = None) -> keras.Model:
+def build_for_training(name: str, size: int, lr: float = DEFAULT_LR, loss: str | None = None) -> keras.Model:
     """A fresh model compiled as training compiles it (Adam, the model's default loss, IoU metric)."""
     model = build_model(name, size)
     model.compile(
