@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from PIL import Image
 
+from bench.idphoto import StoredMask
 from ml.imageio import load_image
-from ml.segmenter import Matte
 
 DATA = Path(__file__).parent / "data"
 
@@ -21,22 +19,11 @@ def portrait() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def portrait_alpha() -> np.ndarray:
-    mask = np.asarray(Image.open(DATA / "astronaut_mask.png").convert("L"))
-    return cv2.GaussianBlur(mask, (5, 5), 0)  # a soft edge, as the real segmenter gives
-
-
-class StoredMaskSegmenter:
-    """Answers every photo with a fixed alpha (the test portrait's mask), like Segmenter.segment."""
-
-    def __init__(self, alpha: np.ndarray):
-        self.alpha = alpha
-
-    def segment(self, rgb: np.ndarray) -> Matte:
-        assert rgb.shape[:2] == self.alpha.shape, "the stored mask belongs to the test portrait"
-        return Matte(self.alpha, self.alpha >= 128, {})
+def stored_segmenter() -> StoredMask:
+    """The test portrait's hand-checked mask, softened like a model's edge (bench.idphoto's stand-in)."""
+    return StoredMask(DATA / "astronaut_mask.png")
 
 
 @pytest.fixture(scope="session")
-def stored_segmenter(portrait_alpha) -> StoredMaskSegmenter:
-    return StoredMaskSegmenter(portrait_alpha)
+def portrait_alpha(stored_segmenter) -> np.ndarray:
+    return stored_segmenter.alpha
