@@ -25,7 +25,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from bench.peers import machine
+from bench.machine import describe_machine
 from ml.arguments import positive_int
 from ml.errors import BackdropError
 from ml.idphoto.pipeline import make_id_photo
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "date": date.today().isoformat(), "photo": str(photo), "model": args.model,
-        "weights_status": runtime.card.get("status"), "machine": machine(),
+        "weights_status": runtime.card.get("status"), "machine": describe_machine(),
         "load_average_1min": round(os.getloadavg()[0], 2), "runs": args.runs, "rows": rows, "table": table}, indent=1))
     print(f"wrote {args.out}")
     return 0

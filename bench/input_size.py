@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.peers import DEFAULT_DATA, PEER_NAME, interleaved_call_times, load_peer, machine, quality
+from bench.machine import describe_machine
+from bench.peers import DEFAULT_DATA, PEER_NAME, interleaved_call_times, load_peer, quality
 from ml.arguments import input_size, positive_int
 from ml.errors import BackdropError
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, TFLiteRuntime
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "date": date.today().isoformat(), "model": args.model, "subset": args.subset, "images": len(samples),
-        "limit": args.limit, "machine": machine(), "threads": NUM_THREADS,
+        "limit": args.limit, "machine": describe_machine(), "threads": NUM_THREADS,
         "load_average_1min": round(os.getloadavg()[0], 2), "runs": args.runs,
         "peer_ms": timings[PEER_NAME], "rows": rows, "table": table}, indent=1))
     print(f"wrote {args.out}")

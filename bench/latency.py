@@ -40,7 +40,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.peers import machine
+from bench.machine import describe_machine
 from ml.compose import Transparent, compose
 from ml.errors import BackdropError
 from ml.imageio import encode_image, load_image
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     decoded = {size: load_image(data) for size, data in photos.items()}
     peer = None if args.no_peer else _load_peer()
     results: dict = {
-        "date": date.today().isoformat(), "machine": machine(), "threads": NUM_THREADS, "runs": args.runs,
+        "date": date.today().isoformat(), "machine": describe_machine(), "threads": NUM_THREADS, "runs": args.runs,
         "load_average_1min_at_start": round(os.getloadavg()[0], 2),
         "photos": {size: {"pixels": int(decoded[size].shape[0] * decoded[size].shape[1]),
                           "shape": list(decoded[size].shape[:2]), "jpeg_bytes": len(data)}

@@ -58,6 +58,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from bench.machine import cpu_name
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "bench-photos"
 RESULTS = ROOT / "bench" / "results" / "load.json"
@@ -862,10 +864,8 @@ def machine() -> dict[str, Any]:
                 training += b"ml.train" in (entry / "cmdline").read_bytes()
             except OSError:
                 pass
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
     memory = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
-    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gb": round(memory, 1), "python": platform.python_version(),
+    return {"cpus": os.cpu_count(), "cpu": cpu_name(), "memory_gb": round(memory, 1), "python": platform.python_version(),
             "background_training_processes": training}
 
 

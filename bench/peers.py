@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import struct
 import subprocess
@@ -42,6 +41,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from bench.machine import describe_machine
 from ml.arguments import positive_int
 from ml.errors import BackdropError
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, TFLiteRuntime, load_runtime, tflite_parameters
@@ -284,17 +284,6 @@ def markdown_table(report: dict, datasets: list[str]) -> str:
     return "\n".join(lines)
 
 
-def cpu_name() -> str:
-    """The processor's marketing name (Linux), for the record next to the timings."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -346,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "date": date.today().isoformat(), "split": args.split, "split_file": str(args.split_file),
-        "limit": args.limit, "machine": machine(),
+        "limit": args.limit, "machine": describe_machine(),
         "load_average_1min": round(os.getloadavg()[0], 2), "threads": NUM_THREADS, "runs": args.runs,
         "peer": {"source": f"mediapipe=={MEDIAPIPE_VERSION} wheel, {WHEEL_MEMBER}",
                  "input": "RGB stretched to 256x256, /255", "rewrite_max_diff": drift},
@@ -357,12 +346,6 @@ def main(argv: list[str] | None = None) -> int:
         **report, "table": table}, indent=1))
     print(f"wrote {args.out}")
     return 0
-
-
-def machine() -> str:
-    """"<processor>, <N> cores": the cores this process may use, which is what the timings had."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
-    return f"{cpu_name()}, {cores} cores"
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.peers import machine
+from bench.machine import describe_machine
 from ml.arguments import input_size, positive_int
 from ml.registry import MODEL_FILES
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "date": date.today().isoformat(), "machine": machine(), "batch": args.batch, "steps": args.steps,
+        "date": date.today().isoformat(), "machine": describe_machine(), "batch": args.batch, "steps": args.steps,
         "load_average_1min": round(os.getloadavg()[0], 2), "rows": rows, "table": table}, indent=1))
     print(f"wrote {args.out}")
     return 0
