@@ -213,14 +213,25 @@ def _band_weight(hard: np.ndarray, radius: float) -> np.ndarray:
     return np.clip((radius - distance) / (radius / 3), 0.0, 1.0).astype(np.float32)
 
 
-def guided_upsample(rgb: np.ndarray, work: WorkImage, prob: np.ndarray, model_side: int,
-                    config: RefineConfig, clean: bool = True) -> np.ndarray:
-    """Full-resolution uint8 alpha for photo ``rgb`` from its low-resolution probability ``prob``.
+@dataclass(frozen=True)
+class GuidedFit:
+    """The guided filter fitted at working resolution: ``a``, ``b`` such that alpha = a . guide + b,
+    ``decision`` (that fit applied to the working photo, 0-1 scale, unclipped), the cleaned
+    probability ``prob`` it fitted, and how many working pixels one model pixel covers."""
 
-    ``work`` is the reduced photo; ``prob`` covers the same view at any resolution. ``model_side``
-    converts the radii, set in model pixels, to working pixels.
+    a: np.ndarray
+    b: np.ndarray
+    decision: np.ndarray
+    prob: np.ndarray
+    per_model_pixel: float
+
+
+def guided_fit(work: WorkImage, prob: np.ndarray, model_side: int, config: RefineConfig,
+               clean: bool = True) -> GuidedFit:
+    """Fit the guided filter to ``prob`` (any resolution, same view as ``work``) at working resolution.
+
+    ``model_side`` converts the radius, set in model pixels, to working pixels.
     """
-    height, width = rgb.shape[:2]
     small = work.rgb
     work_h, work_w = small.shape[:2]
     prob_w = cv2.resize(prob, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
@@ -234,8 +245,30 @@ def guided_upsample(rgb: np.ndarray, work: WorkImage, prob: np.ndarray, model_si
     a, b = guided_coefficients(guide, prob_w, radius, config.eps)
     a = a.reshape(work_h, work_w, -1)
     decision = np.einsum("hwc,hwc->hw", a, guide.reshape(work_h, work_w, -1)) + b
-    hard = (decision >= 0.5).astype(np.uint8)
-    weight = _band_weight(hard, max(2.0, config.band * per_model_pixel))
+    return GuidedFit(a, b, decision, prob_w, per_model_pixel)
+
+
+def apply_fit(rgb: np.ndarray, a: np.ndarray, b: np.ndarray, factor: int, ys: np.ndarray,
+              xs: np.ndarray) -> np.ndarray:
+    """Guided-filter output (N,) float32 at full-resolution pixels (ys, xs) of ``rgb``: the working
+    coefficients sampled there, applied to the photo's own colours (grey when ``a`` has one channel)."""
+    colours = rgb[ys, xs].astype(np.float32) / 255.0
+    if a.shape[2] == 1:
+        colours = colours @ _GREY_WEIGHTS[:, None]
+    return (sample_at(a, ys, xs, factor) * colours).sum(axis=1) + sample_at(b, ys, xs, factor)[:, 0]
+
+
+def guided_upsample(rgb: np.ndarray, work: WorkImage, prob: np.ndarray, model_side: int,
+                    config: RefineConfig, clean: bool = True) -> np.ndarray:
+    """Full-resolution uint8 alpha for photo ``rgb`` from its low-resolution probability ``prob``.
+
+    ``work`` is the reduced photo; ``prob`` covers the same view at any resolution. ``model_side``
+    converts the radii, set in model pixels, to working pixels.
+    """
+    height, width = rgb.shape[:2]
+    fit = guided_fit(work, prob, model_side, config, clean)
+    hard = (fit.decision >= 0.5).astype(np.uint8)
+    weight = _band_weight(hard, max(2.0, config.band * fit.per_model_pixel))
     # One working pixel more, so every full-resolution pixel whose sampled weight is above 0 is in.
     band = cv2.dilate((weight > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
     alpha = expand(hard * np.uint8(255), work.factor, height, width)
@@ -244,10 +277,7 @@ def guided_upsample(rgb: np.ndarray, work: WorkImage, prob: np.ndarray, model_si
         return alpha
     points = points.reshape(-1, 2)
     xs, ys = points[:, 0], points[:, 1]
-    colours = rgb[ys, xs].astype(np.float32) / 255.0
-    if not config.colour_guide:
-        colours = colours @ _GREY_WEIGHTS[:, None]
-    value = (sample_at(a, ys, xs, work.factor) * colours).sum(axis=1) + sample_at(b, ys, xs, work.factor)[:, 0]
+    value = apply_fit(rgb, fit.a, fit.b, work.factor, ys, xs)
     soft = np.clip((value - config.soft_low) * (255.0 / (config.soft_high - config.soft_low)), 0, 255)
     share = sample_at(weight, ys, xs, work.factor)[:, 0]
     blended = alpha[ys, xs] + share * (soft - alpha[ys, xs]) + 0.5
