@@ -5,7 +5,8 @@ Stages (each timed in ``Matte.timings_ms``): ``resize`` reduces the photo once b
 with the same ``ml.preprocess.letterbox`` training used; ``model`` runs the network (twice with
 test-time augmentation: the canvas and its mirror image, averaged); ``refine`` upsamples the
 probability to the photo's own size guided by the photo's edges, after dropping stray blobs and
-filling pin-holes (``ml.refine``).
+filling pin-holes (``ml.refine``), then, with ``matting``, solves a real alpha matte in the band round
+the outline (``ml.matting``; its time is part of ``refine``).
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import cv2
 import numpy as np
 
 from ml.preprocess import letterbox, unletterbox
-from ml.refine import RefineConfig, WorkImage, bilinear_upsample, clean_mask, guided_upsample, reduce
+from ml.matting import MattingConfig, matte
+from ml.refine import RefineConfig, WorkImage, bilinear_upsample, clean_mask, guided_fit, guided_upsample, reduce
 from ml.registry import ModelRuntime
 
 
@@ -77,7 +79,10 @@ class Segmenter:
     """Runs one model runtime over photos of any size. Stateless per call, so safe to share between threads."""
 
     def __init__(self, runtime: ModelRuntime, tta: bool = False, refine: bool = True, threshold: int = 128,
-                 clean: bool = True, config: RefineConfig = RefineConfig(), fit: str = "letterbox"):
+                 clean: bool = True, config: RefineConfig = RefineConfig(), fit: str = "letterbox",
+                 matting: bool = False, matting_config: MattingConfig = MattingConfig()):
+        if matting and not refine:
+            raise ValueError("matting starts from the guided refinement; it cannot run with refine=False")
         if not 1 <= threshold <= 255:
             raise ValueError(f"threshold must be 1-255, got {threshold}")
         if fit not in FITS:
@@ -89,6 +94,8 @@ class Segmenter:
         self.threshold = threshold
         self.config = config
         self.fit = fit
+        self.matting = matting
+        self.matting_config = matting_config
 
     def probability(self, rgb: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
         """Low-resolution person probability covering ``rgb`` (canvas padding removed)."""
@@ -110,6 +117,10 @@ class Segmenter:
 
         ``work`` is the photo's working copy if the caller has it already (see ``segment``).
         """
+        if self.matting:
+            work = work or reduce(rgb, self.config.work_side)
+            fit = guided_fit(work, prob, self.runtime.input_size, self.config, clean=self.clean)
+            return matte(rgb, work, fit, self.matting_config)
         if self.refine:
             work = work or reduce(rgb, self.config.work_side)
             return guided_upsample(rgb, work, prob, self.runtime.input_size, self.config, clean=self.clean)

@@ -127,15 +127,16 @@ def test_callers_beyond_the_pool_wait_for_an_interpreter(pool):
 
 
 @needs_weights
-def test_serving_path_never_imports_tensorflow_or_keras():
+def test_serving_path_never_imports_tensorflow_keras_or_numba():
     code = (
         "import sys, numpy as np\n"
         "import ml.imageio, ml.registry, ml.segmenter, ml.compose, ml.refine, ml.cutout, ml.predict, ml.batch\n"
         "rt = ml.registry.load_runtime('sinet')\n"
         "rgb = np.full((50, 40, 3), 128, np.uint8)\n"
-        "m = ml.segmenter.Segmenter(rt, tta=True).segment(rgb)\n"
+        "m = ml.segmenter.Segmenter(rt, tta=True, matting=True).segment(rgb)\n"
         "ml.compose.compose(rgb, m.alpha, ml.compose.parse_background('blur'))\n"
-        "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('tensorflow', 'keras', 'tf_keras')"
+        "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'numba',"
+        " 'pymatting')"
         " or n.startswith(('ml.models', 'ml.train', 'ml.data')))\n"
         "print('IMPORTED', bad)\n"
     )
