@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from ml.errors import BackdropError
 from ml.imageio import DEFAULT_MAX_PIXELS
+from ml.matting import ON_BY_DEFAULT as MATTING_ON_BY_DEFAULT
 from ml.registry import BACKENDS, DEFAULT_MODEL, DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime
 from ml.segmenter import Segmenter
 
@@ -57,8 +58,9 @@ def _expand(argument: str) -> list[Path]:
     return []
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every segmenting CLI takes (model, backend, refinement, limits)."""
+def add_model_arguments(parser: argparse.ArgumentParser, matting: bool = False) -> None:
+    """The options every segmenting CLI takes (model, backend, refinement, limits), and ``--matting``
+    for those that make cut-outs (ml.evaluate scores hard masks as the model cards record them)."""
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODEL_FILES),
                         help=f"segmentation model (default {DEFAULT_MODEL})")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of model files")
@@ -66,7 +68,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tflite (LiteRT, the default and what the server runs) or keras (for checking)")
     parser.add_argument("--tta", action="store_true", help="average with the mirror image (2x model time)")
     parser.add_argument("--no-refine", action="store_true",
-                        help="plain bilinear upsampling instead of the edge-aware refinement")
+                        help="plain bilinear upsampling instead of the edge-aware refinement (no matting either)")
+    if matting:
+        parser.add_argument("--matting", action=argparse.BooleanOptionalAction, default=MATTING_ON_BY_DEFAULT,
+                            help="solve a real alpha matte round the outline, for hair and fine edges "
+                                 f"(default {'on' if MATTING_ON_BY_DEFAULT else 'off'})")
     parser.add_argument("--threshold", type=int, default=128, help="alpha at or above which a pixel is person")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,})")
@@ -75,7 +81,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def build_segmenter(args: argparse.Namespace) -> Segmenter:
     """Segmenter from parsed options; raises ModelError (caught by the caller) for bad weights."""
     runtime = load_runtime(args.model, args.weights, args.backend)
-    return Segmenter(runtime, tta=args.tta, refine=not args.no_refine, threshold=args.threshold)
+    matting = vars(args).get("matting", False) and not args.no_refine  # CLIs without --matting: off
+    return Segmenter(runtime, tta=args.tta, refine=not args.no_refine, threshold=args.threshold, matting=matting)
 
 
 def prepare_output(folder: Path) -> None:

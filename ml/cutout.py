@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                         help=f"margin round the subject with --crop, as a fraction of its size "
                              f"(default {DEFAULT_MARGIN})")
-    add_model_arguments(parser)
+    add_model_arguments(parser, matting=True)
     return parser.parse_args(argv)
 
 

@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--input", nargs="+", required=True, metavar="FILE|DIR|GLOB",
                         help="image files, folders of images, or quoted glob patterns")
     parser.add_argument("--output", type=Path, required=True, metavar="DIR", help="folder for the masks")
-    add_model_arguments(parser)
+    add_model_arguments(parser, matting=True)
     return parser.parse_args(argv)
 
 

@@ -164,3 +164,25 @@ def test_exif_rotated_photo_gives_an_upright_cutout(tmp_path):
                  "--format", "jpg"]) == 0
     cutout = Image.open(tmp_path / "out" / "phone.jpg")
     assert cutout.size == portrait().size  # upright: taller than wide
+
+
+def test_matting_switch_reaches_the_segmenter():
+    from ml.batch import build_segmenter
+    from ml.cutout import parse_args
+    from ml.matting import ON_BY_DEFAULT
+
+    def matting(*options: str) -> bool:
+        return build_segmenter(parse_args(["in.jpg", "--output", "out", *options])).matting
+
+    assert matting() is ON_BY_DEFAULT
+    assert matting("--matting") and not matting("--no-matting")
+    assert not matting("--matting", "--no-refine")  # matting builds on the refinement
+
+
+def test_matting_changes_the_cutout_edge(tmp_path):
+    make_photos(tmp_path / "in")
+    for option in ("--matting", "--no-matting"):
+        assert main([str(tmp_path / "in" / "b.png"), "--output", str(tmp_path / option), option]) == 0
+    matted, plain = (np.asarray(Image.open(tmp_path / option / "b.png")) for option in ("--matting", "--no-matting"))
+    assert matted.shape == plain.shape == (150, 100, 4)
+    assert (matted[:, :, 3] != plain[:, :, 3]).any()
