@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, url_for
 
 from ml.imageio import MIME_TYPES, encode_image
 
-from webapp.forms import background_field, format_field, model_field, output_field, read_upload
+from webapp.forms import background_field, format_field, matting_field, model_field, output_field, read_upload
 from webapp.pipeline import decode_grey_png
 from webapp.views import runner
 
@@ -24,7 +24,9 @@ def remove_background():
     spec = background_field(allow_image=False)
     fmt = format_field()
     output = output_field()
-    record = jobs.start(picture, "api", {"model": model, "background": spec, "format": fmt, "output": output})
+    matting = matting_field()
+    record = jobs.start(picture, "api", {"model": model, "background": spec, "format": fmt, "output": output,
+                                         "matting": matting})
     with jobs.cleanup_on_error(record):
         if output == "mask":
             jobs.ensure_mask(record, model, picture.rgb)

@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
+from ml.matting import ON_BY_DEFAULT as MATTING_ON_BY_DEFAULT
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _AGE_RE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -50,6 +52,8 @@ _ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
     # Average the model over the photo and its mirror image: +0.01 test IoU, +0.02 boundary F for one
     # more model call (about 2 ms for SINet); bench/results/refinement.json, "guided, tta".
     "TTA": ("BACKDROP_TTA", True, _flag),
+    # Whether a request that does not say gets the matting stage (ml/matting.py; README, halo benchmark).
+    "MATTING": ("BACKDROP_MATTING", MATTING_ON_BY_DEFAULT, _flag),
     # Privacy: the purge command deletes jobs (originals and results) older than this.
     "RETENTION": ("BACKDROP_RETENTION", "24h", _retention),
     # Security (webapp/security.py, docs/reliability.md). No API key: the API is open.

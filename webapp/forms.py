@@ -11,6 +11,7 @@ from werkzeug.datastructures import FileStorage
 from ml.errors import ImageError, ImageTooLarge
 from ml.imageio import load_image, normalise_format
 
+from webapp.config import _flag
 from webapp.errors import FieldError, NotAnImage
 from webapp.models import ModelPool
 from webapp.pipeline import Picture
@@ -90,3 +91,17 @@ def output_field(field: str = "output") -> str:
     if value not in OUTPUTS:
         raise FieldError(field, f"{field}: {value!r} is not an output; use {' or '.join(OUTPUTS)}.")
     return value
+
+
+def matting_field(field: str = "matting") -> bool:
+    """Whether to run the matting stage: on/off, 1/0, true/false or yes/no; absent: ``MATTING``.
+
+    The last value wins, so a page can send a hidden "off" before a checkbox that may add "on".
+    """
+    values = request.form.getlist(field)
+    if not values:
+        return current_app.config["MATTING"]
+    try:
+        return _flag(values[-1])
+    except ValueError as exc:
+        raise FieldError(field, f"{field}: {values[-1]!r} is not a switch; {exc}.") from None

@@ -33,7 +33,9 @@ class ModelPool:
         start = time.perf_counter()
         self._runtimes = {name: load_runtime(name, weights_dir) for name in names}
         self.load_ms = round((time.perf_counter() - start) * 1000, 1)
-        self._segmenters = {name: Segmenter(runtime, tta=tta) for name, runtime in self._runtimes.items()}
+        # Keyed by (name, matting): each request says whether it wants the matting stage.
+        self._segmenters = {(name, matting): Segmenter(runtime, tta=tta, matting=matting)
+                            for name, runtime in self._runtimes.items() for matting in (False, True)}
         self._slots = threading.BoundedSemaphore(worker_threads)
 
     @property
@@ -54,10 +56,10 @@ class ModelPool:
         with self._slots:
             yield
 
-    def segment(self, name: str, rgb: np.ndarray) -> Matte:
-        if name not in self._segmenters:
+    def segment(self, name: str, rgb: np.ndarray, matting: bool = False) -> Matte:
+        if name not in self._runtimes:
             raise ModelError(f"unknown model {name!r}; choose one of {', '.join(self.names)}")
-        return self._segmenters[name].segment(rgb)
+        return self._segmenters[name, matting].segment(rgb)
 
     def describe(self) -> list[dict[str, Any]]:
         """What /api/v1/models and /healthz report about each model: identity, size and its card."""

@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ml.errors import BackdropError
 
 from webapp.errors import describe, wants_json
-from webapp.forms import background_field, model_field, read_upload
+from webapp.forms import background_field, matting_field, model_field, read_upload
 from webapp.views import PRESETS, form_context, runner
 
 bp = Blueprint("pages", __name__)
@@ -35,12 +35,13 @@ def create_job():
         model = model_field(jobs.models)
         spec = background_field(allow_image=True)
         background = read_upload("background_image") if spec == "image" else None
+        matting = matting_field()
     except USER_ERRORS as exc:
         if wants_json():
             raise
         info = describe(exc)
         return render_template("upload.html", error=info, **form_context()), info.status
-    record = jobs.start(picture, "page", {"model": model, "background": spec})
+    record = jobs.start(picture, "page", {"model": model, "background": spec, "matting": matting})
     with jobs.cleanup_on_error(record):
         render = jobs.render(record, model, spec, background, rgb=picture.rgb)
     url = url_for("pages.job", job_id=record["id"], render=render["n"])

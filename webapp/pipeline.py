@@ -136,7 +136,7 @@ class JobRunner:
             return record
         rgb = self.original_rgb(record) if rgb is None else rgb
         with self.models.slot():
-            matte = self.models.segment(model, rgb)
+            matte = self.models.segment(model, rgb, record["settings"].get("matting", False))
         files = {
             f"alpha-{model}.png": (encode_image(matte.alpha, "png"), "image/png"),
             f"mask-{model}.png": (encode_image(matte.mask.astype(np.uint8) * 255, "png"), "image/png"),

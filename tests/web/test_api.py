@@ -1,6 +1,7 @@
 """The JSON/binary API: remove-background in every format and output, models, jobs, healthz."""
 from __future__ import annotations
 
+import io
 import re
 
 import numpy as np
@@ -93,3 +94,26 @@ def test_unknown_api_route_and_method_are_json(client):
     assert missing.status_code == 404 and missing.json["error"]["status"] == 404
     wrong = client.get(API)
     assert wrong.status_code == 405 and wrong.json["error"]["status"] == 405
+
+
+def test_matting_field_is_stored_and_changes_the_matte(client, store, photo, app):
+    alphas = {}
+    for value in ("on", "off"):
+        response = upload(client, API, image=photo, matting=value)
+        assert response.status_code == 200
+        record = store.load(response.headers["X-Job-Id"])
+        assert record["settings"]["matting"] is (value == "on")
+        alphas[value] = np.asarray(decode(store.read_file(record["id"], "alpha-sinet.png")))
+    assert (alphas["on"] != alphas["off"]).any()
+    default = upload(client, API, image=photo)
+    assert store.load(default.headers["X-Job-Id"])["settings"]["matting"] is app.config["MATTING"]
+    # The page's hidden "off" comes first; a ticked box adds "on" after it, and the last value wins.
+    ticked = client.post(API, content_type="multipart/form-data",
+                         data={"image": (io.BytesIO(photo), "p.jpg", "image/jpeg"), "matting": ["off", "on"]})
+    assert store.load(ticked.headers["X-Job-Id"])["settings"]["matting"] is True
+
+
+def test_bad_matting_value_names_the_field(client, photo):
+    response = upload(client, API, image=photo, matting="maybe")
+    assert response.status_code == 422
+    assert response.get_json()["error"]["field"] == "matting"

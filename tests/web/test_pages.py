@@ -5,6 +5,7 @@ import io
 import re
 
 import numpy as np
+import pytest
 
 from ml.imageio import load_image
 from webapp.pipeline import Picture
@@ -183,3 +184,18 @@ def test_a_job_made_elsewhere_gets_a_page_of_its_files(client, app, photo):
     assert "special.jpg" in page and "input.jpg" in page and "me.jpg" in page
     assert f"/jobs/{record['id']}" in client.get("/history").get_data(as_text=True)
     assert not re.search(r"\sstyle=|\son[a-z]+=|<script>", page)
+
+
+@pytest.mark.parametrize("default", [True, False])
+def test_upload_page_matting_box_follows_the_setting_and_reaches_the_job(data_dir, form_client_class, photo, default):
+    from webapp import create_app
+
+    app = create_app({"DATA_DIR": data_dir, "MATTING": default, "TESTING": True})
+    app.test_client_class = form_client_class
+    client = app.test_client()
+    page = client.get("/").get_data(as_text=True)
+    box = re.search(r'<input type="checkbox" name="matting"[^>]*>', page)
+    assert box and ("checked" in box.group(0)) is default
+    store = app.extensions["backdrop"].store
+    assert store.load(create(client, photo, matting="off"))["settings"]["matting"] is False
+    assert store.load(create(client, photo, matting=["off", "on"]))["settings"]["matting"] is True
