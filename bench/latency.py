@@ -1,10 +1,11 @@
 """How long a cutout takes, stage by stage, for 1, 4 and 12 MP photos, and how much memory 24 MP needs.
 
-``python -m bench.latency [--models sinet mobile-unet] [--sizes 1 4 12] [--runs 7] [--memory-mp 24]``
+``python -m bench.latency [--models sinet mobile-unet] [--sizes 1 4 12] [--runs 7] [--memory-mp 24]
+[--matting | --no-matting]``
 
 The path timed is the served one: JPEG bytes in -> ``load_image`` (decode) -> ``Segmenter.segment``
 (resize: the one area-average reduction; model: the LiteRT call; refine: guided upsample, blob and
-hole clean-up) -> ``compose`` onto transparent (composite, edge decontamination included) ->
+hole clean-up, and the matting stage unless ``--no-matting``) -> ``compose`` onto transparent (composite, edge decontamination included) ->
 ``encode_image`` PNG (encode). "end to end" is one clock round the whole path, not a sum of medians.
 Each figure is the median of ``--runs`` runs after one warm-up run; the best run is kept too, as the
 closest figure to an idle machine, and so is the process's CPU time for the whole path ("cpu": all
@@ -44,6 +45,7 @@ from bench.machine import describe_machine
 from ml.compose import Transparent, compose
 from ml.errors import BackdropError
 from ml.imageio import encode_image, load_image
+from ml.matting import ON_BY_DEFAULT as MATTING_ON_BY_DEFAULT
 from ml.preprocess import letterbox
 from ml.refine import RefineConfig, reduce
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, load_runtime
@@ -151,7 +153,7 @@ import json, sys
 from bench.latency import run_once, bench_photo, vm_kb
 from ml.registry import load_runtime
 from ml.segmenter import Segmenter
-segmenter = Segmenter(load_runtime(sys.argv[1]))
+segmenter = Segmenter(load_runtime(sys.argv[1]), matting=sys.argv[3] == "True")
 data = bench_photo(float(sys.argv[2]))
 resting = vm_kb("VmHWM")
 times = run_once(segmenter, data)
@@ -168,10 +170,10 @@ def vm_kb(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def peak_memory(model: str, megapixels: float) -> dict[str, float]:
+def peak_memory(model: str, megapixels: float, matting: bool) -> dict[str, float]:
     """Peak resident memory (MB) of a fresh process doing one full cutout of a ``megapixels`` photo."""
     bench_photo(megapixels)  # make the photo here, so the child's peak is the cutout's alone
-    out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, model, str(megapixels)], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, model, str(megapixels), str(matting)], cwd=ROOT,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -217,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-runs", type=int, default=100, help="timed calls per model for the MediaPipe ratio")
     parser.add_argument("--memory-mp", type=float, default=24, help="photo size for the peak-memory run (0: skip)")
     parser.add_argument("--no-peer", action="store_true", help="leave out the MediaPipe comparison")
+    parser.add_argument("--matting", action=argparse.BooleanOptionalAction, default=MATTING_ON_BY_DEFAULT,
+                        help="time the matting stage (default: as served)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     photos = {f"{size:g}": bench_photo(size) for size in args.sizes}
@@ -224,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     peer = None if args.no_peer else _load_peer()
     results: dict = {
         "date": date.today().isoformat(), "machine": describe_machine(), "threads": NUM_THREADS, "runs": args.runs,
+        "matting": args.matting,
         "load_average_1min_at_start": round(os.getloadavg()[0], 2),
         "photos": {size: {"pixels": int(decoded[size].shape[0] * decoded[size].shape[1]),
                           "shape": list(decoded[size].shape[:2]), "jpeg_bytes": len(data)}
@@ -233,11 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     runtimes = {model: load_runtime(model, args.weights) for model in args.models}
     results["weights_status"] = {model: rt.card.get("status", "unknown") for model, rt in runtimes.items()}
     for model, runtime in runtimes.items():
-        segmenter = Segmenter(runtime)
+        segmenter = Segmenter(runtime, matting=args.matting)
         results["pipeline"][model] = {size: time_pipeline(segmenter, data, args.runs) for size, data in photos.items()}
         results["threading"][model] = thread_scaling(runtime)
         if args.memory_mp:
-            results["memory"][model] = {f"{args.memory_mp:g}": peak_memory(model, args.memory_mp)}
+            results["memory"][model] = {f"{args.memory_mp:g}": peak_memory(model, args.memory_mp, args.matting)}
     results["model_call_ms"] = {size: interleaved_calls(model_canvases(runtimes, peer, rgb), args.model_runs)
                                 for size, rgb in decoded.items()}
     if peer is not None:
