@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import sys
@@ -203,12 +204,12 @@ def timings(runtime, sizes: list[float], runs: int, source: Path) -> dict[str, d
 def table(report: dict) -> str:
     """Markdown table of the report (what bench/readme.py splices into README and docs)."""
     sizes = report["sizes"]
-    rows = ["| variant | band colour error | SAD | MSE x 1e-3 | " + " | ".join(f"{s} MP ms" for s in sizes) + " |",
+    rows = ["| variant | band colour error | SAD | MSE x 1e-3 |" + "".join(f" {s} MP ms |" for s in sizes),
             "|" + " --- |" * (4 + len(sizes))]
     for name, score in report["scores"].items():
         times = report["timings_ms"].get(name, {})
-        cells = " | ".join(f"{times[s]:.0f}" if s in times else "" for s in sizes)
-        rows.append(f"| {name} | {score['band_colour']:.2f} | {score['sad']:.3f} | {score['mse']:.2f} | {cells} |")
+        cells = "".join(f" {times[s]:.0f} |" if s in times else " |" for s in sizes)
+        rows.append(f"| {name} | {score['band_colour']:.2f} | {score['sad']:.3f} | {score['mse']:.2f} |{cells}")
     return "\n".join(rows) + "\n"
 
 
@@ -234,11 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         "command": shlex.join(["python", "-m", "bench.edges", *(sys.argv[1:] if argv is None else argv)]),
         "date": date.today().isoformat(), "machine": describe_machine(), "model": args.model,
         "weights_status": runtime.card.get("status", "unknown"), "subset": args.subset, "images": len(pairs),
-        "sizes": [f"{s:g}" for s in args.sizes],
+        "sizes": [f"{s:g}" for s in args.sizes], "runs": args.runs,
         "scores": evaluate(runtime, pairs, not args.no_compare, args.sweep),
         "timings_ms": timings(runtime, args.sizes, args.runs, args.data / "ccp" / "images" / SOURCE_PHOTO.name),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
-    print(table(report))
+    report["table"] = table(report)
+    print(report["table"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     return 0

@@ -114,6 +114,14 @@ def render_train_speed(report: dict) -> str:
             f"{report['load_average_1min']}; an epoch also validates and loads data in parallel._\n")
 
 
+def render_edges(report: dict) -> str:
+    """The halo benchmark's table, from bench/edges.py."""
+    timed = (f"; ms: `Segmenter.segment` + `compose` onto transparent, median of {report['runs']} on bench/latency.py's "
+             f"photos, load average {report['load_average_1min']}" if report["sizes"] else "")
+    return (f"{report['table'].rstrip()}\n\n_`{report['command']}`, {report['date']}, {report['model']} weights "
+            f"({report['weights_status']}), {report['images']} {report['subset']} images, {report['machine']}{timed}._\n")
+
+
 def render_reliability() -> str:
     """The fragment bench/load.py generates."""
     path = ROOT / "docs" / "reliability-figures.md"
@@ -129,6 +137,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "input-size": from_results("input_size.json", render_input_size),
     "idphoto": from_results("idphoto.json", render_idphoto),
     "train-speed": from_results("train_speed.json", render_train_speed),
+    "edges": from_results("edges.json", render_edges),
+    "edges-sweep": from_results("edges_sweep.json", render_edges),
     "reliability": render_reliability,
 }
 
