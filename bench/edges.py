@@ -178,7 +178,7 @@ def evaluate(runtime, pairs, compare: bool, sweep: bool = False) -> dict[str, di
             work = reduce(photo, matting.config.work_side)
             tri = trimap(guided_fit(work, prob, runtime.input_size, matting.config), matting.matting_config)
             for name, solve in PYMATTING_SOLVERS.items():
-                alpha = upsample_matte(photo, work, solve(work.rgb / 255.0, tri), tri, matting.matting_config)
+                alpha = upsample_matte(photo, work, solve(work.rgb / 255.0, tri), matting.matting_config)
                 totals.setdefault(name, []).append(scores(alpha, cut_out(photo, alpha, "blur-fusion"), truth, mask, band))
     return {name: {key: float(np.mean([s[key] for s in rows])) for key in rows[0]} for name, rows in totals.items()}
 

@@ -125,27 +125,28 @@ def closed_form_alpha(image: np.ndarray, tri: np.ndarray, eps: float = MattingCo
     rhs = -np.bincount(rows[known], values[known] * tri.ravel()[cols[known]], minlength=size)
     # Pixels no window reaches (an unknown pixel alone on the border) would make the matrix singular.
     matrix = matrix + scipy.sparse.identity(size, format="csr") * 1e-9
-    # A direct solve in the pixels' own order (row by row), which measured fastest of SuperLU's
-    # orderings for bands of 22,000 and 36,000 unknowns (232 and 434 ms on a loaded 2-core machine,
-    # against 303 / 489 for COLAMD). pymatting's incomplete-Cholesky conjugate gradients were a third
-    # faster still, but importing pymatting (numba, LLVM) costs a server 1.2 s and 190 MB per worker.
-    alpha.ravel()[flat_unknown] = scipy.sparse.linalg.spsolve(matrix.tocsc(), rhs, permc_spec="NATURAL")
+    # A direct solve told the matrix is symmetric positive definite (minimum-degree ordering of
+    # A + A^T, no pivoting): 165 ms of CPU for 30,000 unknowns (a 12 MP portrait) where SciPy's
+    # default spsolve took 265. pymatting's incomplete-Cholesky conjugate gradients are faster still,
+    # but importing pymatting (numba, LLVM) costs a server 1.2 s and 190 MB per worker.
+    factor = scipy.sparse.linalg.splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                                      options={"SymmetricMode": True})
+    alpha.ravel()[flat_unknown] = factor.solve(rhs)
     return np.clip(alpha, 0.0, 1.0)
 
 
-def upsample_matte(rgb: np.ndarray, work: WorkImage, alpha: np.ndarray, tri: np.ndarray,
-                   config: MattingConfig) -> np.ndarray:
-    """Full-resolution uint8 alpha from the working-resolution ``alpha``: the sure parts of ``tri``
-    block by block, the band through a small guided filter applied to the photo's own pixels."""
+def upsample_matte(rgb: np.ndarray, work: WorkImage, alpha: np.ndarray, config: MattingConfig) -> np.ndarray:
+    """Full-resolution uint8 alpha from the working-resolution ``alpha``: pixels whose neighbourhood
+    is all 0 or all 1 block by block, the rest through a small guided filter applied to the photo's
+    own pixels (only those: on a 12 MP portrait about half the unknown band ends up 0 or 1)."""
     height, width = rgb.shape[:2]
     if work.factor == 1:
         return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
     guide = work.rgb.astype(np.float32) / 255.0
     a, b = guided_coefficients(guide, alpha.astype(np.float32), config.upsample_radius, config.upsample_eps)
-    sure = (tri == 1.0).astype(np.uint8) * np.uint8(255)
-    full = expand(sure, work.factor, height, width)
-    # One working pixel more, so every full-resolution pixel that samples the band is in.
-    band = cv2.dilate((tri == UNKNOWN).astype(np.uint8), np.ones((3, 3), np.uint8))
+    full = expand((alpha >= 0.5).astype(np.uint8) * np.uint8(255), work.factor, height, width)
+    # One working pixel more, so every full-resolution pixel that samples a soft one is in.
+    band = cv2.dilate(((alpha > 0) & (alpha < 1)).astype(np.uint8), np.ones((3, 3), np.uint8))
     points = cv2.findNonZero(expand(band, work.factor, height, width))
     if points is None:
         return full
@@ -161,4 +162,4 @@ def matte(rgb: np.ndarray, work: WorkImage, fit: GuidedFit, config: MattingConfi
     tri = trimap(fit, config)
     alpha = closed_form_alpha(work.rgb.astype(np.float64) / 255.0, tri, config.eps)
     alpha = np.clip((alpha - config.snap) / (1.0 - 2.0 * config.snap), 0.0, 1.0)
-    return upsample_matte(rgb, work, alpha, tri, config)
+    return upsample_matte(rgb, work, alpha, config)
