@@ -34,8 +34,9 @@ import scipy.sparse.linalg
 from ml.refine import GuidedFit, WorkImage, apply_fit, expand, guided_coefficients
 
 UNKNOWN = 0.5  # trimap value of the band to solve; 0 and 1 are sure background and person
-# Whether the CLIs and the web app matte unless told otherwise: it wins on bench/edges.py (README).
-ON_BY_DEFAULT = True
+# Whether the CLIs and the web app matte unless told otherwise. Off: it measures better on
+# bench/edges.py but misses the halving target, and costs 1 MP photos about 0.2 s (docs/segmenter.md).
+ON_BY_DEFAULT = False
 
 
 @dataclass(frozen=True)
