@@ -1,6 +1,6 @@
 """The halo benchmark: how much of the old background is left round the subject after a cut-out.
 
-``python -m bench.edges [--subset test|val] [--limit 48] [--model sinet] [--sizes 1 12] [--runs 3]``
+``python -m bench.edges [--subset test|val] [--limit 40] [--model sinet] [--sizes 1 12] [--runs 3]``
 
 Each person of the chosen split (weights/split.json; tune on ``val``, report ``test``) is composited
 with its mask onto a strongly coloured or a busy background (alternately, fixed seed): that is the
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
     parser.add_argument("--subset", choices=["val", "test"], default="test",
                         help="images to score (default test; tune settings on val)")
-    parser.add_argument("--limit", type=positive_int, default=48, help="N evenly spaced images (default 48)")
+    parser.add_argument("--limit", type=positive_int, default=40, help="N evenly spaced images (default 40)")
     parser.add_argument("--sizes", nargs="*", type=float, default=[1, 12], help="megapixels to time at")
     parser.add_argument("--runs", type=positive_int, default=3, help="timed runs per variant and size")
     parser.add_argument("--sweep", action="store_true", help="also try other trimap settings (use with --subset val)")
