@@ -21,7 +21,9 @@ from ml.idphoto.presets import Preset, px_per_mm
 MAX_ROLL_CORRECTION_DEG = 10.0  # larger tilts are left alone and reported: rotating more looks fake
 TOP_SHARE = (0.25, 0.55)        # no eye or margin rule: share of the spare height above the head
 MIN_TOP_MM = 1.0                # crown at least this far below the top edge unless the preset says otherwise
-RANGE_INSET = 0.1               # stay this share of a range away from its ends (measurement noise)
+HEAD_INSET = 0.25               # head sizes: stay this share of the range away from its ends (the chin is
+                                # estimated from the face box, which varies by about 1 mm between scales)
+RANGE_INSET = 0.1               # eye line and top margin: the same for their ranges
 MAX_SHIFT_MM = 2.0              # the face may move this far off centre to avoid padding (reported)
 STEPS = 9                       # candidate values per range
 ALPHA_ON = 128                  # alpha at or above this is the person
@@ -116,9 +118,9 @@ def upright_head(alpha: np.ndarray, face: Face, angle_deg: float) -> Head:
                 crown_from_mask=from_mask, crown_cut=cut, chin_cut=bool(chin > alpha.shape[0]))
 
 
-def _inset(low: float, high: float) -> np.ndarray:
+def _inset(low: float, high: float, inset: float = RANGE_INSET) -> np.ndarray:
     """Candidate values inside (low, high), the middle first."""
-    margin = RANGE_INSET * (high - low)
+    margin = inset * (high - low)
     values = np.linspace(low + margin, high - margin, STEPS)
     return values[np.argsort(np.abs(values - (low + high) / 2), kind="stable")]
 
@@ -159,7 +161,7 @@ def plan_frame(alpha: np.ndarray, face: Face, preset: Preset, dpi: int) -> Frame
     min_top = ppm * (preset.top_margin_mm[0] if preset.top_margin_mm else MIN_TOP_MM)
     shifts = [0.0] + [s for step in np.linspace(0, MAX_SHIFT_MM * ppm, 5)[1:] for s in (step, -step)]
     candidates = []
-    for dx, (rank, head_mm) in itertools.product(shifts, enumerate(_inset(*preset.head_mm))):
+    for dx, (rank, head_mm) in itertools.product(shifts, enumerate(_inset(*preset.head_mm, HEAD_INSET))):
         scale = ppm * head_mm / max(head.height, 1.0)
         eye_to_crown = scale * (head.eye_y - head.crown_y)
         for eye_rank, eye_row in enumerate(_eye_rows(preset, size[1], ppm, scale * head.height, eye_to_crown)):
