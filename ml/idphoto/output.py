@@ -112,19 +112,22 @@ def plan_sheet(preset: Preset, gap_mm: float | None = None) -> SheetLayout:
     return best
 
 
-def render_sheet(photo: np.ndarray, layout: SheetLayout) -> np.ndarray:
+def render_sheet(photos: np.ndarray | list[np.ndarray], layout: SheetLayout) -> np.ndarray:
     """White sheet with the copies and crop marks: short lines in the margin, in line with every cut.
+
+    Several photos (one per person of a group) take the copies in turn, so each person gets about
+    the same number on one sheet.
 
     Marks stay outside the photos (a line across a photo would be printed on it) and stop short of
     the grid so a slightly misaligned cut does not leave a mark on the photo's edge.
     """
     sheet = np.full((layout.sheet_px[1], layout.sheet_px[0], 3), 255, np.uint8)
     pw, ph = layout.photo_px
-    if photo.shape[:2] != (ph, pw):
-        photo = cv2.resize(photo, (pw, ph), interpolation=cv2.INTER_AREA)
+    photos = [photos] if isinstance(photos, np.ndarray) else photos
+    photos = [p if p.shape[:2] == (ph, pw) else cv2.resize(p, (pw, ph), interpolation=cv2.INTER_AREA) for p in photos]
     origins = layout.origins()
-    for x, y in origins:
-        sheet[y:y + ph, x:x + pw] = photo
+    for number, (x, y) in enumerate(origins):
+        sheet[y:y + ph, x:x + pw] = photos[number % len(photos)]
     left, top = origins[0]
     right, bottom = origins[-1][0] + pw, origins[-1][1] + ph
     offset, length = mm_to_px(CROP_MARK_OFFSET_MM, SHEET_DPI), mm_to_px(CROP_MARK_MM, SHEET_DPI)

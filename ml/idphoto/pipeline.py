@@ -7,7 +7,10 @@ kept as photographed is the preset's rule (presets.yaml), not the caller's choic
 """
 from __future__ import annotations
 
+import io
+import json
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,7 +22,7 @@ from ml.errors import FaceError
 from ml.idphoto.compliance import build_report, overall
 from ml.idphoto.face import NO_FACE, Face, choose_face, counted_faces, detect_faces
 from ml.idphoto.framing import ALPHA_ON, apply_frame, plan_frame, source_window
-from ml.idphoto.output import SHEET_DPI, EncodedPhoto, encode_photo, plan_sheet, render_sheet
+from ml.idphoto.output import SHEET_DPI, EncodedPhoto, SheetLayout, encode_photo, plan_sheet, render_sheet
 from ml.idphoto.presets import Preset, PresetError, check_dpi, hex_to_rgb, resolve_background
 from ml.segmenter import Matte
 
@@ -160,21 +163,53 @@ def _frame_face(rgb, segment, preset: Preset, colour: str, colour_name: str | No
     return IdPhoto(photo=photo, file=file, layout=layout, report=report)
 
 
+@dataclass(frozen=True)
+class GroupIdPhotos:
+    """One ID photo per face of a group: one 4x6 sheet holding them all, or a zip of the single photos."""
+
+    photos: list[IdPhoto]
+    data: bytes
+    content_type: str           # image/jpeg (sheet) or application/zip
+    report: dict                # overall status and every person's report, left to right
+
+
 def make_id_photos(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset,
                    background: str | None = None, dpi: int | None = None, layout: str | None = "single",
-                   max_kb: int | None = None, gap_mm: float | None = None) -> list[IdPhoto]:
-    """One ID photo per face, left to right; the photo is segmented once for all of them."""
+                   max_kb: int | None = None, gap_mm: float | None = None) -> GroupIdPhotos:
+    """An ID photo for every face, left to right; the photo is segmented once for all of them."""
     dpi = check_dpi(dpi or preset.dpi)
     layout, max_kb, gap_mm = check_layout(layout), check_max_kb(max_kb), check_gap(gap_mm)
-    if max_kb is None and layout == "single":
-        max_kb = preset.max_kb
     colour, colour_name = resolve_background(background, preset)
     faces = counted_faces(detect_faces(rgb))
     if not faces:
         raise FaceError(NO_FACE)
     matte = segment(rgb)
-    return [_frame_face(rgb, segment, preset, colour, colour_name, dpi, layout, max_kb, gap_mm, face,
-                        (len(faces), number), {}, matte) for number, face in enumerate(faces, 1)]
+    single_cap = max_kb if layout == "single" else None
+    photos = [_frame_face(rgb, segment, preset, colour, colour_name, dpi, "single", single_cap or preset.max_kb,
+                          None, face, (len(faces), number), {}, matte) for number, face in enumerate(faces, 1)]
+    report = {"preset": preset.id, "faces": len(faces), "layout": layout,
+              "overall": overall(p.report["overall"] for p in photos), "reports": [p.report for p in photos]}
+    if layout == "sheet-4x6":
+        sheet = plan_sheet(preset, gap_mm)
+        encoded = encode_photo(render_sheet([p.photo for p in photos], sheet), SHEET_DPI, max_kb)
+        report["sheet"] = _sheet_summary(sheet)
+        return GroupIdPhotos(photos, encoded.data, "image/jpeg", report)
+    return GroupIdPhotos(photos, _zip(photos, report), "application/zip", report)
+
+
+def _zip(photos: list[IdPhoto], report: dict) -> bytes:
+    """face-1.jpg ... face-N.jpg (1 = leftmost) and report.json."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as bundle:  # JPEGs do not compress further
+        for number, photo in enumerate(photos, 1):
+            bundle.writestr(f"face-{number}.jpg", photo.file.data)
+        bundle.writestr("report.json", json.dumps(report, indent=1))
+    return buffer.getvalue()
+
+
+def _sheet_summary(layout: SheetLayout) -> dict:
+    return {"copies": layout.copies, "columns": layout.columns, "rows": layout.rows, "size_px": list(layout.sheet_px),
+            "dpi": SHEET_DPI, "gap_mm": round(layout.gap_px / SHEET_DPI * 25.4, 1)}
 
 
 def _encode(photo: np.ndarray, preset: Preset, dpi: int, layout: str, max_kb: int | None, gap_mm: float | None,
@@ -182,9 +217,7 @@ def _encode(photo: np.ndarray, preset: Preset, dpi: int, layout: str, max_kb: in
     """The requested file; records the sheet layout and the size-cap result in the report."""
     if layout == "sheet-4x6":
         sheet_layout = plan_sheet(preset, gap_mm)
-        report["sheet"] = {"copies": sheet_layout.copies, "columns": sheet_layout.columns, "rows": sheet_layout.rows,
-                           "size_px": list(sheet_layout.sheet_px), "dpi": SHEET_DPI,
-                           "gap_mm": round(sheet_layout.gap_px / SHEET_DPI * 25.4, 1)}
+        report["sheet"] = _sheet_summary(sheet_layout)
         encoded = encode_photo(render_sheet(photo, sheet_layout), SHEET_DPI, max_kb)
     else:
         encoded = encode_photo(photo, dpi, max_kb)

@@ -76,3 +76,11 @@ def test_sheet_has_crop_marks_in_the_margin_only():
     marks = np.all(sheet == 0, axis=2)
     assert marks[:y, x].any() and marks[y, :x].any()          # in line with the first cut, in the margin
     assert not marks[y:y + 531, x:x + 413].any()              # never on a photo
+
+
+def test_several_people_share_one_sheet_in_turn():
+    layout = plan_sheet(get_preset("eu-passport"))
+    red, blue = (np.full((531, 413, 3), colour, np.uint8) for colour in ((200, 0, 0), (0, 0, 200)))
+    sheet = render_sheet([red, blue], layout)
+    firsts = [tuple(sheet[y + 5, x + 5]) for x, y in layout.origins()]
+    assert firsts == [(200, 0, 0), (0, 0, 200)] * (layout.copies // 2)

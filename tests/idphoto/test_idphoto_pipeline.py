@@ -1,6 +1,7 @@
 """End to end on the test portrait: head height in the output, an honest report, groups, kept backgrounds, CLI."""
 import io
 import json
+import zipfile
 
 import cv2
 
@@ -150,8 +151,15 @@ def test_a_group_needs_a_face_number_and_can_make_one_photo_each(portrait, store
     assert second.report["face"]["number"] == 2 and second.report["face"]["count"] == 3
     assert rules_of(second)["face_count"]["status"] == "pass"
     each = make_id_photos(photo, matte_of(alpha), get_preset("eu-passport"))
-    assert [r.report["face"]["number"] for r in each] == [1, 2, 3]
-    assert all(rules_of(r)["head_height"]["status"] == "pass" for r in each)
+    assert [r.report["face"]["number"] for r in each.photos] == [1, 2, 3]
+    assert all(rules_of(r)["head_height"]["status"] == "pass" for r in each.photos)
+    with zipfile.ZipFile(io.BytesIO(each.data)) as bundle:
+        assert bundle.namelist() == ["face-1.jpg", "face-2.jpg", "face-3.jpg", "report.json"]
+        assert json.loads(bundle.read("report.json"))["faces"] == 3
+        assert bundle.read("face-2.jpg") == each.photos[1].file.data
+    sheet = make_id_photos(photo, matte_of(alpha), get_preset("eu-passport"), layout="sheet-4x6", gap_mm=3)
+    assert sheet.content_type == "image/jpeg" and sheet.report["sheet"]["gap_mm"] == 3.0
+    assert sheet.report["overall"] == "fail"  # the 512 px portrait is enlarged too much for 300 DPI
 
 
 def test_report_flags_the_low_resolution_of_a_small_photo(portrait, stored_segmenter):
