@@ -68,8 +68,10 @@ def _result_page(record: dict[str, Any], number: int, error=None, status: int = 
 @bp.get("/jobs/<job_id>")
 def job(job_id: str):
     """A job's page: its result when it has renders, the comparison when it only has masks, and
-    otherwise (jobs other areas made, e.g. ID photos) the list of its files."""
+    the ID-photo page for ID photos, and otherwise the list of its files."""
     record = runner().store.load(job_id)
+    if "idphoto" in record:
+        return redirect(url_for("idphoto.page", job=job_id))
     if record["renders"]:
         return _result_page(record, _render_number(record))
     if record["masks"]:

@@ -1,6 +1,7 @@
 """The ID-photo API and page through Flask's test client (the app fixtures come from tests/web)."""
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def test_id_photo_returns_jpeg_with_dpi_and_the_report(client):
         assert image.size == (413, 531) and image.info["dpi"] == pytest.approx((300, 300))
     report = json.loads(response.headers["X-Compliance"])
     assert report["preset"] == "eu-passport" and report["background"] == "#CFE2F3"
-    assert {r["id"] for r in report["rules"]} >= {"head_height", "face_count", "background_uniform", "resolution"}
+    assert {r["id"] for r in report["rules"]} >= {"head_height", "face_count", "cutout_clean", "resolution"}
     job = client.get(f"/api/v1/jobs/{response.headers['X-Job-Id']}").get_json()
     assert job["idphoto"]["report"] == report
     assert job["source"] == "idphoto" and "idphoto.jpg" in job["files"]
@@ -62,7 +63,9 @@ def test_custom_size_in_pixels(client):
 
 @pytest.mark.parametrize("fields, field", [({"preset": "mars"}, "preset"), ({"background": "plaid"}, "background"),
                                            ({"dpi": "5"}, "dpi"), ({"layout": "poster"}, "layout"),
-                                           ({"max_kb": "x"}, "max_kb"), ({"preset": "custom"}, "preset")])
+                                           ({"max_kb": "x"}, "max_kb"), ({"preset": "custom"}, "preset"),
+                                           ({"gap_mm": "11"}, "gap_mm"), ({"each": "maybe"}, "each"),
+                                           ({"face": "0"}, "face")])
 def test_bad_fields_name_the_field(client, fields, field):
     response = post(client, fields)
     assert response.status_code == 422
@@ -70,19 +73,24 @@ def test_bad_fields_name_the_field(client, fields, field):
     assert error["field"] == field and error["message"].startswith(field)
 
 
-def test_no_face_and_two_faces_are_clear_422s(client, store):
-    blank = io.BytesIO()
-    Image.new("RGB", (300, 300), (120, 140, 160)).save(blank, "JPEG")
-    response = post(client, photo=blank.getvalue())
-    assert response.status_code == 422 and "No face was found" in response.get_json()["error"]["message"]
+def pair_of_portraits() -> bytes:
     with Image.open(io.BytesIO(PHOTO)) as one:
         pair = Image.new("RGB", (one.width * 2, one.height))
         pair.paste(one, (0, 0))
         pair.paste(one, (one.width, 0))
     buffer = io.BytesIO()
     pair.save(buffer, "JPEG")
-    response = post(client, photo=buffer.getvalue())
-    assert response.status_code == 422 and "2 faces were found" in response.get_json()["error"]["message"]
+    return buffer.getvalue()
+
+
+def test_no_face_and_two_faces_are_clear_422s(client, store):
+    blank = io.BytesIO()
+    Image.new("RGB", (300, 300), (120, 140, 160)).save(blank, "JPEG")
+    response = post(client, photo=blank.getvalue())
+    assert response.status_code == 422 and "No face was found" in response.get_json()["error"]["message"]
+    response = post(client, photo=pair_of_portraits())
+    message = response.get_json()["error"]["message"]
+    assert response.status_code == 422 and "2 faces were found" in message and "face=1 to 2" in message
     assert store.page(1, 50).total == 0  # failed attempts leave no half-made jobs
 
 
@@ -95,3 +103,48 @@ def test_page_is_linked_from_the_nav_and_the_upload_page(client):
     assert 'name="preset"' in page and "js/idphoto.js" in page and "<script>" not in page
     home = client.get("/").get_data(as_text=True)
     assert home.count('href="/id-photo"') >= 2
+
+
+def test_face_picks_one_person_of_a_group(client):
+    response = post(client, {"face": "2"}, photo=pair_of_portraits())
+    assert response.status_code == 200
+    report = json.loads(response.headers["X-Compliance"])
+    assert report["face"]["number"] == 2 and report["face"]["count"] == 2
+    assert report["face"]["box"][0] > 512  # the right-hand copy
+    response = post(client, {"face": "3"}, photo=pair_of_portraits())
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "face"
+    assert "Face 3 does not exist: 2 faces" in response.get_json()["error"]["message"]
+    assert post(client, {"face": "first"}).get_json()["error"]["field"] == "face"
+
+
+def test_faces_endpoint_numbers_the_faces_left_to_right(client):
+    body = client.post("/api/v1/id-photo/faces", data={"image": (io.BytesIO(pair_of_portraits()), "two.jpg")},
+                       content_type="multipart/form-data").get_json()
+    assert (body["width"], body["height"]) == (1024, 512)
+    assert [f["number"] for f in body["faces"]] == [1, 2]
+    assert body["faces"][0]["box"][2] < 512 < body["faces"][1]["box"][0]
+
+
+def test_one_photo_per_person_as_a_zip_or_one_sheet(client):
+    response = post(client, {"each": "1"}, photo=pair_of_portraits())
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.data)) as bundle:
+        assert bundle.namelist() == ["face-1.jpg", "face-2.jpg", "report.json"]
+    report = json.loads(response.headers["X-Compliance"])
+    assert report["faces"] == 2 and [r["face"]["number"] for r in report["reports"]] == [1, 2]
+    response = post(client, {"each": "1", "layout": "sheet-4x6", "gap_mm": "3"}, photo=pair_of_portraits())
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    assert json.loads(response.headers["X-Compliance"])["sheet"]["gap_mm"] == 3.0
+
+
+def test_a_document_that_forbids_replacement_keeps_the_background(client):
+    report = json.loads(post(client, {"preset": "au-passport"}).headers["X-Compliance"])
+    assert report["background_method"] == "kept" and report["background"] is None
+    method = next(r for r in report["rules"] if r["id"] == "background_method")
+    assert "digitally altered" in method["hint"]
+
+
+def test_history_opens_an_id_job_on_the_id_page(client):
+    job_id = post(client).headers["X-Job-Id"]
+    response = client.get(f"/jobs/{job_id}")
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/id-photo?job={job_id}")
