@@ -318,14 +318,19 @@ def resolution_rule(scale: float, dpi: int) -> Rule:
                 [round(dpi / RESOLUTION[0]), None], hint)
 
 
-def padding_rule(frame: Frame) -> Rule:
-    """Padding is a failure: framing pads only when no allowed head size and position avoids it."""
+def padding_rule(frame: Frame, cut_sides: list[str], replaced: bool) -> Rule:
+    """Padding fails where it crosses the body, or anywhere when the photo's own background is kept;
+    framing pads only when no allowed head size and position avoids it. With a replaced background,
+    colour added beyond an edge the person does not touch looks like the rest of the background."""
     area = 100 * frame.padding["area"]
-    if not frame.padded:
-        return Rule("padding", "Photo fills the frame", PASS, round(area, 1), "%", [0, 0], "The photo fills the frame.")
-    sides = ", ".join(frame.padded_sides) or "edges"
+    sides = cut_sides if replaced else frame.padded_sides
+    if not frame.padded or (replaced and not cut_sides):
+        hint = "The photo fills the frame." if not frame.padded else \
+            "The background colour continues where your photo ended; no part of you is cut."
+        return Rule("padding", "Photo fills the frame", PASS, round(area, 1), "%", [0, 0], hint)
+    where = ", ".join(sides or frame.padded_sides) or "edges"
     return Rule("padding", "Photo fills the frame", FAIL, round(area, 1), "%", [0, 0],
-                f"Your photo ends too close to you: colour had to be added at the {sides} at every allowed head "
+                f"Your photo ends too close to you: colour had to be added at the {where} at every allowed head "
                 "size. Use a photo with more room around you (shoulders in the picture).")
 
 
@@ -337,9 +342,10 @@ def overall(statuses: Iterable[str]) -> str:
 
 def build_report(preset: Preset, dpi: int, colour: str, colour_name: str | None, frame: Frame,
                  faces: tuple[int, int], out_rgb: np.ndarray, out_alpha: np.ndarray, covered: np.ndarray,
-                 removed_share: float) -> dict:
+                 removed_share: float, cut_sides: list[str]) -> dict:
     """The JSON-ready report. ``faces`` is (count, number used); ``covered`` marks output pixels from the
-    source; ``removed_share`` is the share of the photo taken out of the cut-out as not joined to the body."""
+    source; ``removed_share`` is the share of the photo taken out of the cut-out as not joined to the body;
+    ``cut_sides`` are the edges where the frame is padded across the body."""
     geometry = measure(frame, dpi)
     replaced = preset.replace_background
     if replaced:
@@ -350,7 +356,7 @@ def build_report(preset: Preset, dpi: int, colour: str, colour_name: str | None,
              top_margin_rule(geometry, preset, frame), centring_rule(geometry, frame), roll_rule(frame),
              method_rule(preset, replaced), *background,
              clothes_rule(out_rgb, out_alpha, geometry, colour, preset, replaced),
-             resolution_rule(frame.scale, dpi), padding_rule(frame)]
+             resolution_rule(frame.scale, dpi), padding_rule(frame, cut_sides, replaced)]
     rules = [r for r in rules if r is not None]
     return {"preset": preset.id, "preset_name": preset.name, "size_px": list(frame.size), "dpi": dpi,
             "size_mm": [round(preset.width_mm, 1), round(preset.height_mm, 1)],

@@ -141,13 +141,29 @@ def _matrix(head: Head, roll: float, scale: float, eye_out: tuple[float, float])
     return np.hstack([linear, shift[:, None]])
 
 
-def _overhang(matrix: np.ndarray, size: tuple[int, int], shape: tuple[int, int]) -> float:
-    """How far (source px) the output's corners reach outside the source; 0 = the photo covers the output."""
+def beyond_edges(matrix: np.ndarray, size: tuple[int, int], shape: tuple[int, int]) -> dict[str, float]:
+    """How far (source px) the output reaches past each edge of the source photo; 0 = not past it."""
     inverse = cv2.invertAffineTransform(matrix)
     corners = np.array([[0, 0, 1], [size[0], 0, 1], [0, size[1], 1], [size[0], size[1], 1]], np.float64)
     points = corners @ inverse.T
-    outside = np.maximum(0, np.maximum(-points, points - np.array([shape[1], shape[0]])))
-    return float(outside.max())
+    low, high = points.min(axis=0), points.max(axis=0)
+    return {"top": float(max(0, -low[1])), "bottom": float(max(0, high[1] - shape[0])),
+            "left": float(max(0, -low[0])), "right": float(max(0, high[0] - shape[1]))}
+
+
+def _overhang(matrix: np.ndarray, size: tuple[int, int], shape: tuple[int, int]) -> float:
+    """How far (source px) the output's corners reach outside the source; 0 = the photo covers the output."""
+    return max(beyond_edges(matrix, size, shape).values())
+
+
+def body_cut_sides(alpha: np.ndarray, frame: Frame) -> list[str]:
+    """Edges of the source that the output reaches past while the person touches them there: the
+    frame is padded across the body (a replaced background hides padding anywhere else)."""
+    beyond = beyond_edges(frame.matrix, frame.size, alpha.shape)
+    top, bottom, left, right = source_window(frame, alpha.shape)
+    edges = {"top": alpha[0, left:right], "bottom": alpha[-1, left:right],
+             "left": alpha[top:bottom, 0], "right": alpha[top:bottom, -1]}
+    return [side for side, far in beyond.items() if far > 0.5 and (edges[side] >= ALPHA_ON).any()]
 
 
 def plan_frame(alpha: np.ndarray, face: Face, preset: Preset, dpi: int) -> Frame:

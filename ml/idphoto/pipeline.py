@@ -21,7 +21,7 @@ from ml.compose import compose, parse_background
 from ml.errors import FaceError
 from ml.idphoto.compliance import build_report, overall
 from ml.idphoto.face import NO_FACE, Face, choose_face, counted_faces, detect_faces
-from ml.idphoto.framing import ALPHA_ON, apply_frame, plan_frame, source_window
+from ml.idphoto.framing import ALPHA_ON, apply_frame, body_cut_sides, plan_frame, source_window
 from ml.idphoto.output import SHEET_DPI, EncodedPhoto, SheetLayout, encode_photo, plan_sheet, render_sheet
 from ml.idphoto.presets import Preset, PresetError, check_dpi, hex_to_rgb, resolve_background
 from ml.segmenter import Matte
@@ -155,7 +155,8 @@ def _frame_face(rgb, segment, preset: Preset, colour: str, colour_name: str | No
     covered = apply_frame(np.full(window_alpha.shape, 255, np.uint8), frame, 0, offset=(left, top)) > 0
     timings["frame"] = _ms(start)
     start = time.perf_counter()
-    report = build_report(preset, dpi, colour, colour_name, frame, faces, photo, photo_alpha, covered, removed)
+    report = build_report(preset, dpi, colour, colour_name, frame, faces, photo, photo_alpha, covered, removed,
+                          body_cut_sides(alpha, frame))
     report["face"] = {"number": faces[1], "count": faces[0], **face.to_dict()}
     timings["report"] = _ms(start)
     file = _encode(photo, preset, dpi, layout, max_kb, gap_mm, report)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ml.idphoto.face import Face
-from ml.idphoto.framing import apply_frame, find_crown, plan_frame
+from ml.idphoto.framing import apply_frame, body_cut_sides, find_crown, plan_frame
 from ml.idphoto.presets import get_preset, px_per_mm
 
 
@@ -128,3 +128,13 @@ def test_the_face_moves_off_centre_only_when_no_allowed_size_keeps_it_centred():
     frame = plan_frame(alpha[:, :cut], face, preset, 300)
     assert not frame.padded
     assert 0 < frame.shift_px <= 2 * px_per_mm(300)  # moved right, towards where the photo ends
+
+
+def test_padding_across_the_body_is_told_apart_from_padding_beside_it():
+    alpha, face = synthetic_head()
+    above = alpha[120:]                      # the photo ends 30 px above the crown: padding only over background
+    frame = plan_frame(above, shifted(face, 0, 120), get_preset("ca-passport"), 300)
+    assert frame.padded and "top" in frame.padded_sides and body_cut_sides(above, frame) == []
+    below = alpha[:620]                      # ends across the shoulders
+    frame = plan_frame(below, face, get_preset("ca-passport"), 300)
+    assert "bottom" in body_cut_sides(below, frame)

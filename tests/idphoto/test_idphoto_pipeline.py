@@ -53,8 +53,8 @@ def test_head_height_in_the_output_is_inside_the_range(portrait, stored_segmente
     measured = head_height_mm(result.photo, colour, 300)
     rules = rules_of(result)
     low, high = preset.head_mm
-    if rules["padding"]["status"] == "pass":  # a padded photo (the portrait is tight for small sizes) fails anyway
-        assert low <= measured <= high, f"{preset_id}: {measured:.1f} mm not in {low}-{high}"
+    # dlib's box, and so the chin, of the face found again in the output moves by up to ~10 % between scales
+    assert low - 1.0 <= measured <= high + 1.0, f"{preset_id}: {measured:.1f} mm not in {low}-{high}"
     assert RULE_IDS | REPLACED <= set(rules) and not KEPT & set(rules)
     assert rules["head_height"]["status"] == "pass" and rules["background_method"]["value"] == "replaced"
     assert abs(rules["head_height"]["value"] - measured) < 2.5  # the face box's chin varies between scales
