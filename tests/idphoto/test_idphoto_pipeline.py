@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from ml.errors import FaceError
-from ml.idphoto import __main__ as cli
 from ml.idphoto.face import choose_face, detect_faces
 from ml.idphoto.pipeline import make_id_photo, make_id_photos
 from ml.idphoto.presets import PresetError, get_preset, hex_to_rgb, load_presets, px_per_mm, resolve_background
@@ -208,35 +207,6 @@ def test_two_faces_are_refused_with_how_to_choose(portrait, stored_segmenter):
 def test_bad_options_are_refused(portrait, stored_segmenter, kwargs):
     with pytest.raises(PresetError):
         make_id_photo(portrait, stored_segmenter.segment, get_preset("eu-passport"), **kwargs)
-
-
-def test_cli_writes_the_photo_and_report(tmp_path, monkeypatch, portrait_alpha, stored_segmenter, capsys):
-    monkeypatch.setattr(cli, "build_segmenter", lambda args: stored_segmenter)
-    source = tmp_path / "me.jpg"
-    source.write_bytes((__import__("pathlib").Path(__file__).parent / "data" / "astronaut.jpg").read_bytes())
-    output, report = tmp_path / "id.jpg", tmp_path / "id.json"
-    status = cli.main([str(source), "--preset", "custom", "--size", "600x800px", "--background", "light-blue",
-                       "--layout", "sheet-4x6", "--max-kb", "900", "--output", str(output), "--report", str(report)])
-    assert status == 0
-    data = json.loads(report.read_text())
-    assert data["preset"] == "custom" and data["size_px"] == [600, 800] and data["sheet"]["copies"] >= 2
-    assert output.stat().st_size <= 900 * 1024
-    assert "Head height" in capsys.readouterr().out
-
-
-def test_cli_explains_a_photo_without_a_face(tmp_path, monkeypatch, stored_segmenter, capsys):
-    monkeypatch.setattr(cli, "build_segmenter", lambda args: stored_segmenter)
-    blank = tmp_path / "wall.png"
-    Image.fromarray(np.full((200, 200, 3), 90, np.uint8)).save(blank)
-    assert cli.main([str(blank), "--output", str(tmp_path / "x.jpg")]) == 2
-    assert "No face was found" in capsys.readouterr().err
-    assert not (tmp_path / "x.jpg").exists()
-
-
-def test_cli_lists_presets(capsys):
-    assert cli.main(["--list"]) == 0
-    listed = json.loads(capsys.readouterr().out)
-    assert {p["id"] for p in listed} == set(load_presets())
 
 
 @pytest.mark.skipif("sinet" not in available_models(), reason="no trained sinet weights in weights/")
