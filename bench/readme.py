@@ -101,10 +101,10 @@ def render_input_size(report: dict) -> str:
 
 
 def render_idphoto(report: dict) -> str:
-    """Per-preset ID-photo outcomes on the test portrait, from bench/idphoto.py."""
-    return (f"{report['table'].rstrip()}\n\n_`python -m bench.idphoto`, {report['date']}, `{report['photo']}`, "
+    """Faces found, per-preset and per-rule ID-photo outcomes on real photos, from bench/idphoto.py."""
+    return (f"{report['table'].rstrip()}\n\n_`python -m bench.idphoto`, {report['date']}, {report['photos']}, "
             f"{report['model']} weights ({report['weights_status']}), {report['machine']}, load average "
-            f"{report['load_average_1min']}; time is the median of {report['runs']} whole calls._\n")
+            f"{report['load_average_1min']}; contact sheet: `bench/results/idphoto_contact.jpg`._\n")
 
 
 def render_train_speed(report: dict) -> str:
