@@ -29,6 +29,10 @@ from ml.segmenter import Matte
 LAYOUTS = ("single", "sheet-4x6")
 MAX_KB_RANGE = (10, 10_000)
 GAP_RANGE_MM = (0.0, 10.0)
+# The crop cut out around a face, in face widths beside, above and below the eyes: the tallest output
+# (50x70 mm with a 31 mm head) spans about 2.7 face widths and the widest about 1.5, plus the shift.
+CROP_FACE_WIDTHS = (2.0, 2.5, 3.5)
+MAX_CROP_SHARE = 0.5            # a crop larger than this share of the photo: segment the whole photo
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,31 @@ def isolate_person(alpha: np.ndarray, face: Face) -> tuple[np.ndarray, float]:
     return np.where(body, alpha, 0).astype(alpha.dtype), float(removed.mean())
 
 
+def face_crop(shape: tuple[int, ...], face: Face) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the part of the photo around one face that any preset can frame.
+
+    The model sees its input at about 200 px: a group photo or a full-body photo squeezed whole into
+    that leaves each head a few dozen pixels and a poor outline, so each face is cut out from this
+    portrait-like crop instead (it holds the output at every allowed head size, see CROP_FACE_WIDTHS).
+    """
+    beside, above, below = (CROP_FACE_WIDTHS[0] * face.width, CROP_FACE_WIDTHS[1] * face.width,
+                            CROP_FACE_WIDTHS[2] * face.width)
+    top, bottom = int(max(0, face.eye_y - above)), int(min(shape[0], face.eye_y + below))
+    left, right = int(max(0, face.centre_x - beside)), int(min(shape[1], face.centre_x + beside))
+    return top, bottom, left, right
+
+
+def segment_face(rgb: np.ndarray, face: Face, segment: Callable[[np.ndarray], Matte]) -> np.ndarray:
+    """The photo's person alpha around ``face``: from the crop around it when that is a small part of
+    the photo (zero outside the crop), else from the whole photo."""
+    top, bottom, left, right = face_crop(rgb.shape, face)
+    if (bottom - top) * (right - left) > MAX_CROP_SHARE * rgb.shape[0] * rgb.shape[1]:
+        return segment(rgb).alpha
+    alpha = np.zeros(rgb.shape[:2], np.uint8)
+    alpha[top:bottom, left:right] = segment(np.ascontiguousarray(rgb[top:bottom, left:right])).alpha
+    return alpha
+
+
 def make_id_photo(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset, background: str | None = None,
                   dpi: int | None = None, layout: str | None = "single", max_kb: int | None = None,
                   face: int | None = None, gap_mm: float | None = None) -> IdPhoto:
@@ -134,10 +163,10 @@ def make_id_photo(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], prese
 
 
 def _frame_face(rgb, segment, preset: Preset, colour: str, colour_name: str | None, dpi: int, layout: str,
-                max_kb: int | None, gap_mm: float | None, face: Face, faces: tuple[int, int], timings: dict,
-                matte: Matte | None = None) -> IdPhoto:
+                max_kb: int | None, gap_mm: float | None, face: Face, faces: tuple[int, int],
+                timings: dict) -> IdPhoto:
     start = time.perf_counter()
-    alpha = (matte or segment(rgb)).alpha
+    alpha = segment_face(rgb, face, segment)
     timings["segment"] = _ms(start)
     start = time.perf_counter()
     frame = plan_frame(alpha, face, preset, dpi)
@@ -177,17 +206,16 @@ class GroupIdPhotos:
 def make_id_photos(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset,
                    background: str | None = None, dpi: int | None = None, layout: str | None = "single",
                    max_kb: int | None = None, gap_mm: float | None = None) -> GroupIdPhotos:
-    """An ID photo for every face, left to right; the photo is segmented once for all of them."""
+    """An ID photo for every face, left to right, each cut out from the crop around it."""
     dpi = check_dpi(dpi or preset.dpi)
     layout, max_kb, gap_mm = check_layout(layout), check_max_kb(max_kb), check_gap(gap_mm)
     colour, colour_name = resolve_background(background, preset)
     faces = counted_faces(detect_faces(rgb))
     if not faces:
         raise FaceError(NO_FACE)
-    matte = segment(rgb)
     single_cap = max_kb if layout == "single" else None
     photos = [_frame_face(rgb, segment, preset, colour, colour_name, dpi, "single", single_cap or preset.max_kb,
-                          None, face, (len(faces), number), {}, matte) for number, face in enumerate(faces, 1)]
+                          None, face, (len(faces), number), {}) for number, face in enumerate(faces, 1)]
     report = {"preset": preset.id, "faces": len(faces), "layout": layout,
               "overall": overall(p.report["overall"] for p in photos), "reports": [p.report for p in photos]}
     if layout == "sheet-4x6":

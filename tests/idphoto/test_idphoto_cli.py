@@ -10,21 +10,19 @@ from PIL import Image
 from ml.idphoto import __main__ as cli
 from ml.idphoto.presets import load_presets
 from ml.segmenter import Matte
+from tests.idphoto.conftest import CropAware
 
 DATA = Path(__file__).parent / "data"
 
 
 class ScaledMask:
-    """The stored mask of the test portrait, resized to whatever copy of the portrait it is given (side by
-    side copies for a photo twice as wide as high)."""
+    """The stored mask of the test portrait, resized to whatever copy of the portrait it is given."""
 
     def __init__(self, alpha: np.ndarray):
         self.alpha = alpha
 
     def segment(self, rgb: np.ndarray) -> Matte:
-        copies = round(rgb.shape[1] / rgb.shape[0])
-        alpha = cv2.resize(np.hstack([self.alpha] * copies), (rgb.shape[1], rgb.shape[0]),
-                           interpolation=cv2.INTER_LINEAR)
+        alpha = cv2.resize(self.alpha, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
         return Matte(alpha, alpha >= 128, {})
 
 
@@ -107,12 +105,16 @@ def test_cli_lists_presets(capsys):
     assert {p["id"] for p in listed} == set(load_presets())
 
 
-def test_a_group_photo_needs_a_face_or_each_face(photos, tmp_path, capsys):
+def test_a_group_photo_needs_a_face_or_each_face(photos, tmp_path, monkeypatch, portrait_alpha, capsys):
     with Image.open(photos / "sharp.jpg") as one:
         pair = Image.new("RGB", (one.width * 2, one.height))
         pair.paste(one, (0, 0))
         pair.paste(one, (one.width, 0))
     pair.save(tmp_path / "two.jpg")
+    with Image.open(tmp_path / "two.jpg") as saved:  # the stand-in answers crops of the photo as saved
+        both = np.asarray(saved.convert("RGB"))
+    alpha = cv2.resize(np.hstack([portrait_alpha] * 2), (both.shape[1], both.shape[0]))
+    monkeypatch.setattr(cli, "build_segmenter", lambda args: CropAware(both, alpha))
     assert cli.main([str(tmp_path / "two.jpg"), "--output", str(tmp_path / "x.jpg")]) == 1
     assert "2 faces were found" in capsys.readouterr().err
     assert cli.main([str(tmp_path / "two.jpg"), "--face", "2", "--output", str(tmp_path / "two-2.jpg")]) == 0

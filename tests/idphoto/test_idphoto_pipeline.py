@@ -15,6 +15,7 @@ from ml.idphoto.pipeline import make_id_photo, make_id_photos
 from ml.idphoto.presets import PresetError, get_preset, hex_to_rgb, load_presets, px_per_mm, resolve_background
 from ml.registry import available_models
 from ml.segmenter import Matte
+from tests.idphoto.conftest import CropAware
 from tests.idphoto.test_idphoto_face import group, turn
 
 RULE_IDS = {"face_count", "head_height", "top_margin", "centring", "roll", "background_method", "background_colour",
@@ -39,8 +40,11 @@ def rules_of(result) -> dict:
 
 
 def matte_of(alpha: np.ndarray):
-    """A segmenter answering with this alpha."""
-    return lambda rgb: Matte(alpha, alpha >= 128, {})
+    """A segmenter answering the whole photo with this alpha."""
+    def segment(rgb: np.ndarray) -> Matte:
+        assert rgb.shape[:2] == alpha.shape, "a crop was asked for: use CropAware"
+        return Matte(alpha, alpha >= 128, {})
+    return segment
 
 
 @pytest.mark.parametrize("preset_id", sorted(p.id for p in load_presets().values() if p.replace_background))
@@ -137,6 +141,21 @@ def test_clothes_that_match_the_background_get_a_contrasting_suggestion(portrait
     assert rules["clothes_contrast"]["status"] == "pass"
 
 
+def test_a_face_in_a_large_photo_is_cut_out_from_the_crop_around_it(portrait, stored_segmenter):
+    wide = np.full((512, 2048, 3), 128, np.uint8)
+    wide[:, 768:1280] = portrait
+    alpha = np.zeros(wide.shape[:2], np.uint8)
+    alpha[:, 768:1280] = stored_segmenter.alpha
+    seen = []
+    segment = CropAware(wide, alpha).segment
+    result = make_id_photo(wide, lambda rgb: seen.append(rgb.shape) or segment(rgb), get_preset("eu-passport"))
+    assert len(seen) == 1 and seen[0][1] < 600  # about 4 face widths, not the whole 2048 px
+    alone = rules_of(make_id_photo(portrait, stored_segmenter.segment, get_preset("eu-passport")))
+    rules = rules_of(result)
+    assert abs(rules["head_height"]["value"] - alone["head_height"]["value"]) < 0.5
+    assert rules["cutout_clean"]["status"] == rules["cutout_pieces"]["status"] == "pass"
+
+
 def test_a_group_needs_a_face_number_and_can_make_one_photo_each(portrait, stored_segmenter):
     photo = group(portrait)
     alpha = np.zeros(photo.shape[:2], np.uint8)  # the stored mask pasted the way group() pastes the portrait
@@ -144,19 +163,20 @@ def test_a_group_needs_a_face_number_and_can_make_one_photo_each(portrait, store
     for h in (512, 400, 460):
         alpha[512 - h:, x:x + h] = cv2.resize(stored_segmenter.alpha, (h, h))
         x += h + 40
+    segment = CropAware(photo, alpha).segment
     with pytest.raises(FaceError, match="3 faces were found"):
-        make_id_photo(photo, matte_of(alpha), get_preset("eu-passport"))
-    second = make_id_photo(photo, matte_of(alpha), get_preset("eu-passport"), face=2)
+        make_id_photo(photo, segment, get_preset("eu-passport"))
+    second = make_id_photo(photo, segment, get_preset("eu-passport"), face=2)
     assert second.report["face"]["number"] == 2 and second.report["face"]["count"] == 3
     assert rules_of(second)["face_count"]["status"] == "pass"
-    each = make_id_photos(photo, matte_of(alpha), get_preset("eu-passport"))
+    each = make_id_photos(photo, segment, get_preset("eu-passport"))
     assert [r.report["face"]["number"] for r in each.photos] == [1, 2, 3]
     assert all(rules_of(r)["head_height"]["status"] == "pass" for r in each.photos)
     with zipfile.ZipFile(io.BytesIO(each.data)) as bundle:
         assert bundle.namelist() == ["face-1.jpg", "face-2.jpg", "face-3.jpg", "report.json"]
         assert json.loads(bundle.read("report.json"))["faces"] == 3
         assert bundle.read("face-2.jpg") == each.photos[1].file.data
-    sheet = make_id_photos(photo, matte_of(alpha), get_preset("eu-passport"), layout="sheet-4x6", gap_mm=3)
+    sheet = make_id_photos(photo, segment, get_preset("eu-passport"), layout="sheet-4x6", gap_mm=3)
     assert sheet.content_type == "image/jpeg" and sheet.report["sheet"]["gap_mm"] == 3.0
     assert sheet.report["overall"] == "fail"  # the 512 px portrait is enlarged too much for 300 DPI
 
