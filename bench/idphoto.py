@@ -338,13 +338,16 @@ def main(argv: list[str] | None = None) -> int:
     args.sheet.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.sheet), cv2.cvtColor(contact_sheet(shown), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    strip = [{k: v for k, v in o.items() if k != "image"} for o in outcomes + grouped]
+    brief = [{"photo": o["photo"], "preset": o["preset"], "overall": o.get("overall", "refused"),
+              "not_passed": {rule: status for rule, (status, _) in o.get("rules", {}).items() if status != "pass"}}
+             for o in outcomes + grouped]
     args.out.write_text(json.dumps({
         "date": date.today().isoformat(), "model": args.model, "weights_status": runtime.card.get("status"),
         "machine": describe_machine(), "load_average_1min": round(os.getloadavg()[0], 2),
         "photos": f"{args.portraits} test-split portraits and {args.groups} group photos assembled from "
                   f"{sum(e for _, e in groups)} others (seed {args.seed})",
-        "detection": detection, "timing_ms": timing, "outcomes": strip, "table": table}, indent=1))
+        "detection": detection, "timing_ms": timing, "table": table,
+        "outcomes": [json.dumps(o, separators=(",", ":")) for o in brief]}, indent=1))
     print(f"wrote {args.out} and {args.sheet}")
     return 0
 

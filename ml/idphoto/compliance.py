@@ -280,6 +280,12 @@ def _shadow_rule(out_rgb: np.ndarray, region: np.ndarray, geometry: Geometry) ->
                 "The background is darker around your head: stand further from the wall, light it evenly.")
 
 
+def _lab(rgb) -> np.ndarray:
+    """CIE L*a*b* of one RGB colour (OpenCV's 8-bit Lab scales L to 0-255; undo that for dE)."""
+    lab = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB)[0, 0].astype(np.float32)
+    return lab * np.array([100 / 255, 1, 1], np.float32)
+
+
 def clothes_rule(out_rgb: np.ndarray, out_alpha: np.ndarray, geometry: Geometry, colour: str, preset: Preset,
                  replaced: bool) -> Rule | None:
     """Warn when the garment at the collar line nearly matches the background (white shirt on white)."""
@@ -290,15 +296,14 @@ def clothes_rule(out_rgb: np.ndarray, out_alpha: np.ndarray, geometry: Geometry,
     collar = out_rgb[top:bottom, left:right][out_alpha[top:bottom, left:right] >= ALPHA_ON]
     if len(collar) < MIN_CLOTHES_PIXELS:
         return None
-    garment = np.median(collar, axis=0)
-    lab = lambda rgb: cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB)[0, 0].astype(np.float32) * [100 / 255, 1, 1]
-    delta = float(np.linalg.norm(lab(garment) - lab(hex_to_rgb(colour))))
+    garment = _lab(np.median(collar, axis=0))
+    delta = float(np.linalg.norm(garment - _lab(hex_to_rgb(colour))))
     if delta >= CLOTHES_DELTA_E:
         return Rule("clothes_contrast", "Clothes stand out from the background", PASS, round(delta, 1), "dE",
                     [CLOTHES_DELTA_E, None], "Your clothes contrast with the background.")
     colours = background_colours()
-    best = max(preset.backgrounds, key=lambda n: np.linalg.norm(lab(garment) - lab(hex_to_rgb(colours[n]))))
-    best_delta = float(np.linalg.norm(lab(garment) - lab(hex_to_rgb(colours[best]))))
+    best = max(preset.backgrounds, key=lambda n: np.linalg.norm(garment - _lab(hex_to_rgb(colours[n]))))
+    best_delta = float(np.linalg.norm(garment - _lab(hex_to_rgb(colours[best]))))
     if replaced and best_delta >= CLOTHES_DELTA_E:
         advice = f"choose the {best.replace('-', ' ')} background, which contrasts with them."
     else:

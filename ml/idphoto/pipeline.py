@@ -162,9 +162,10 @@ def make_id_photo(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], prese
                        (count, number), timings)
 
 
-def _frame_face(rgb, segment, preset: Preset, colour: str, colour_name: str | None, dpi: int, layout: str,
-                max_kb: int | None, gap_mm: float | None, face: Face, faces: tuple[int, int],
-                timings: dict) -> IdPhoto:
+def _frame_face(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset, colour: str,
+                colour_name: str | None, dpi: int, layout: str, max_kb: int | None, gap_mm: float | None, face: Face,
+                faces: tuple[int, int], timings: dict[str, float]) -> IdPhoto:
+    """Cut out, frame, report and encode one face; ``faces`` is (how many were counted, this one's number)."""
     start = time.perf_counter()
     alpha = segment_face(rgb, face, segment)
     timings["segment"] = _ms(start)
