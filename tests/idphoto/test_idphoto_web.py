@@ -148,3 +148,10 @@ def test_history_opens_an_id_job_on_the_id_page(client):
     job_id = post(client).headers["X-Job-Id"]
     response = client.get(f"/jobs/{job_id}")
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/id-photo?job={job_id}")
+
+
+@pytest.mark.parametrize("data, status", [({}, 400), ({"image": (io.BytesIO(b"not an image"), "x.jpg", "image/jpeg")}, 422),
+                                          ({"image": (io.BytesIO(b"%PDF-1.4"), "x.pdf", "application/pdf")}, 415)])
+def test_faces_endpoint_refuses_bad_uploads_with_a_4xx(client, data, status):
+    response = client.post("/api/v1/id-photo/faces", data=data, content_type="multipart/form-data")
+    assert response.status_code == status and response.get_json()["error"]["field"] == "image"
