@@ -16,8 +16,8 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from ml.errors import FaceError
 from ml.idphoto.face import counted_faces, detect_faces
-from ml.idphoto.pipeline import (LAYOUTS, check_face, check_gap, check_layout, check_max_kb, make_id_photo,
-                                 make_id_photos)
+from ml.idphoto.pipeline import (LAYOUTS, check_adjustment, check_face, check_gap, check_layout, check_max_kb,
+                                 make_id_photo, make_id_photos)
 from ml.idphoto.presets import (PresetError, background_colours, check_dpi, load_presets, resolve_background,
                                 resolve_preset)
 from ml.imageio import MIME_TYPES
@@ -102,10 +102,14 @@ def create():
     options = _options()
     each = _each()
     face = None if each else _field("face", check_face, request.form.get("face"))
+    form = request.form
+    adjust = None if each else _field("head_mm", check_adjustment, form.get("head_mm"), form.get("shift_x_mm"),
+                                      form.get("shift_y_mm"))
     model = model_field(jobs.models)
     settings = {"model": model, "preset": options["preset"].id, "size": request.form.get("size") or None,
                 "background": options["background"], "dpi": options["dpi"], "layout": options["layout"],
-                "max_kb": options["max_kb"], "gap_mm": options["gap_mm"], "face": face, "each": each}
+                "max_kb": options["max_kb"], "gap_mm": options["gap_mm"], "face": face, "each": each,
+                "adjusted": bool(adjust)}
     record = jobs.start(picture, "idphoto", settings)
     with jobs.cleanup_on_error(record):
         with jobs.models.slot():
@@ -115,7 +119,7 @@ def create():
                     result = make_id_photos(picture.rgb, segment, **options)
                     (name, content_type), data, report = EACH_FILES[options["layout"]], result.data, result.report
                 else:
-                    result = make_id_photo(picture.rgb, segment, face=face, **options)
+                    result = make_id_photo(picture.rgb, segment, face=face, adjust=adjust, **options)
                     name, content_type = RESULT_FILES[result.layout], MIME_TYPES["jpg"]
                     data, report = result.file.data, result.report
             except FaceError as exc:

@@ -146,9 +146,13 @@ def _ran_out(frame: Frame) -> str:
 def centring_rule(geometry: Geometry, frame: Frame) -> Rule:
     """Framing centres the face; it only moves it when the photo ends close beside the face."""
     offset = geometry.centre_offset_mm
+    side = "right" if offset > 0 else "left"
     if abs(offset) <= CENTRING_MM:
-        hint = "The face is centred (the app placed it)."
+        hint = "The face is centred." if frame.adjusted else "The face is centred (the app placed it)."
         status = PASS
+    elif frame.adjusted:
+        status = WARN if abs(offset) <= 2 * CENTRING_MM else FAIL
+        hint = f"You moved the face {abs(offset):.1f} mm to the {side}: documents want it centred."
     else:
         status = WARN
         hint = (f"Your photo ends close to the {_ran_out(frame)} of your face, so the face sits {abs(offset):.1f} mm "

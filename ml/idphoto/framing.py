@@ -32,6 +32,7 @@ CROWN_PERCENTILE = 5            # the crown is the top of the dome, robust to a 
 MIN_MASKED_COLUMNS = 0.3        # below this share of crown columns on the person, the mask missed the head
 CROWN_FALLBACK_RATIO = 1.0      # eye-to-crown ~ eye-to-chin when the mask cannot tell (adult heads)
 PADDING_TOLERANCE = 0.001       # padded share of the photo below this is rounding at the edge
+MAX_USER_SHIFT_MM = 5.0         # how far a user may move the face from where the app put it
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,15 @@ class Head:
 
 
 @dataclass(frozen=True)
+class Adjustment:
+    """A crop the user set by hand: the head height (held inside the preset's range) and a move of the
+    face from where the app put it, in millimetres (right and down are positive)."""
+
+    head_mm: float
+    shift_mm: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
 class Frame:
     """How the source maps into the output: a 2x3 affine, what it was built from, what it padded."""
 
@@ -63,6 +73,7 @@ class Frame:
     head: Head                  # in the upright source frame
     shift_px: float             # face centre moved this far right of the output centre to avoid padding
     padding: dict[str, float]   # share of each output edge (and of the area) outside the source
+    adjusted: bool = False      # the user set head size and place by hand (Adjustment)
 
     def output_point(self, x: float, y: float) -> tuple[float, float]:
         """Where a point of the upright source frame lands in the output (rotation is about the eyes)."""
@@ -166,8 +177,9 @@ def body_cut_sides(alpha: np.ndarray, frame: Frame) -> list[str]:
     return [side for side, far in beyond.items() if far > 0.5 and (edges[side] >= ALPHA_ON).any()]
 
 
-def plan_frame(alpha: np.ndarray, face: Face, preset: Preset, dpi: int) -> Frame:
-    """The transform that frames the head within the preset's ranges without padding where possible."""
+def plan_frame(alpha: np.ndarray, face: Face, preset: Preset, dpi: int, adjust: Adjustment | None = None) -> Frame:
+    """The transform that frames the head within the preset's ranges without padding where possible,
+    or as the user adjusted it (head size held inside the range, the move limited)."""
     size = preset.pixel_size(dpi)
     ppm = px_per_mm(dpi)
     roll = face.roll_deg
@@ -175,6 +187,8 @@ def plan_frame(alpha: np.ndarray, face: Face, preset: Preset, dpi: int) -> Frame
     turn = roll if corrected else 0.0
     head = upright_head(alpha, face, turn)
     min_top = ppm * (preset.top_margin_mm[0] if preset.top_margin_mm else MIN_TOP_MM)
+    if adjust:
+        return _adjusted_frame(alpha, preset, size, ppm, head, roll, corrected, adjust)
     shifts = [0.0] + [s for step in np.linspace(0, MAX_SHIFT_MM * ppm, 5)[1:] for s in (step, -step)]
     candidates = []
     for dx, (rank, head_mm) in itertools.product(shifts, enumerate(_inset(*preset.head_mm, HEAD_INSET))):
@@ -196,6 +210,25 @@ def plan_frame(alpha: np.ndarray, face: Face, preset: Preset, dpi: int) -> Frame
     _, matrix, scale, dx = best
     return Frame(matrix=matrix, size=size, scale=scale, roll_deg=roll, roll_corrected=corrected, head=head,
                  shift_px=dx, padding=padding_share(alpha.shape, matrix, size))
+
+
+def _adjusted_frame(alpha: np.ndarray, preset: Preset, size: tuple[int, int], ppm: float, head: Head, roll: float,
+                    corrected: bool, adjust: Adjustment) -> Frame:
+    """The user's crop: head height clipped into the range; the face moved from the app's middle
+    placement, with the eye line kept in its band and the head inside the photo."""
+    head_mm = float(np.clip(adjust.head_mm, *preset.head_mm))
+    scale = ppm * head_mm / max(head.height, 1.0)
+    eye_to_crown, eye_to_chin = scale * (head.eye_y - head.crown_y), scale * (head.chin_y - head.eye_y)
+    eye_row = _eye_rows(preset, size[1], ppm, scale * head.height, eye_to_crown)[0] + ppm * adjust.shift_mm[1]
+    low, high = eye_to_crown, size[1] - eye_to_chin
+    if preset.eyes_from_bottom_mm:
+        low, high = max(low, size[1] - ppm * preset.eyes_from_bottom_mm[1]), \
+            min(high, size[1] - ppm * preset.eyes_from_bottom_mm[0])
+    eye_row = float(np.clip(eye_row, low, max(low, high)))
+    dx = ppm * float(np.clip(adjust.shift_mm[0], -MAX_USER_SHIFT_MM, MAX_USER_SHIFT_MM))
+    matrix = _matrix(head, roll if corrected else 0.0, scale, (size[0] / 2 + dx, eye_row))
+    return Frame(matrix=matrix, size=size, scale=scale, roll_deg=roll, roll_corrected=corrected, head=head,
+                 shift_px=dx, padding=padding_share(alpha.shape, matrix, size), adjusted=True)
 
 
 def source_window(frame: Frame, shape: tuple[int, int]) -> tuple[int, int, int, int]:

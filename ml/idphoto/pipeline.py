@@ -21,7 +21,7 @@ from ml.compose import compose, parse_background
 from ml.errors import FaceError
 from ml.idphoto.compliance import build_report, overall
 from ml.idphoto.face import NO_FACE, Face, choose_face, counted_faces, detect_faces
-from ml.idphoto.framing import ALPHA_ON, apply_frame, body_cut_sides, plan_frame, source_window
+from ml.idphoto.framing import ALPHA_ON, Adjustment, apply_frame, body_cut_sides, plan_frame, source_window
 from ml.idphoto.output import SHEET_DPI, EncodedPhoto, SheetLayout, encode_photo, plan_sheet, render_sheet
 from ml.idphoto.presets import Preset, PresetError, check_dpi, hex_to_rgb, resolve_background
 from ml.segmenter import Matte
@@ -90,6 +90,22 @@ def check_gap(gap_mm) -> float | None:
     return value
 
 
+def check_adjustment(head_mm, shift_x_mm=None, shift_y_mm=None) -> Adjustment | None:
+    """A hand-set crop from form or CLI values: head height in mm and the face's move in mm; None
+    without a head height. Numbers only; the head is held inside the preset's range when framing."""
+    if head_mm in (None, ""):
+        return None
+    values = []
+    for name, value in (("Head height", head_mm), ("Move right", shift_x_mm), ("Move down", shift_y_mm)):
+        try:
+            values.append(float(value) if value not in (None, "") else 0.0)
+        except (TypeError, ValueError):
+            raise PresetError(f"{name} '{value}' is not a number of millimetres.") from None
+        if not np.isfinite(values[-1]) or abs(values[-1]) > 100:
+            raise PresetError(f"{name} must be a number of millimetres under 100.")
+    return Adjustment(values[0], (values[1], values[2]))
+
+
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 1)
 
@@ -141,9 +157,9 @@ def segment_face(rgb: np.ndarray, face: Face, segment: Callable[[np.ndarray], Ma
 
 def make_id_photo(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset, background: str | None = None,
                   dpi: int | None = None, layout: str | None = "single", max_kb: int | None = None,
-                  face: int | None = None, gap_mm: float | None = None) -> IdPhoto:
+                  face: int | None = None, gap_mm: float | None = None, adjust: Adjustment | None = None) -> IdPhoto:
     """Frame ``rgb`` to ``preset``; raises FaceError for no face or several without ``face``, PresetError
-    for bad options. ``face`` picks one face of a group (1 = leftmost).
+    for bad options. ``face`` picks one face of a group (1 = leftmost); ``adjust`` is a hand-set crop.
 
     ``segment`` is ``Segmenter.segment`` or anything with its signature (the web app's model pool).
     """
@@ -159,18 +175,18 @@ def make_id_photo(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], prese
     chosen, number, count = choose_face(rgb, check_face(face))
     timings["face"] = _ms(start)
     return _frame_face(rgb, segment, preset, colour, colour_name, dpi, layout, max_kb, gap_mm, chosen,
-                       (count, number), timings)
+                       (count, number), timings, adjust)
 
 
 def _frame_face(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset, colour: str,
                 colour_name: str | None, dpi: int, layout: str, max_kb: int | None, gap_mm: float | None, face: Face,
-                faces: tuple[int, int], timings: dict[str, float]) -> IdPhoto:
+                faces: tuple[int, int], timings: dict[str, float], adjust: Adjustment | None = None) -> IdPhoto:
     """Cut out, frame, report and encode one face; ``faces`` is (how many were counted, this one's number)."""
     start = time.perf_counter()
     alpha = segment_face(rgb, face, segment)
     timings["segment"] = _ms(start)
     start = time.perf_counter()
-    frame = plan_frame(alpha, face, preset, dpi)
+    frame = plan_frame(alpha, face, preset, dpi, adjust)
     top, bottom, left, right = source_window(frame, alpha.shape)
     window_rgb = np.ascontiguousarray(rgb[top:bottom, left:right])
     window_alpha = np.ascontiguousarray(alpha[top:bottom, left:right])
@@ -188,6 +204,8 @@ def _frame_face(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset:
     report = build_report(preset, dpi, colour, colour_name, frame, faces, photo, photo_alpha, covered, removed,
                           body_cut_sides(alpha, frame))
     report["face"] = {"number": faces[1], "count": faces[0], **face.to_dict()}
+    if adjust:
+        report["adjusted"] = {"head_mm": adjust.head_mm, "shift_mm": list(adjust.shift_mm)}
     timings["report"] = _ms(start)
     file = _encode(photo, preset, dpi, layout, max_kb, gap_mm, report)
     report["timings_ms"] = timings

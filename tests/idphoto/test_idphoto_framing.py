@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ml.idphoto.face import Face
-from ml.idphoto.framing import apply_frame, body_cut_sides, find_crown, plan_frame
+from ml.idphoto.framing import Adjustment, apply_frame, body_cut_sides, find_crown, plan_frame
 from ml.idphoto.presets import get_preset, px_per_mm
 
 
@@ -138,3 +138,21 @@ def test_padding_across_the_body_is_told_apart_from_padding_beside_it():
     below = alpha[:620]                      # ends across the shoulders
     frame = plan_frame(below, face, get_preset("ca-passport"), 300)
     assert "bottom" in body_cut_sides(below, frame)
+
+
+@pytest.mark.parametrize("asked, expected", [(33.0, 33.0), (40.0, 36.0), (20.0, 32.0)])
+def test_a_hand_set_head_height_is_held_inside_the_range(asked, expected):
+    alpha, face = synthetic_head()
+    frame = plan_frame(alpha, face, get_preset("eu-passport"), 300, Adjustment(asked))
+    assert frame.adjusted
+    assert frame.scale * frame.head.height / px_per_mm(300) == pytest.approx(expected)
+
+
+def test_a_hand_set_move_shifts_the_face_but_keeps_the_eyes_in_their_band():
+    alpha, face = synthetic_head()
+    preset = get_preset("us-passport")
+    frame = plan_frame(alpha, face, preset, 300, Adjustment(30.0, (1.5, -40.0)))
+    eye_x, eye_y = frame.output_point(frame.head.centre_x, frame.head.eye_y)
+    assert eye_x - preset.pixel_size(300)[0] / 2 == pytest.approx(1.5 * px_per_mm(300))
+    eyes_from_bottom = (preset.pixel_size(300)[1] - eye_y) / px_per_mm(300)
+    assert eyes_from_bottom == pytest.approx(preset.eyes_from_bottom_mm[1])  # 40 mm up was asked: the band's top

@@ -11,7 +11,7 @@ from PIL import Image
 
 from ml.errors import FaceError
 from ml.idphoto.face import choose_face, detect_faces
-from ml.idphoto.pipeline import make_id_photo, make_id_photos
+from ml.idphoto.pipeline import check_adjustment, make_id_photo, make_id_photos
 from ml.idphoto.presets import PresetError, get_preset, hex_to_rgb, load_presets, px_per_mm, resolve_background
 from ml.registry import available_models
 from ml.segmenter import Matte
@@ -247,3 +247,18 @@ def test_serving_path_does_not_import_tensorflow():
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_hand_set_crop_is_reported_honestly(portrait, stored_segmenter):
+    adjust = check_adjustment("33.5", "1.6", "0")
+    result = make_id_photo(portrait, stored_segmenter.segment, get_preset("eu-passport"), adjust=adjust)
+    rules = rules_of(result)
+    assert rules["head_height"]["value"] == pytest.approx(33.5, abs=0.05)
+    assert rules["centring"]["status"] == "warn" and "You moved the face 1.6 mm to the right" in rules["centring"]["hint"]
+    assert result.report["adjusted"] == {"head_mm": 33.5, "shift_mm": [1.6, 0.0]}
+
+
+@pytest.mark.parametrize("values", [("big",), ("33", "x"), ("33", "0", "1e9")])
+def test_bad_crop_values_are_refused(values):
+    with pytest.raises(PresetError, match="millimetres"):
+        check_adjustment(*values)

@@ -65,7 +65,7 @@ def test_custom_size_in_pixels(client):
                                            ({"dpi": "5"}, "dpi"), ({"layout": "poster"}, "layout"),
                                            ({"max_kb": "x"}, "max_kb"), ({"preset": "custom"}, "preset"),
                                            ({"gap_mm": "11"}, "gap_mm"), ({"each": "maybe"}, "each"),
-                                           ({"face": "0"}, "face")])
+                                           ({"face": "0"}, "face"), ({"head_mm": "big"}, "head_mm")])
 def test_bad_fields_name_the_field(client, fields, field):
     response = post(client, fields)
     assert response.status_code == 422
@@ -155,3 +155,9 @@ def test_history_opens_an_id_job_on_the_id_page(client):
 def test_faces_endpoint_refuses_bad_uploads_with_a_4xx(client, data, status):
     response = client.post("/api/v1/id-photo/faces", data=data, content_type="multipart/form-data")
     assert response.status_code == status and response.get_json()["error"]["field"] == "image"
+
+
+def test_a_hand_set_crop_through_the_api(client):
+    report = json.loads(post(client, {"head_mm": "33", "shift_x_mm": "-0.5"}).headers["X-Compliance"])
+    rules = {r["id"]: r for r in report["rules"]}
+    assert rules["head_height"]["value"] == pytest.approx(33, abs=0.05) and rules["centring"]["value"] == -0.5
