@@ -103,8 +103,8 @@ def create():
     each = _each()
     face = None if each else _field("face", check_face, request.form.get("face"))
     form = request.form
-    adjust = None if each else _field("head_mm", check_adjustment, form.get("head_mm"), form.get("shift_x_mm"),
-                                      form.get("shift_y_mm"))
+    adjust = None if each else _field("head_mm", check_adjustment, form.get("head_mm"), form.get("offset_mm"),
+                                      form.get("top_mm"))
     model = model_field(jobs.models)
     settings = {"model": model, "preset": options["preset"].id, "size": request.form.get("size") or None,
                 "background": options["background"], "dpi": options["dpi"], "layout": options["layout"],

@@ -32,7 +32,7 @@ CROWN_PERCENTILE = 5            # the crown is the top of the dome, robust to a 
 MIN_MASKED_COLUMNS = 0.3        # below this share of crown columns on the person, the mask missed the head
 CROWN_FALLBACK_RATIO = 1.0      # eye-to-crown ~ eye-to-chin when the mask cannot tell (adult heads)
 PADDING_TOLERANCE = 0.001       # padded share of the photo below this is rounding at the edge
-MAX_USER_SHIFT_MM = 5.0         # how far a user may move the face from where the app put it
+MAX_USER_SHIFT_MM = 5.0         # how far a user may move the face off centre
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,13 @@ class Head:
 
 @dataclass(frozen=True)
 class Adjustment:
-    """A crop the user set by hand: the head height (held inside the preset's range) and a move of the
-    face from where the app put it, in millimetres (right and down are positive)."""
+    """A crop the user set by hand, in millimetres: the head height (held inside the preset's range),
+    the face centre's offset from the middle (right is positive) and the space above the crown
+    (None: where the app would put it)."""
 
     head_mm: float
-    shift_mm: tuple[float, float] = (0.0, 0.0)
+    offset_mm: float = 0.0
+    top_mm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -214,18 +216,19 @@ def plan_frame(alpha: np.ndarray, face: Face, preset: Preset, dpi: int, adjust: 
 
 def _adjusted_frame(alpha: np.ndarray, preset: Preset, size: tuple[int, int], ppm: float, head: Head, roll: float,
                     corrected: bool, adjust: Adjustment) -> Frame:
-    """The user's crop: head height clipped into the range; the face moved from the app's middle
-    placement, with the eye line kept in its band and the head inside the photo."""
+    """The user's crop: head height clipped into the range, the face where they put it, with the eye
+    line kept in its band and the head inside the photo."""
     head_mm = float(np.clip(adjust.head_mm, *preset.head_mm))
     scale = ppm * head_mm / max(head.height, 1.0)
     eye_to_crown, eye_to_chin = scale * (head.eye_y - head.crown_y), scale * (head.chin_y - head.eye_y)
-    eye_row = _eye_rows(preset, size[1], ppm, scale * head.height, eye_to_crown)[0] + ppm * adjust.shift_mm[1]
+    eye_row = _eye_rows(preset, size[1], ppm, scale * head.height, eye_to_crown)[0] if adjust.top_mm is None \
+        else ppm * adjust.top_mm + eye_to_crown
     low, high = eye_to_crown, size[1] - eye_to_chin
     if preset.eyes_from_bottom_mm:
         low, high = max(low, size[1] - ppm * preset.eyes_from_bottom_mm[1]), \
             min(high, size[1] - ppm * preset.eyes_from_bottom_mm[0])
     eye_row = float(np.clip(eye_row, low, max(low, high)))
-    dx = ppm * float(np.clip(adjust.shift_mm[0], -MAX_USER_SHIFT_MM, MAX_USER_SHIFT_MM))
+    dx = ppm * float(np.clip(adjust.offset_mm, -MAX_USER_SHIFT_MM, MAX_USER_SHIFT_MM))
     matrix = _matrix(head, roll if corrected else 0.0, scale, (size[0] / 2 + dx, eye_row))
     return Frame(matrix=matrix, size=size, scale=scale, roll_deg=roll, roll_corrected=corrected, head=head,
                  shift_px=dx, padding=padding_share(alpha.shape, matrix, size), adjusted=True)

@@ -90,20 +90,24 @@ def check_gap(gap_mm) -> float | None:
     return value
 
 
-def check_adjustment(head_mm, shift_x_mm=None, shift_y_mm=None) -> Adjustment | None:
-    """A hand-set crop from form or CLI values: head height in mm and the face's move in mm; None
-    without a head height. Numbers only; the head is held inside the preset's range when framing."""
+def check_adjustment(head_mm, offset_mm=None, top_mm=None) -> Adjustment | None:
+    """A hand-set crop from form or CLI values (head height, face offset from the middle, space above
+    the crown, all mm); None without a head height. The head is held inside the preset's range when
+    framing."""
     if head_mm in (None, ""):
         return None
     values = []
-    for name, value in (("Head height", head_mm), ("Move right", shift_x_mm), ("Move down", shift_y_mm)):
+    for name, value in (("Head height", head_mm), ("Offset", offset_mm), ("Space above the head", top_mm)):
+        if value in (None, ""):
+            values.append(None)
+            continue
         try:
-            values.append(float(value) if value not in (None, "") else 0.0)
+            values.append(float(value))
         except (TypeError, ValueError):
             raise PresetError(f"{name} '{value}' is not a number of millimetres.") from None
         if not np.isfinite(values[-1]) or abs(values[-1]) > 100:
             raise PresetError(f"{name} must be a number of millimetres under 100.")
-    return Adjustment(values[0], (values[1], values[2]))
+    return Adjustment(values[0], values[1] or 0.0, values[2])
 
 
 def _ms(start: float) -> float:
@@ -205,7 +209,7 @@ def _frame_face(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset:
                           body_cut_sides(alpha, frame))
     report["face"] = {"number": faces[1], "count": faces[0], **face.to_dict()}
     if adjust:
-        report["adjusted"] = {"head_mm": adjust.head_mm, "shift_mm": list(adjust.shift_mm)}
+        report["adjusted"] = {"head_mm": adjust.head_mm, "offset_mm": adjust.offset_mm, "top_mm": adjust.top_mm}
     timings["report"] = _ms(start)
     file = _encode(photo, preset, dpi, layout, max_kb, gap_mm, report)
     report["timings_ms"] = timings

@@ -151,8 +151,8 @@ def test_a_hand_set_head_height_is_held_inside_the_range(asked, expected):
 def test_a_hand_set_move_shifts_the_face_but_keeps_the_eyes_in_their_band():
     alpha, face = synthetic_head()
     preset = get_preset("us-passport")
-    frame = plan_frame(alpha, face, preset, 300, Adjustment(30.0, (1.5, -40.0)))
+    frame = plan_frame(alpha, face, preset, 300, Adjustment(30.0, 1.5, -40.0))
     eye_x, eye_y = frame.output_point(frame.head.centre_x, frame.head.eye_y)
     assert eye_x - preset.pixel_size(300)[0] / 2 == pytest.approx(1.5 * px_per_mm(300))
     eyes_from_bottom = (preset.pixel_size(300)[1] - eye_y) / px_per_mm(300)
-    assert eyes_from_bottom == pytest.approx(preset.eyes_from_bottom_mm[1])  # 40 mm up was asked: the band's top
+    assert eyes_from_bottom == pytest.approx(preset.eyes_from_bottom_mm[1])  # the crown 40 mm above the top edge was asked: the band's top

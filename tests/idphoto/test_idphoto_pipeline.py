@@ -250,12 +250,13 @@ def test_serving_path_does_not_import_tensorflow():
 
 
 def test_a_hand_set_crop_is_reported_honestly(portrait, stored_segmenter):
-    adjust = check_adjustment("33.5", "1.6", "0")
+    adjust = check_adjustment("33.5", "1.6", "3")
     result = make_id_photo(portrait, stored_segmenter.segment, get_preset("eu-passport"), adjust=adjust)
     rules = rules_of(result)
     assert rules["head_height"]["value"] == pytest.approx(33.5, abs=0.05)
     assert rules["centring"]["status"] == "warn" and "You moved the face 1.6 mm to the right" in rules["centring"]["hint"]
-    assert result.report["adjusted"] == {"head_mm": 33.5, "shift_mm": [1.6, 0.0]}
+    assert rules["top_margin"]["value"] == pytest.approx(3, abs=0.05)
+    assert result.report["adjusted"] == {"head_mm": 33.5, "offset_mm": 1.6, "top_mm": 3.0}
 
 
 @pytest.mark.parametrize("values", [("big",), ("33", "x"), ("33", "0", "1e9")])

@@ -158,6 +158,7 @@ def test_faces_endpoint_refuses_bad_uploads_with_a_4xx(client, data, status):
 
 
 def test_a_hand_set_crop_through_the_api(client):
-    report = json.loads(post(client, {"head_mm": "33", "shift_x_mm": "-0.5"}).headers["X-Compliance"])
+    report = json.loads(post(client, {"head_mm": "33", "offset_mm": "-0.5", "top_mm": "4"}).headers["X-Compliance"])
     rules = {r["id"]: r for r in report["rules"]}
     assert rules["head_height"]["value"] == pytest.approx(33, abs=0.05) and rules["centring"]["value"] == -0.5
+    assert rules["top_margin"]["value"] == pytest.approx(4, abs=0.05)
