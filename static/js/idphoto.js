@@ -108,6 +108,7 @@
     clearError();
     clearResult();
     faceField.value = "";
+    setCrop(null);
     form.querySelector("[data-id-preview]").classList.toggle("hidden", !file);
     form.querySelector("[data-id-empty]").classList.toggle("hidden", !!file);
     if (!file) { return; }
@@ -192,7 +193,74 @@
     result.querySelector("[data-download]").textContent = isZip ? "Download all (zip)" : "Download JPEG";
     result.querySelector("[data-job-json]").href = "/api/v1/jobs/" + urls.job;
     result.classList.remove("hidden");
+    showAdjust(report, urls.result);
   }
+
+  /* ---- adjustable crop: a preview moved and scaled in the browser, applied by the server ---- */
+  var adjust = result.querySelector("[data-adjust]");
+  var adjustFrame = adjust.querySelector("[data-adjust-frame]");
+  var adjustImg = adjust.querySelector("[data-adjust-img]");
+  var headSlider = adjust.querySelector("[data-adjust-head]");
+  var crop = null;  // {head, offset, top, sizeMm, dx, dy} of the result on screen, mm; dx, dy: drag in px
+
+  function setCrop(values) {
+    ["head_mm", "offset_mm", "top_mm"].forEach(function (name) {
+      form.querySelector("[data-crop='" + name + "']").value = values ? String(values[name]) : "";
+    });
+  }
+
+  function drawPreview() {
+    var scale = Number(headSlider.value) / crop.head;
+    var originY = 100 * (crop.top + crop.head / 2) / crop.sizeMm[1];
+    adjustImg.style.transformOrigin = (50 + 100 * crop.offset / crop.sizeMm[0]) + "% " + originY + "%";
+    adjustImg.style.transform = "translate(" + crop.dx + "px, " + crop.dy + "px) scale(" + scale + ")";
+    adjust.querySelector("[data-adjust-value]").textContent = Number(headSlider.value).toFixed(1) + " mm (" +
+      headSlider.min + "–" + headSlider.max + " mm)";
+  }
+
+  function showAdjust(report, url) {
+    var rules = {};
+    report.rules.forEach(function (rule) { rules[rule.id] = rule; });
+    var usable = !report.reports && !report.sheet && input.files.length && rules.top_margin &&
+      rules.top_margin.value !== null;
+    adjust.classList.toggle("hidden", !usable);
+    if (!usable) { crop = null; return; }
+    crop = { head: rules.head_height.value, offset: rules.centring.value, top: rules.top_margin.value,
+             sizeMm: report.size_mm, dx: 0, dy: 0 };
+    headSlider.min = rules.head_height.allowed[0];
+    headSlider.max = rules.head_height.allowed[1];
+    headSlider.value = crop.head;
+    adjustFrame.style.aspectRatio = report.size_mm[0] + " / " + report.size_mm[1];
+    adjustFrame.style.background = report.background || "#fff";
+    adjustImg.src = url;
+    drawPreview();
+  }
+
+  function applyCrop() {
+    var mmPerPx = crop.sizeMm[0] / adjustFrame.clientWidth;
+    var head = Number(headSlider.value);
+    setCrop({ head_mm: head.toFixed(2), offset_mm: (crop.offset + crop.dx * mmPerPx).toFixed(2),
+              top_mm: (crop.top + (crop.head - head) / 2 + crop.dy * mmPerPx).toFixed(2) });
+    form.requestSubmit();
+  }
+
+  adjustFrame.addEventListener("pointerdown", function (event) {
+    var start = { x: event.clientX - crop.dx, y: event.clientY - crop.dy };
+    adjustFrame.setPointerCapture(event.pointerId);
+    function move(e) { crop.dx = e.clientX - start.x; crop.dy = e.clientY - start.y; drawPreview(); }
+    function up() {
+      adjustFrame.removeEventListener("pointermove", move);
+      adjustFrame.removeEventListener("pointerup", up);
+    }
+    adjustFrame.addEventListener("pointermove", move);
+    adjustFrame.addEventListener("pointerup", up);
+  });
+  headSlider.addEventListener("input", drawPreview);
+  adjust.querySelector("[data-adjust-apply]").addEventListener("click", applyCrop);
+  adjust.querySelector("[data-adjust-auto]").addEventListener("click", function () {
+    setCrop(null);
+    form.requestSubmit();
+  });
 
   /* ---- reopening a stored job (?job=ID, from History) ---- */
   function reopen(jobId) {
@@ -209,7 +277,7 @@
       .catch(function (error) { showError(error.message); });
   }
 
-  presetSelect.addEventListener("change", onPresetChange);
+  presetSelect.addEventListener("change", function () { setCrop(null); onPresetChange(); });
   backgroundSelect.addEventListener("change", onBackgroundChange);
   onPresetChange();
   var jobId = new URLSearchParams(window.location.search).get("job");

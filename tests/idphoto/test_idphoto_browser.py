@@ -133,3 +133,25 @@ def test_history_reopens_the_id_result(page, server):
     assert page.input_value("[data-preset]") == "cn-1inch"
     assert page.eval_on_selector("[data-after]", "img => img.complete && img.naturalWidth") == 295
     assert page.locator("[data-rule]").count() >= 8
+
+
+def test_the_crop_can_be_dragged_and_zoomed_within_the_range(page, server):
+    page.goto(server + "/id-photo")
+    make(page, PHOTO)
+    assert page.get_attribute("[data-adjust-head]", "min") == "32" and page.get_attribute("[data-adjust-head]", "max") == "36"
+    page.eval_on_selector("[data-adjust-head]", "s => { s.value = '33'; s.dispatchEvent(new Event('input')); }")
+    assert "33.0 mm" in page.text_content("[data-adjust-value]")
+    page.locator("[data-adjust-frame]").scroll_into_view_if_needed()
+    box = page.locator("[data-adjust-frame]").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 16, box["y"] + box["height"] / 2, steps=4)
+    page.mouse.up()
+    assert "translate(16px" in page.get_attribute("[data-adjust-img]", "style")  # the live preview moved
+    page.click("[data-adjust-apply]")
+    page.wait_for_selector("[data-idphoto-result]:visible", timeout=60_000)
+    page.wait_for_selector("[data-rule='head_height']")
+    head = float(page.text_content("[data-rule='head_height'] td:nth-child(2)").split()[0])
+    assert head == pytest.approx(33, abs=0.1)
+    assert float(page.input_value("[data-crop='offset_mm']")) > 0
+    assert "You moved the face" in page.text_content("[data-rule='centring']")
