@@ -114,6 +114,22 @@ def render_train_speed(report: dict) -> str:
             f"{report['load_average_1min']}; an epoch also validates and loads data in parallel._\n")
 
 
+def render_teachers(report: dict) -> str:
+    """Each teacher and the ensemble against the labelled masks, from bench/teachers.py."""
+    return (f"{report['table'].rstrip()}\n\n_`python -m bench.teachers`, {report['date']}, "
+            f"{' and '.join(report['subsets'])} photos; {report['missing_labels']} not yet labelled by every teacher "
+            f"were left out._\n")
+
+
+def render_wild(report: dict) -> str:
+    """The wild benchmark's tables, one per set, from bench/wild.py."""
+    parts = [f"**{name}** ({result['images']} images; IoU / boundary F per model):\n\n{result['table'].rstrip()}\n"
+             for name, result in report["sets"].items()]
+    return ("\n".join(parts) + f"\n_`python -m bench.wild`, {report['date']}, seed {report['seed']}, weights of "
+            + ", ".join(f"{m} {d}" for m, d in report["weights_state"].items())
+            + f"; held-back photos scored against {' + '.join(report['teachers_in_reference'])}._\n")
+
+
 def render_reliability() -> str:
     """The fragment bench/load.py generates."""
     path = ROOT / "docs" / "reliability-figures.md"
@@ -130,6 +146,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "idphoto": from_results("idphoto.json", render_idphoto),
     "train-speed": from_results("train_speed.json", render_train_speed),
     "reliability": render_reliability,
+    "teachers": from_results("teachers.json", render_teachers),
+    "wild": from_results("wild.json", render_wild),
 }
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ml.holdout import held_back
+from ml.holdout import subset_of
 from ml.imageio import load_image
 from ml.teachers import BYSTANDER_TEACHERS as CHECKERS
 from ml.teachers import Teacher, load_teacher
@@ -95,13 +95,6 @@ def holds_nobody(rgb: np.ndarray, checkers: list[Teacher]) -> bool:
     return all(float((teacher.probability(rgb) >= 0.5).mean()) <= LEFTOVER_MAX_SHARE for teacher in checkers)
 
 
-def source_split(key: str, labelled_split: dict[str, list[str]]) -> str:
-    for name in ("train", "val", "test"):
-        if key in labelled_split.get(name, ()):
-            return name
-    return "wild" if held_back(key) else "train"
-
-
 def read_label(folder: Path, stem: str) -> np.ndarray | None:
     path = folder / "masks" / f"{stem}.png"
     return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.is_file() else None
@@ -116,7 +109,7 @@ def make_backgrounds(folders: list[Path], split: dict[str, list[str]], out: Path
     for folder in folders:
         for path in photos(folder):
             key = f"{folder.name}/{path.stem}"
-            name = source_split(key, split)
+            name = subset_of(key, split)
             target = out / name / f"{folder.name}__{path.stem}.jpg"
             if not target.is_file():
                 rgb = load_image(path)

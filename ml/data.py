@@ -119,7 +119,7 @@ def load_letterboxed(samples: Sequence[Sample], size: int,
     mask_of = mask_of or (lambda sample: read_mask(sample.mask_path))
     images = np.zeros((len(samples), size, size, 3), np.uint8)
     masks = np.zeros((len(samples), size, size), np.uint8)
-    for i, sample in enumerate(tqdm(samples, desc=f"loading {size}px", unit="img", leave=False)):
+    for i, sample in enumerate(tqdm(samples, desc=f"loading {size}px", unit="img", leave=False, disable=None)):
         images[i] = letterbox(read_image(sample.image_path), size)[0]
         masks[i] = letterbox(mask_of(sample), size, cv2.INTER_NEAREST)[0]
     return images, masks

@@ -10,6 +10,7 @@ import hashlib
 
 UNLABELLED_SEED = 7
 HELD_BACK_SHARE = 0.1
+SUBSETS = ("train", "val", "test", "wild")
 
 
 def bucket(key: str, seed: int) -> float:
@@ -21,3 +22,12 @@ def bucket(key: str, seed: int) -> float:
 def held_back(key: str) -> bool:
     """True for the fixed tenth of unlabelled photos kept for the wild benchmark."""
     return bucket(key, UNLABELLED_SEED) < HELD_BACK_SHARE
+
+
+def subset_of(key: str, split: dict[str, list[str]]) -> str:
+    """train, val or test for a labelled photo (as the split file says); for a photo the split file
+    does not know (an unlabelled one): ``wild`` when held back, else train."""
+    for name in ("train", "val", "test"):
+        if key in split.get(name, ()):
+            return name
+    return "wild" if held_back(key) else "train"

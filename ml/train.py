@@ -11,6 +11,7 @@ import argparse
 import json
 import shlex
 import sys
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from ml.data import (DatasetError, Sample, SegmentationBatches, Synthesis, cutou
                      load_or_make_split, select, teacher_labelled, teacher_masks, with_bystanders_ignored)
 from ml.losses import MaskedIoU, get_loss
 from ml.models import BUILDERS, build_model, load_keras_model
+from ml.teachers import BYSTANDER_TEACHERS, ENSEMBLE
 from ml.teachers.label import OUT as LABELS
 
 DEFAULT_LOSS = {"sinet": "boundary", "mobile-unet": "bce-dice"}
@@ -194,9 +196,10 @@ def prepare_model(args: argparse.Namespace, state: RunState) -> keras.Model:
     return model
 
 
-def training_data(args: argparse.Namespace, train_samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, Synthesis]:
+def training_data(args: argparse.Namespace, train_samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, Synthesis, dict]:
     """Training photos (labelled, with bystanders left out of the loss, plus teacher-labelled
-    ones) at the input size, and the synthesis that mixes scenes, mosaics and composites in."""
+    ones) at the input size, the synthesis that mixes scenes, mosaics and composites in, and the
+    facts of it all for ``run.json`` (the model card names every source and count)."""
     images, masks = load_letterboxed(train_samples, args.size, with_bystanders_ignored(args.labels))
     taught = teacher_labelled(args.teacher_data, args.labels)
     if taught:
@@ -208,9 +211,13 @@ def training_data(args: argparse.Namespace, train_samples: list[Sample]) -> tupl
                            "run python -m ml.backgrounds first, or pass --scenes 0 --composite 0")
     synthesis = Synthesis(backgrounds, cutouts_of(train_samples) if args.scenes else [],
                           args.scenes, args.mosaics, args.composite)
+    facts = {"labelled": len(train_samples), "teacher_labelled": dict(Counter(s.dataset for s in taught)),
+             "teachers": list(ENSEMBLE), "bystanders_by": list(BYSTANDER_TEACHERS), "backgrounds": len(backgrounds),
+             "cutouts": len(synthesis.cutouts), "scenes": args.scenes, "mosaics": args.mosaics,
+             "composite": args.composite}
     print(f"training data: {len(train_samples)} labelled + {len(taught)} teacher-labelled photos, "
           f"{len(backgrounds)} backgrounds, {len(synthesis.cutouts)} cutouts", flush=True)
-    return images, masks, synthesis
+    return images, masks, synthesis, facts
 
 
 def command_history(run_json: Path, command: str, epochs_done: int) -> list[dict]:
@@ -242,11 +249,11 @@ def train(args: argparse.Namespace) -> RunState:
     if not train_samples or not val_samples:
         raise DatasetError("the split leaves no training or no validation images; add more data")
     command = "python -m ml.train " + shlex.join(sys.argv[1:])
+    train_x, train_y, synthesis, facts = training_data(args, train_samples)
     _atomic_write_text(args.out / "run.json", json.dumps({
         "command": command, "args": {k: str(v) for k, v in vars(args).items()},
         "history": command_history(args.out / "run.json", command, state.epoch),
-        "train_images": len(train_samples), "val_images": len(val_samples)}, indent=1))
-    train_x, train_y, synthesis = training_data(args, train_samples)
+        "train_images": len(train_samples), "val_images": len(val_samples), "data": facts}, indent=1))
     val_x, val_y = load_letterboxed(val_samples, args.size)
     model = prepare_model(args, state)
     print(f"{args.model}: {model.count_params():,} parameters, {len(train_x)} train / {len(val_x)} val images, "

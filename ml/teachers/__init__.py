@@ -46,6 +46,13 @@ TEACHERS: dict[str, Callable[[], Teacher]] = {
     "deeplab-dm05": _deeplab("deeplab-dm05"),
     "isnet": _isnet,
 }
+# Where each teacher comes from, and its licence (model cards quote this).
+SOURCES = {
+    "mediapipe": "MediaPipe Selfie Segmentation, selfie_segmentation.tflite in the mediapipe==0.10.14 wheel (Apache-2.0)",
+    "deeplab": "DeepLabV3 MobileNetV2 (Pascal VOC, person class), google-coral/test_data via ../shared/pretrained (Apache-2.0)",
+    "deeplab-dm05": "DeepLabV3 MobileNetV2 width 0.5 (Pascal VOC, person class), google-coral/test_data (Apache-2.0)",
+    "isnet": "ISNet (DIS, MIT licence), /models/medium of the npm package @imgly/background-removal-data@1.4.5",
+}
 # The ensemble that labels training data (deeplab-dm05 is measured, not used: deeplab is better).
 ENSEMBLE = ("mediapipe", "deeplab", "isnet")
 # The fast teachers that find bystanders a dataset left unlabelled (both must agree).

@@ -3,9 +3,9 @@
 For every photo ``DIR/images/<stem>.*`` and every teacher, the teacher's person probability is
 written as an 8-bit PNG to ``OUT/<folder>/<teacher>/<stem>.png`` (default OUT: the cache outside the
 repository). Photos already labelled are skipped, so a killed run resumes where it stopped, and a
-folder can be labelled by a fast teacher today and a slow one later. ``--split-file`` with
-``--subsets`` keeps, of labelled datasets, only the keys in those subsets (photos the split file does
-not know, such as the unlabelled ones, are always kept).
+folder can be labelled by a fast teacher today and a slow one later. ``--subsets`` keeps only the
+photos of those subsets: train, val or test as ``--split-file`` says for labelled photos; for
+unlabelled ones ``wild`` (the held-back tenth of ``ml.holdout``) or train.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ml.holdout import SUBSETS, subset_of
 from ml.imageio import load_image
 from ml.teachers import ENSEMBLE, IGNORE, TEACHERS, Teacher, ensemble_label, load_teacher
 from ml.teachers.cache import CACHE_ROOT, write_atomic
@@ -74,12 +75,8 @@ def encode_probability(prob: np.ndarray) -> bytes:
     return png.tobytes()
 
 
-def keep(folder: Path, path: Path, split: dict[str, list[str]] | None, subsets: list[str]) -> bool:
-    if split is None:
-        return True
-    key = f"{folder.name}/{path.stem}"
-    known = {k for keys in split.values() if isinstance(keys, list) for k in keys}
-    return key not in known or any(key in split[s] for s in subsets)
+def keep(folder: Path, path: Path, split: dict[str, list[str]], subsets: list[str]) -> bool:
+    return subset_of(f"{folder.name}/{path.stem}", split) in subsets
 
 
 def label_folder(folder: Path, teachers: list[Teacher], out: Path, paths: list[Path]) -> int:
@@ -105,14 +102,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", nargs="+", type=Path, required=True, help="folders holding images/")
     parser.add_argument("--teachers", nargs="+", choices=sorted(TEACHERS), default=list(ENSEMBLE))
     parser.add_argument("--out", type=Path, default=OUT, help=f"label cache (default {OUT})")
-    parser.add_argument("--split-file", type=Path, help="with --subsets: which labelled keys to keep")
-    parser.add_argument("--subsets", nargs="+", default=["train", "val", "test"])
+    parser.add_argument("--split-file", type=Path, default=Path("weights/split.json"), help="the labelled split")
+    parser.add_argument("--subsets", nargs="+", choices=SUBSETS, default=list(SUBSETS))
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    split = json.loads(args.split_file.read_text()) if args.split_file else None
+    split = json.loads(args.split_file.read_text())
     try:
         folders = {folder: [p for p in photos(folder) if keep(folder, p, split, args.subsets)] for folder in args.data}
     except FileNotFoundError as exc:

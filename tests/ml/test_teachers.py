@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ml.holdout import held_back
 from ml.teachers import IGNORE, ensemble_label
 from ml.teachers import label as labelling
 
@@ -56,11 +57,15 @@ def test_labelling_writes_each_photo_once_and_resumes(tmp_path, make_dataset):
     assert labelling.ensemble_mask(out, "street", "0", ["bright", "missing"]) is None
 
 
-def test_split_file_keeps_chosen_subsets_and_every_unknown_photo(tmp_path):
+def test_subsets_choose_labelled_photos_by_split_and_unlabelled_ones_by_hold_out(tmp_path):
     split = {"train": ["ds/a"], "test": ["ds/b"], "seed": 1}
     folder = tmp_path / "ds"
     keep = [labelling.keep(folder, Path(f"{stem}.jpg"), split, ["test"]) for stem in ("a", "b", "c")]
-    assert keep == [False, True, True]
+    assert keep == [False, True, False]
+    stems = [str(i) for i in range(100)]
+    wild = [s for s in stems if labelling.keep(tmp_path / "street", Path(f"{s}.jpg"), split, ["wild"])]
+    assert wild and all(held_back(f"street/{s}") for s in wild)
+    assert not any(labelling.keep(tmp_path / "street", Path(f"{s}.jpg"), split, ["train"]) for s in wild)
 
 
 @pytest.mark.skipif(not (SHARED / "pretrained").is_dir(), reason="../shared/pretrained is not beside the repository")
