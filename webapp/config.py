@@ -40,6 +40,9 @@ def _flag(text: str) -> bool:
 # Flask key -> (environment variable, default, parser)
 _ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
     "DATA_DIR": ("BACKDROP_DATA_DIR", REPO_ROOT / "data", Path),
+    # Job metadata: SQLite in DATA_DIR when unset; a PostgreSQL URL (postgresql+psycopg://...) lets
+    # several hosts share one service (with one shared DATA_DIR for the files).
+    "DATABASE_URL": ("BACKDROP_DATABASE_URL", None, str),
     "WEIGHTS_DIR": ("BACKDROP_WEIGHTS_DIR", REPO_ROOT / "weights", Path),
     "MAX_UPLOAD_MB": ("BACKDROP_MAX_UPLOAD_MB", 20.0, float),
     "MAX_PIXELS": ("BACKDROP_MAX_PIXELS", 40_000_000, int),

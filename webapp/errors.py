@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from ml.compose import BackgroundError
 from ml.errors import BackdropError, ImageError, ImageTooLarge, ModelError
 
-from webapp.jobstore import JobNotFound
+from webapp.jobstore import JobDamaged, JobNotFound
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,9 @@ def describe(exc: BaseException) -> ErrorInfo:
         return ErrorInfo(422, f"background: {exc}", "background")
     if isinstance(exc, ModelError):
         return ErrorInfo(422, str(exc), "model")
+    if isinstance(exc, JobDamaged):
+        return ErrorInfo(410, f"This job can no longer be shown: {exc}. Other jobs are not affected; "
+                              f"delete it, or it is purged with the old ones.")
     if isinstance(exc, JobNotFound):
         return ErrorInfo(404, "No such job: it may have been deleted or purged.")
     if isinstance(exc, HTTPException):

@@ -85,8 +85,8 @@ def create():
             except FaceError as exc:
                 raise FieldError("image", str(exc)) from None
         name = RESULT_FILES[result.layout]
-        record["idphoto"] = {"file": name, "report": result.report}
-        jobs.store.save(record, {name: (result.file.data, MIME_TYPES["jpg"])})
+        jobs.attach(record, "idphoto", {"file": name, "report": result.report},
+                    {name: (result.file.data, MIME_TYPES["jpg"])})
     response = Response(result.file.data, mimetype=MIME_TYPES["jpg"])
     response.headers.update({
         "X-Job-Id": record["id"], "X-Compliance": json.dumps(result.report, separators=(",", ":")),

@@ -180,9 +180,18 @@ def test_hostile_upload_file_names_are_only_recorded_as_text(app, client, data_d
     job_id = response.headers["X-Job-Id"]
     record = app.extensions["backdrop"].store.load(job_id)
     assert len(record["original"]["filename"]) <= 200
-    assert sorted(p.name for p in (data_dir / "jobs" / job_id).iterdir()) == sorted([*record["files"], "job.json"])
+    assert sorted(p.name for p in (data_dir / "jobs" / job_id).iterdir()) == sorted(record["files"])
+    assert record["original"]["filename"].isprintable()  # failure 9: no NUL or control characters kept
     assert file_audit.writes_outside(data_dir) == []
     assert not (system_tmp() / "pwned.jpg").exists()
+
+
+def test_a_nul_in_the_file_name_never_reaches_the_history_page(client, photo):
+    """Failure 9: the name was written raw into the page (a NUL in HTML)."""
+    response = upload(client, "/jobs", photo, filename="me\x00<b>.jpg")
+    assert response.status_code == 201
+    page = client.get("/history").get_data(as_text=True)
+    assert "\x00" not in page and "me&lt;b&gt;.jpg" in page
 
 
 def test_content_type_comes_from_the_file_not_the_client(app, client, photo):
