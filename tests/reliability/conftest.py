@@ -66,6 +66,23 @@ def jpeg_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def tiff_with_a_damaged_second_page(rgb: np.ndarray) -> bytes:
+    """A two-page TIFF whose second page lacks its ImageWidth tag: Pillow's n_frames raises TypeError
+    on it (failure 3), though the first page, the photo, is whole."""
+    buffer = io.BytesIO()
+    page = Image.fromarray(rgb)
+    page.save(buffer, "TIFF", save_all=True, append_images=[page])
+    data = bytearray(buffer.getvalue())
+    first = struct.unpack("<I", data[4:8])[0]
+    entries = struct.unpack("<H", data[first:first + 2])[0]
+    second = struct.unpack("<I", data[first + 2 + 12 * entries:first + 6 + 12 * entries])[0]
+    for index in range(struct.unpack("<H", data[second:second + 2])[0]):
+        entry = second + 2 + 12 * index
+        if struct.unpack("<H", data[entry:entry + 2])[0] == 256:  # ImageWidth -> a private tag
+            data[entry:entry + 2] = struct.pack("<H", 65000)
+    return bytes(data)
+
+
 def last_idat_end(png: bytes) -> int:
     """Offset just past the last IDAT chunk's data (before its CRC): cutting before it loses pixels."""
     offset, end = 8, 0
