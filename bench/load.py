@@ -280,11 +280,10 @@ def maps_tensorflow(pid: int) -> list[str]:
 class Server:
     """gunicorn serving ``wsgi:app`` on a free local port with its own data directory."""
 
-    def __init__(self, workdir: Path, workers: int, env: dict[str, str] | None = None, threads: int = 4) -> None:
+    def __init__(self, workdir: Path, workers: int, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.workers = workers
-        self.threads = threads
         self.port = free_port()
         self.env = {**os.environ, "BACKDROP_DATA_DIR": str(self.data_dir), "BACKDROP_RATE_LIMIT": "0",
                     "BACKDROP_API_KEY": API_KEY, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT),
@@ -294,9 +293,10 @@ class Server:
         self.startup_s = float("nan")
 
     def command(self) -> list[str]:
-        # The flags of `make run`, so the figures describe what users run.
+        # The flags of `make run`, so the figures describe what users run; threads, timeouts and header
+        # limits come from gunicorn.conf.py (read from the working directory, the repository).
         return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
-                "--threads", str(self.threads), "--timeout", "120", "wsgi:app"]
+                "wsgi:app"]
 
     def start(self, timeout: float = 120) -> "Server":
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ml.compose import BackgroundError
@@ -32,6 +33,11 @@ STORAGE_ERRORS = {
     errno.EACCES: (503, "The server may not write to its storage at the moment, so nothing was saved; "
                         "please try again later."),
 }
+
+
+# gunicorn raises these while the app reads a request body that breaks HTTP's rules (a chunk size that
+# is not hex, a chunk without its CRLF) or ends early: the client's fault, and nothing was read yet.
+MALFORMED_BODY = (ParseException, NoMoreData)
 
 
 class FieldError(BackdropError):
@@ -70,6 +76,8 @@ def describe(exc: BaseException) -> ErrorInfo:
             # Within the byte limit, so werkzeug refused the form's shape: too many parts or a long field.
             return ErrorInfo(413, "The form has too many fields or files, or a field value is too long.")
         return ErrorInfo(413, f"image: the upload is larger than the {limit:g} MB limit.", "image")
+    if isinstance(exc, MALFORMED_BODY):
+        return ErrorInfo(400, f"The request body is malformed ({type(exc).__name__}: {exc}); nothing was stored.")
     if isinstance(exc, OSError) and exc.errno in STORAGE_ERRORS:
         return ErrorInfo(*STORAGE_ERRORS[exc.errno])
     if isinstance(exc, ImageTooLarge):
