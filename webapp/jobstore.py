@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
@@ -213,15 +213,16 @@ class JobStore:
             raise JobNotFound(job_id)
         return self.jobs_dir / job_id
 
-    def file_path(self, job_id: str, name: str) -> Path:
-        """Path of a file the job's record lists; anything else is "not found", never a path."""
-        job = self.load(job_id)
-        if name not in job["files"]:
+    def open_file(self, job_id: str, name: str) -> BinaryIO:
+        """A file the job's record lists, opened for reading; any other name is "not found", never a
+        path. Once open, deleting the job (a user, the purge) no longer disturbs the reader."""
+        if name not in self.load(job_id)["files"]:
             raise JobNotFound(f"{job_id}/{name}")
-        path = self.job_dir(job_id) / name
-        if not path.is_file():
-            raise JobDamaged(f"its file {name} is missing")
-        return path
+        try:
+            return (self.job_dir(job_id) / name).open("rb")
+        except FileNotFoundError:
+            self.load(job_id)  # deleted since the first look: "not found", not damaged
+            raise JobDamaged(f"its file {name} is missing") from None
 
     # -- transactions -----------------------------------------------------------------------
     @contextmanager
@@ -304,10 +305,8 @@ class JobStore:
             return self._load(connection, job_id)
 
     def read_file(self, job_id: str, name: str) -> bytes:
-        try:
-            return self.file_path(job_id, name).read_bytes()
-        except FileNotFoundError:
-            raise JobDamaged(f"its file {name} is missing") from None
+        with self.open_file(job_id, name) as handle:
+            return handle.read()
 
     def update(self, job_id: str, change: Callable[[dict[str, Any]], Files | None]) -> dict[str, Any]:
         """Apply ``change`` to the job's current record in one transaction and return the record.

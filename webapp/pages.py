@@ -88,10 +88,10 @@ def job_file(job_id: str, name: str):
     model = next((m for m in record["masks"] if record["masks"][m]["cutout"] == name), None)
     if model is not None and name not in record["files"]:
         jobs.ensure_cutout(record, model)
-    path = jobs.store.file_path(job_id, name)
+    handle = jobs.store.open_file(job_id, name)
     content_type = record["files"][name]["content_type"]
     download = request.args.get("download") == "1"
-    return send_file(path, mimetype=content_type, as_attachment=download,
+    return send_file(handle, mimetype=content_type, as_attachment=download,
                      download_name=f"backdrop-{job_id[:8]}-{name}", max_age=3600)
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -112,3 +113,35 @@ def test_renders_from_many_processes_are_all_kept(tmp_path):
     for render in record["renders"]:
         data = store.read_file(job_id, render["file"])
         assert len(data) == record["files"][render["file"]]["bytes"] and data.startswith(render["background"][1:].encode())
+
+
+def test_deleting_a_job_while_requests_write_it(app, form_client_class):
+    """Failure 5: deleted (or purged) while requests were writing it, 11 of 15 writers answered 500
+    (FileNotFoundError on their temporary file). Now each is answered as the job was when it wrote:
+    done (303), or "no such job" (404); nothing is left behind."""
+    app.test_client_class = form_client_class
+    owner = app.test_client()
+    made = owner.post("/jobs", data={"image": (io.BytesIO(encode(portrait())), "p.jpg", "image/jpeg")},
+                      content_type="multipart/form-data")
+    job_id = made.headers["Location"].split("/jobs/")[1].split("?")[0]
+    writers = [app.test_client() for _ in range(15)]
+    tokens = [writer.page_token() for writer in writers]
+    start = threading.Barrier(16)
+    statuses: list = [None] * 15
+
+    def write(index: int) -> None:
+        start.wait()
+        statuses[index] = writers[index].post(f"/jobs/{job_id}/background", data={
+            "background": "#00ff00" if index % 2 else "blur", "csrf_token": tokens[index]}).status_code
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(15)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    time.sleep(0.05)
+    assert owner.post(f"/jobs/{job_id}/delete").status_code == 303
+    for thread in threads:
+        thread.join()
+    assert set(statuses) <= {303, 404}, statuses
+    store = app.extensions["backdrop"].store
+    assert not store.job_dir(job_id).exists() and list(store.tmp_dir.iterdir()) == []

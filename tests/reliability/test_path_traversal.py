@@ -103,7 +103,7 @@ def test_store_refuses_paths_itself(tmp_path):
             store.delete(bad_id)
     for bad_name in ["../job.json", "job.json", "..", "/etc/passwd", "original.jpg/..", "ORIGINAL.JPG"]:
         with pytest.raises(JobNotFound):
-            store.file_path(record["id"], bad_name)
+            store.open_file(record["id"], bad_name)
     for bad_name in ["../x.png", ".tmp-x.png", "a/b.png", "x", "job.json", "A.PNG"]:
         with pytest.raises(ValueError):
             store.update(record["id"], lambda current, name=bad_name: {name: (b"x", "image/png")})

@@ -66,7 +66,7 @@ def test_bad_file_names_are_refused(jobs, name):
     with pytest.raises(ValueError):
         jobs.update(record["id"], lambda current: {name: (b"x", "image/png")})
     with pytest.raises(JobNotFound):
-        jobs.file_path(record["id"], name)
+        jobs.open_file(record["id"], name)
     assert jobs.load(record["id"]) == record
 
 
