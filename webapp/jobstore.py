@@ -136,6 +136,14 @@ def _file_rows(job_id: str, listed: dict[str, Any]) -> list[dict[str, Any]]:
             for name, meta in listed.items()]
 
 
+def _check_legacy(record: dict[str, Any]) -> None:
+    """What every page needs of a record (the rest is checked by inserting it); raises if missing."""
+    if not isinstance(record.get("original"), dict) or not isinstance(record.get("masks"), dict):
+        raise ValueError("it has no original photo or no masks entry")
+    if not isinstance(record.get("files"), dict) or not isinstance(record.get("renders", []), list):
+        raise ValueError("its files or renders are not listed")
+
+
 class JobStore:
     """All access to jobs goes through here, so ids and file names are checked in one place."""
 
@@ -255,7 +263,8 @@ class JobStore:
             files[f.job_id][f.name] = {"content_type": f.content_type, "bytes": f.bytes}
         records = []
         for row in rows:
-            document = row.record if isinstance(row.record, dict) else {}
+            # A damaged job shows in listings with what is known: its id, time and source.
+            document = row.record if row.damage is None else {"original": {}, "masks": {}, "settings": {}}
             records.append({**document, "id": row.id, "created": _iso(row.created), "owner": row.owner,
                             "source": row.source, "files": files[row.id], "renders": renders[row.id],
                             **({"damage": row.damage} if row.damage is not None else {})})
@@ -301,8 +310,12 @@ class JobStore:
         return record
 
     def load(self, job_id: str) -> dict[str, Any]:
+        """The job's record; JobDamaged when its folder is gone (a disk restored without it, say)."""
         with self.engine.connect() as connection:
-            return self._load(connection, job_id)
+            record = self._load(connection, job_id)
+        if not self.job_dir(job_id).is_dir():
+            raise JobDamaged("its folder of files is missing")
+        return record
 
     def read_file(self, job_id: str, name: str) -> bytes:
         with self.open_file(job_id, name) as handle:
@@ -410,6 +423,7 @@ class JobStore:
                 record = json.loads(path.read_bytes())
                 if not isinstance(record, dict):
                     raise ValueError("it is not a JSON object")
+                _check_legacy(record)
                 with connection.begin_nested():
                     self._insert(connection, {**record, "id": job_id, "owner": None})
             except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:

@@ -66,9 +66,10 @@ def cutout_name(model: str) -> str:
 
 
 def decode_grey_png(data: bytes) -> np.ndarray:
+    """A mask the job stored: unreadable means the job is damaged (410), not that the user erred."""
     values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     if values is None:
-        raise ImageError("a stored mask is unreadable")
+        raise JobDamaged("a stored mask is unreadable")
     return values
 
 
