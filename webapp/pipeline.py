@@ -93,6 +93,20 @@ def background_for(spec: str, picture: Picture | None) -> Background:
     return parse_background(spec)
 
 
+# A change to a job: edits the record as stored now (JobStore.update) and returns the files it names.
+Change = Callable[[dict[str, Any]], Files]
+
+
+def combine(changes: list[Change]) -> Change:
+    """One change that applies ``changes`` in order: what one request stores, in one transaction."""
+    def apply(current: dict[str, Any]) -> Files:
+        files: Files = {}
+        for change in changes:
+            files.update(change(current))
+        return files
+    return apply
+
+
 def printable(text: str, limit: int = 200) -> str:
     """A client-chosen name as safe text: control characters (NUL, newlines, escapes) dropped."""
     return "".join(ch for ch in text if ch.isprintable())[:limit]
@@ -132,7 +146,7 @@ class JobRunner:
         }
         return self.store.create(record, files)
 
-    def _change(self, record: dict[str, Any], change: Callable[[dict[str, Any]], Files | None]) -> dict[str, Any]:
+    def _change(self, record: dict[str, Any], change: Change) -> dict[str, Any]:
         """Apply ``change`` to the stored job in one transaction; ``record`` becomes the stored state."""
         fresh = self.store.update(record["id"], change)
         record.clear()
@@ -157,10 +171,17 @@ class JobRunner:
         return decode_grey_png(self.store.read_file(record["id"], record["masks"][model]["alpha"]))
 
     # -- masks ----------------------------------------------------------------------------------
+    # Each step below computes its pixels outside any transaction and returns a Change that records
+    # them; a request applies all of its changes in one transaction, so it is stored whole or not at all.
     def ensure_mask(self, record: dict[str, Any], model: str, rgb: np.ndarray | None = None) -> dict[str, Any]:
-        """Run ``model`` on the job's photo unless it already has; store its soft alpha and hard mask."""
-        if model in record["masks"]:
-            return record
+        """Run ``model`` on the job's photo unless it already has; store its mattes (and, with the
+        second model, the comparison of both) in one transaction."""
+        if model not in record["masks"]:
+            self._change(record, combine(self._segment(record, model, rgb)[0]))
+        return record
+
+    def _segment(self, record: dict[str, Any], model: str, rgb: np.ndarray | None) -> tuple[list[Change], np.ndarray]:
+        """The changes that store ``model``'s new mattes (and the comparison it completes), and its alpha."""
         rgb = self.original_rgb(record) if rgb is None else rgb
         with self.models.slot():
             matte = self.models.segment(model, rgb)
@@ -178,18 +199,7 @@ class JobRunner:
             current["masks"][model] = mask
             return files
 
-        self._change(record, add)
-        comparison = None if "diff.png" in record["files"] else self._comparison(record)
-        if comparison is not None:
-            self._change(record, lambda current: self._add_comparison(current, *comparison))
-        return record
-
-    @staticmethod
-    def _add_comparison(current: dict[str, Any], comparison: dict[str, Any], files: Files) -> Files:
-        if "diff.png" in current["files"]:
-            return {}  # the other model's request got there first
-        current["comparison"] = comparison
-        return files
+        return [add, *self._comparison(record, {model: metrics.binarize(matte.mask)})], matte.alpha
 
     def ensure_cutout(self, record: dict[str, Any], model: str, rgb: np.ndarray | None = None) -> str:
         """The RGBA cutout of ``model``'s matte, composed on first use and then kept.
@@ -198,12 +208,16 @@ class JobRunner:
         large PNG) and most uploads ask for a colour; the result page's download link triggers it.
         """
         name = cutout_name(model)
-        if name in record["files"]:
-            return name
+        if name not in record["files"]:
+            self._change(record, self._cutout(record, model, rgb, self.alpha(record, model)))
+        return name
+
+    def _cutout(self, record: dict[str, Any], model: str, rgb: np.ndarray | None, alpha: np.ndarray) -> Change:
+        name = cutout_name(model)
         rgb = self.original_rgb(record) if rgb is None else rgb
         with self.models.slot():
             start = time.perf_counter()
-            cutout = compose(rgb, self.alpha(record, model), parse_background("transparent"))
+            cutout = compose(rgb, alpha, parse_background("transparent"))
             took = _ms(start)
             data = encode_image(cutout, "png")
 
@@ -213,21 +227,21 @@ class JobRunner:
             current["masks"][model]["timings_ms"]["cutout"] = took
             return {name: (data, MIME_TYPES["png"])}
 
-        self._change(record, add)
-        return name
+        return add
 
-    def _comparison(self, record: dict[str, Any]) -> tuple[dict[str, Any], Files] | None:
-        """Once two models have run: where they disagree, and their scores if a ground truth exists."""
-        names = [name for name in self.models.names if name in record["masks"]]
-        if len(names) < 2:
-            return None
-        first, second = (self._hard_mask(record, name) for name in names[:2])
+    def _comparison(self, record: dict[str, Any], new: dict[str, np.ndarray]) -> list[Change]:
+        """Once two models have run (``new``: hard masks not stored yet): where they disagree, and
+        their scores if a ground truth exists. Empty before that, or once compared."""
+        names = [name for name in self.models.names if name in record["masks"] or name in new]
+        if len(names) < 2 or "diff.png" in record["files"]:
+            return []
+        masks = {name: new[name] if name in new else self._hard_mask(record, name) for name in names}
+        first, second = masks[names[0]], masks[names[1]]
         scores = None
         if "truth" in record:
             truth = decode_grey_png(self.store.read_file(record["id"], record["truth"]["file"]))
-            scores = {name: {"iou": round(metrics.iou(self._hard_mask(record, name), truth), 4),
-                             "boundary_f": round(metrics.boundary_f(self._hard_mask(record, name), truth), 4)}
-                      for name in names}
+            scores = {name: {"iou": round(metrics.iou(masks[name], truth), 4),
+                             "boundary_f": round(metrics.boundary_f(masks[name], truth), 4)} for name in names}
         rgb = load_image(self.store.read_file(record["id"], "input.jpg"), max_pixels=self.max_pixels)
         comparison = {
             "models": names[:2], "diff": "diff.png",
@@ -235,7 +249,15 @@ class JobRunner:
             "iou_between": round(metrics.iou(first, second), 4),
             "scores": scores,
         }
-        return comparison, {"diff.png": (encode_image(disagreement_map(rgb, first, second), "png"), MIME_TYPES["png"])}
+        diff = encode_image(disagreement_map(rgb, first, second), "png")
+
+        def add(current: dict[str, Any]) -> Files:
+            if "diff.png" in current["files"]:
+                return {}  # the other model's request got there first
+            current["comparison"] = comparison
+            return {"diff.png": (diff, MIME_TYPES["png"])}
+
+        return [add]
 
     def _hard_mask(self, record: dict[str, Any], model: str) -> np.ndarray:
         return metrics.binarize(decode_grey_png(self.store.read_file(record["id"], record["masks"][model]["mask"])))
@@ -247,11 +269,20 @@ class JobRunner:
 
         ``picture`` is the uploaded background for ``spec == "image"``. A transparent background in a
         format without alpha (JPEG) gets white. A transparent PNG is the cutout itself, not a copy.
-        The render's number is the next free one when it is stored, whoever else renders meanwhile.
+        The matte, cutout and render this needs are stored in one transaction, with the next free
+        render number at that moment, whoever else renders meanwhile; or, if it fails, none of them.
         """
-        self.ensure_mask(record, model, rgb)
+        changes: list[Change] = []
+        if model in record["masks"]:
+            alpha = self.alpha(record, model)
+        else:
+            rgb = self.original_rgb(record) if rgb is None else rgb
+            changes, alpha = self._segment(record, model, rgb)
         background = background_for(spec, picture)
-        cutout = self.ensure_cutout(record, model, rgb) if background.transparent else None
+        cutout = cutout_name(model) if background.transparent else None
+        if cutout is not None and cutout not in record["files"]:
+            rgb = self.original_rgb(record) if rgb is None else rgb
+            changes.append(self._cutout(record, model, rgb, alpha))
         render: dict[str, Any] = {"model": model, "background": spec, "display": cutout}
         data = None
         if background.transparent and fmt == "png":
@@ -262,7 +293,7 @@ class JobRunner:
             rgb = self.original_rgb(record) if rgb is None else rgb
             with self.models.slot():
                 start = time.perf_counter()
-                composed = compose(rgb, self.alpha(record, model), background)
+                composed = compose(rgb, alpha, background)
                 compose_ms = _ms(start)
                 start = time.perf_counter()
                 data = encode_image(composed, fmt)
@@ -283,7 +314,7 @@ class JobRunner:
             current["renders"].append(dict(render))
             return files
 
-        self._change(record, add)
+        self._change(record, combine([*changes, add]))
         return render
 
     def stored_background(self, record: dict[str, Any], render: dict[str, Any]) -> Picture | None:

@@ -110,6 +110,28 @@ def test_refused_writes_get_a_clear_status_and_lose_nothing(app, client, data_di
         assert client.get(url).status_code == 200, url
 
 
+def test_other_model_refused_late_changes_nothing(app, client, data_dir, stored, monkeypatch):
+    """Failure 9: "other model" answered 507 "nothing was saved" after its new mask was already in the
+    job's record. Here the disk fills just as the render itself is written, after the new mattes."""
+    job_id, before = stored
+    real_fsync = os.fsync
+
+    def full_at_the_render(fd):
+        if full_at_the_render.count >= 2:  # the two mattes went through; the render does not
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        full_at_the_render.count += 1
+        return real_fsync(fd)
+
+    full_at_the_render.count = 0
+    monkeypatch.setattr(os, "fsync", full_at_the_render)
+    response = client.post(f"/jobs/{job_id}/model", data={"model": "mobile-unet"})
+    assert response.status_code == 507 and "nothing was saved" in response.get_data(as_text=True)
+    assert full_at_the_render.count == 2
+    monkeypatch.undo()
+    assert snapshot(data_dir) == before
+    assert "mobile-unet" not in client.get(f"/api/v1/jobs/{job_id}").get_json()["masks"]
+
+
 def test_deleting_on_read_only_storage_keeps_the_job(app, client, data_dir, stored, monkeypatch):
     job_id, before = stored
     fail_storage(monkeypatch, data_dir, errno.EROFS)
