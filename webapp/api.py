@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, url_for
 
 from ml.imageio import MIME_TYPES, encode_image
 
+from webapp import owners
 from webapp.forms import background_field, format_field, model_field, output_field, read_upload
 from webapp.pipeline import decode_grey_png
 from webapp.views import runner
@@ -24,7 +25,8 @@ def remove_background():
     spec = background_field(allow_image=False)
     fmt = format_field()
     output = output_field()
-    record = jobs.start(picture, "api", {"model": model, "background": spec, "format": fmt, "output": output})
+    record = jobs.start(picture, "api", {"model": model, "background": spec, "format": fmt, "output": output},
+                        owners.caller())
     with jobs.cleanup_on_error(record):
         if output == "mask":
             jobs.ensure_mask(record, model, picture.rgb)
@@ -52,7 +54,8 @@ def models():
 def _job_json(record: dict) -> dict:
     links = {name: url_for("pages.job_file", job_id=record["id"], name=name, _external=True)
              for name in record["files"]}
-    return record | {"links": links, "page": url_for("pages.job", job_id=record["id"], _external=True)}
+    shown = {key: value for key, value in record.items() if key != "owner"}
+    return shown | {"links": links, "page": url_for("pages.job", job_id=record["id"], _external=True)}
 
 
 @bp.get("/jobs/<job_id>")
@@ -62,5 +65,7 @@ def get_job(job_id: str):
 
 @bp.delete("/jobs/<job_id>")
 def delete_job(job_id: str):
-    runner().store.delete(job_id)
+    store = runner().store
+    owners.check_may_delete(store.owner(job_id))
+    store.delete(job_id)
     return "", 204

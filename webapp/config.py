@@ -57,6 +57,8 @@ _ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
     "RETENTION": ("BACKDROP_RETENTION", "24h", _retention),
     # Security (webapp/security.py, docs/reliability.md). No API key: the API is open.
     "API_KEY": ("BACKDROP_API_KEY", "", str),
+    # History lists every job, not only the caller's own: for a one-person install.
+    "SHARED_HISTORY": ("BACKDROP_SHARED_HISTORY", False, _flag),
     # Signs the session cookie (CSRF token); unset: a key file in DATA_DIR that every worker shares.
     "SECRET_KEY": ("BACKDROP_SECRET_KEY", None, str),
     # Requests that do work or change state, per client per minute, and how many at once; 0 = no limit.

@@ -317,6 +317,15 @@ class JobStore:
             raise JobDamaged("its folder of files is missing")
         return record
 
+    def owner(self, job_id: str) -> str | None:
+        """Who the job belongs to (None: stored before owners existed); damaged jobs too."""
+        self.job_dir(job_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(select(db.jobs.c.owner).where(db.jobs.c.id == job_id)).one_or_none()
+        if row is None:
+            raise JobNotFound(job_id)
+        return row.owner
+
     def read_file(self, job_id: str, name: str) -> bytes:
         with self.open_file(job_id, name) as handle:
             return handle.read()

@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ml.errors import BackdropError
 
+from webapp import owners
 from webapp.errors import describe, wants_json
 from webapp.forms import background_field, model_field, read_upload
 from webapp.views import PRESETS, form_context, runner
@@ -40,7 +41,7 @@ def create_job():
             raise
         info = describe(exc)
         return render_template("upload.html", error=info, **form_context()), info.status
-    record = jobs.start(picture, "page", {"model": model, "background": spec})
+    record = jobs.start(picture, "page", {"model": model, "background": spec}, owners.caller())
     with jobs.cleanup_on_error(record):
         render = jobs.render(record, model, spec, background, rgb=picture.rgb)
     url = url_for("pages.job", job_id=record["id"], render=render["n"])

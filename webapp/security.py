@@ -6,8 +6,8 @@
   signed session cookie (``SameSite=Lax``, ``HttpOnly``), so another origin can neither read nor
   forge it.
 * API key (optional, ``BACKDROP_API_KEY``): when set, ``/api/*`` requests need it in ``X-API-Key``
-  or ``Authorization: Bearer``, and so does every delete, on any route. The site's own pages call
-  the API with their CSRF token instead, so the UI keeps working without knowing the key.
+  or ``Authorization: Bearer``; a page's CSRF token is not a key (anyone can fetch one). The site's
+  pages post to page routes with their CSRF token instead. Who may delete a job: webapp/owners.py.
 * Rate limit: a token bucket per client address for requests that make the server work or change
   state (not GET/HEAD). In memory, per worker process: N gunicorn workers allow N times the rate.
 * Request shape: few multipart parts, one file per field, a handful of files per request, refused
@@ -35,12 +35,11 @@ from flask import Flask, Response, current_app, request, session
 from markupsafe import Markup, escape
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from webapp import owners
 from webapp.errors import ErrorInfo, error_response
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-API_KEY_HEADER = "X-API-Key"
-API_KEY_FIELD = "api_key"
 SECRET_FILE = "secret.key"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -129,26 +128,8 @@ def _csrf_valid() -> bool:
 
 
 # -- API key ---------------------------------------------------------------------------------------
-def _sent_api_key() -> str | None:
-    key = request.headers.get(API_KEY_HEADER)
-    authorization = request.headers.get("Authorization", "")
-    if key is None and authorization[:7].lower() == "bearer ":
-        key = authorization[7:].strip()
-    if key is None and request.method not in SAFE_METHODS:
-        key = request.form.get(API_KEY_FIELD)
-    return key
-
-
 def api_key_required() -> bool:
     return bool(current_app.config["API_KEY"])
-
-
-# Routes that delete: with an API key set they need it, whatever their method.
-DELETE_ENDPOINTS = frozenset({"history.delete", "api.delete_job"})
-
-
-def _is_delete() -> bool:
-    return request.method == "DELETE" or request.endpoint in DELETE_ENDPOINTS
 
 
 # -- rate limit ------------------------------------------------------------------------------------
@@ -233,16 +214,11 @@ def _guard() -> Response | None:
             raise
         if problem:
             return _refuse(problem.status, problem.message, problem.field)
-    key = config["API_KEY"]
-    if key and _is_delete() and not _same(_sent_api_key(), key):
-        return _refuse(401 if _sent_api_key() is None else 403,
-                       "Deleting jobs needs the API key (X-API-Key header, or the key field of the form).",
-                       API_KEY_FIELD, {"WWW-Authenticate": "Bearer"})
     if request.path.startswith("/api/"):
-        # The API is for scripts, which hold no session: the key authenticates them, and the site's own
-        # pages authenticate with their CSRF token. With no key configured the API is open.
-        if key and not (_same(_sent_api_key(), key) or _csrf_valid()):
-            return _refuse(401 if _sent_api_key() is None else 403,
+        # The API is for scripts, which hold no session: the key authenticates them (a CSRF token, which
+        # any visitor can fetch from a page, is not a key). With no key configured the API is open.
+        if config["API_KEY"] and not owners.holds_api_key():
+            return _refuse(401 if owners.sent_api_key() is None else 403,
                            "This API needs a key: send it in the X-API-Key header or as Authorization: Bearer.",
                            None, {"WWW-Authenticate": "Bearer"})
         return None
