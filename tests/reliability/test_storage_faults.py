@@ -172,7 +172,7 @@ def test_start_up_on_read_only_storage_despite_a_crash_leftover(app, data_dir, s
     (data_dir / "jobs" / job_id / ".tmp-99999999-half").write_bytes(b"half")  # its writer is long gone
     before = snapshot(data_dir)
     fail_storage(monkeypatch, data_dir, errno.EROFS)
-    restarted = create_app({**TEST_CONFIG, "DATA_DIR": data_dir})
+    restarted = create_app({**TEST_CONFIG, "DATA_DIR": data_dir, "SHARED_HISTORY": True})
     restarted.test_client_class = form_client_class
     client = restarted.test_client()
     assert client.get(f"/jobs/{job_id}").status_code == 200
