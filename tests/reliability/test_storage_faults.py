@@ -162,7 +162,7 @@ def test_a_server_restarted_on_read_only_storage_serves_what_it_has(data_dir, st
     assert snapshot(data_dir) == before
 
 
-def test_start_up_on_read_only_storage_despite_a_crash_leftover(app, data_dir, stored, monkeypatch,
+def test_start_up_on_read_only_storage_despite_a_crash_leftover(app, client, data_dir, stored, monkeypatch,
                                                                 form_client_class):
     """Failure 6: a temporary that a crash left could not be removed, and start-up failed, so the whole
     service went down instead of serving reads. The first server stopped cleanly here (its database
@@ -172,9 +172,11 @@ def test_start_up_on_read_only_storage_despite_a_crash_leftover(app, data_dir, s
     (data_dir / "jobs" / job_id / ".tmp-99999999-half").write_bytes(b"half")  # its writer is long gone
     before = snapshot(data_dir)
     fail_storage(monkeypatch, data_dir, errno.EROFS)
-    restarted = create_app({**TEST_CONFIG, "DATA_DIR": data_dir, "SHARED_HISTORY": True})
+    restarted = create_app({**TEST_CONFIG, "DATA_DIR": data_dir})
     restarted.test_client_class = form_client_class
+    session = client.get_cookie("backdrop_session").value
     client = restarted.test_client()
+    client.set_cookie("backdrop_session", session)  # the browser that made the job comes back
     assert client.get(f"/jobs/{job_id}").status_code == 200
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["id"] == job_id
     assert job_id in client.get("/history").get_data(as_text=True)
