@@ -63,7 +63,11 @@ _ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
     "SECRET_KEY": ("BACKDROP_SECRET_KEY", None, str),
     # Requests that do work or change state, per client per minute, and how many at once; 0 = no limit.
     "RATE_LIMIT_PER_MINUTE": ("BACKDROP_RATE_LIMIT", 60.0, float),
-    "RATE_LIMIT_BURST": ("BACKDROP_RATE_BURST", 20, int),
+    "RATE_LIMIT_BURST": ("BACKDROP_RATE_BURST", 20, int),  # at most this many in any 10 s
+    # Clients sending the API key (batch scripts) have a limit of their own, per minute.
+    "RATE_LIMIT_KEY_PER_MINUTE": ("BACKDROP_RATE_LIMIT_KEY", 600.0, float),
+    # Rate-limit counts in Redis (redis://host:6379/0), shared by every worker and host; unset: in memory.
+    "REDIS_URL": ("BACKDROP_REDIS_URL", None, str),
     # Multipart parts (fields + files) and files per request; the forms need at most 2 files, ~12 fields.
     "FORM_PARTS_LIMIT": ("BACKDROP_MAX_FORM_PARTS", 64, int),
     "MAX_FILES": ("BACKDROP_MAX_FILES", 4, int),

@@ -114,6 +114,8 @@ def error_response(info: ErrorInfo) -> tuple[Response | str, int]:
 
 def register_error_handlers(app: Flask) -> None:
     def handle(exc: Exception):
+        if isinstance(exc, HTTPException) and exc.response is not None:
+            return exc.response  # answered already (a rate limit's 429 with its Retry-After)
         info = describe(exc)
         if info.status >= 500:
             log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)

@@ -229,8 +229,20 @@ class JobStore:
         try:
             return (self.job_dir(job_id) / name).open("rb")
         except FileNotFoundError:
-            self.load(job_id)  # deleted since the first look: "not found", not damaged
-            raise JobDamaged(f"its file {name} is missing") from None
+            raise self._missing(job_id, f"its file {name} is missing") from None
+
+    def _missing(self, job_id: str, what: str) -> JobNotFound:
+        """What to raise when a job's folder or file is not there: JobNotFound if it is being deleted
+        (a delete moves the folder away inside its transaction, and holds the job's lock until it
+        commits: waiting for that lock tells the two apart), JobDamaged if it stays."""
+        query = select(db.jobs.c.id).where(db.jobs.c.id == job_id)
+        if self.read_only:
+            with self.engine.connect() as connection:
+                row = connection.execute(query).one_or_none()
+        else:
+            with self._writing() as connection:
+                row = connection.execute(query.with_for_update()).one_or_none()
+        return JobNotFound(job_id) if row is None else JobDamaged(what)
 
     # -- transactions -----------------------------------------------------------------------
     @contextmanager
@@ -314,7 +326,7 @@ class JobStore:
         with self.engine.connect() as connection:
             record = self._load(connection, job_id)
         if not self.job_dir(job_id).is_dir():
-            raise JobDamaged("its folder of files is missing")
+            raise self._missing(job_id, "its folder of files is missing")
         return record
 
     def owner(self, job_id: str) -> str | None:

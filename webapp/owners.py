@@ -22,20 +22,21 @@ API_KEY_HEADER = "X-API-Key"
 API_KEY_FIELD = "api_key"  # the History page's delete form, for a key holder deleting others' jobs
 
 
-def sent_api_key() -> str | None:
-    """The key this request carries: ``X-API-Key``, ``Authorization: Bearer``, or a form's field."""
+def sent_api_key(form: bool = True) -> str | None:
+    """The key this request carries: ``X-API-Key``, ``Authorization: Bearer``, or (``form``) a form's
+    field, which parses the body."""
     key = request.headers.get(API_KEY_HEADER)
     authorization = request.headers.get("Authorization", "")
     if key is None and authorization[:7].lower() == "bearer ":
         key = authorization[7:].strip()
-    if key is None and request.method not in ("GET", "HEAD", "OPTIONS"):
+    if key is None and form and request.method not in ("GET", "HEAD", "OPTIONS"):
         key = request.form.get(API_KEY_FIELD) or None
     return key
 
 
-def holds_api_key() -> bool:
+def holds_api_key(form: bool = True) -> bool:
     """True when a key is configured and this request carries it (compared in constant time)."""
-    expected, sent = current_app.config["API_KEY"], sent_api_key()
+    expected, sent = current_app.config["API_KEY"], sent_api_key(form)
     return bool(expected) and isinstance(sent, str) and hmac.compare_digest(sent.encode(), expected.encode())
 
 

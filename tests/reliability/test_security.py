@@ -240,23 +240,29 @@ def test_rate_limit_per_client(make_app):
     statuses = [client.post("/api/v1/remove-background", data={}).status_code for _ in range(4)]
     assert statuses[:3] == [400, 400, 400] and statuses[3] == 429
     limited = client.post("/api/v1/remove-background", data={})
-    assert limited.headers["Retry-After"] == "10" and "Too many requests" in limited.get_json()["error"]["message"]
+    assert 1 <= int(limited.headers["Retry-After"]) <= 11
+    assert "Too many requests" in limited.get_json()["error"]["message"]
+    page = client.post("/jobs", data={})  # pages too, with the page's message, and Retry-After
+    assert page.status_code == 429 and "Retry-After" in page.headers and "Too many requests" in page.get_data(as_text=True)
     assert client.get("/healthz").status_code == 200  # reads are not limited
     neighbour = app.test_client()
     other = neighbour.post("/api/v1/remove-background", data={}, environ_base={"REMOTE_ADDR": "10.0.0.2"})
     assert other.status_code == 400
 
 
-def test_rate_limiter_refills_and_forgets_old_clients():
-    now = [0.0]
-    limiter = security.RateLimiter(per_minute=60, burst=2, max_clients=100, clock=lambda: now[0])
-    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, pytest.approx(1.0)]
-    now[0] += 1.0
-    assert limiter.take("a") == 0.0 and limiter.take("a") > 0
-    for n in range(1000):
-        limiter.take(f"client-{n}")
-    assert len(limiter._buckets) == 100
-    assert security.RateLimiter(per_minute=0, burst=1).take("a") == 0.0
+def test_api_key_holders_have_their_own_higher_limit(make_app):
+    """A batch script with the key is not held to the per-address limit of anonymous visitors."""
+    app = make_app(RATE_LIMIT_PER_MINUTE=6, RATE_LIMIT_BURST=3, RATE_LIMIT_KEY_PER_MINUTE=8, API_KEY=KEY)
+    client = app.test_client()
+    assert [client.post("/jobs", data={}).status_code for _ in range(4)][-1] == 429  # the address is spent
+    with_key = [client.post("/api/v1/remove-background", data={}, headers={"X-API-Key": KEY}).status_code
+                for _ in range(9)]
+    assert with_key == [400] * 8 + [429]
+
+
+def test_rate_limit_off(make_app):
+    client = make_app(RATE_LIMIT_PER_MINUTE=0, RATE_LIMIT_BURST=1).test_client()
+    assert {client.post("/api/v1/remove-background", data={}).status_code for _ in range(5)} == {400}
 
 
 # -- request shape -----------------------------------------------------------------------------------
