@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests import servers
 from webapp import create_app
 
 # Small limits keep hostile cases cheap; the models and code paths are the production ones. The rate
@@ -139,6 +140,24 @@ def assert_refused(response, statuses: range | tuple = range(400, 500)) -> str:
 
 def assert_healthy(client) -> None:
     assert client.get("/healthz").status_code == 200
+
+
+# -- real servers (tests/servers.py) ----------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for the whole run (URL without a database; see servers.create_database)."""
+    if servers.postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed here (make test installs Debian's postgresql)")
+    with servers.postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    if servers.redis_bin() is None:
+        pytest.skip("redis-server is not installed here (make test installs Debian's redis-server)")
+    with servers.redis() as url:
+        yield url
 
 
 # -- file access audit -------------------------------------------------------------------------------
