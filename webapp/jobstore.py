@@ -11,12 +11,14 @@ leave stray temporaries (cleaned at start-up) but never a record naming a half f
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
 import re
 import secrets
 import shutil
+import socket
 import tempfile
 import time
 from contextlib import contextmanager, suppress
@@ -84,20 +86,28 @@ def _naive_utc(text: str) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
 
 
+# Hosts sharing one data directory tell their temporaries apart by this tag: a process id means
+# nothing on another host.
+HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
 def _owned(name: str) -> str:
-    """``name`` tagged with this process's id, so that start-up clean-up can tell live temporaries
-    (another gunicorn worker is writing them) from those of a process that died."""
-    return f"{os.getpid()}-{name}"
+    """``name`` tagged with this process's id and host, so that start-up clean-up can tell live
+    temporaries (another gunicorn worker, or host, is writing them) from those of a process that died."""
+    return f"{os.getpid()}-{HOST_TAG}-{name}"
 
 
 def _left_by_the_dead(path: Path) -> bool:
-    """True for a temporary whose writer is gone: its process no longer exists, it carries no owner
-    (older layout), or it is older than a day (a recycled process id cannot keep it forever)."""
-    match = re.match(r"(\d{1,9})-", path.name.removeprefix(TMP_PREFIX))
+    """True for a temporary whose writer is gone: its process no longer exists on this host, it
+    carries no owner (older layout), or it is older than a day (a recycled process id cannot keep it
+    forever, and another host's temporaries go only then)."""
+    match = re.match(r"(\d{1,9})-(?:([0-9a-f]{8})-)?", path.name.removeprefix(TMP_PREFIX))
     pid = int(match.group(1)) if match else 0
     try:
         if pid <= 0 or time.time() - path.lstat().st_mtime > STALE_AFTER_S:
             return True
+        if match.group(2) not in (None, HOST_TAG):
+            return False  # another host's, and recent: it may be writing it now
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return True

@@ -250,3 +250,15 @@ def test_purge_removes_damaged_jobs_by_age(tmp_path):
     store.prepare()
     assert store.purge(timedelta(hours=24)) == [damaged]
     assert not (tmp_path / "jobs" / damaged).exists()
+
+
+def test_start_up_spares_another_hosts_recent_temporaries(jobs):
+    """Hosts sharing a data directory: a process id is only meaningful on its own host."""
+    theirs = jobs.tmp_dir / "99999999-0badc0de-" / "x"
+    theirs.parent.mkdir()
+    ours_dead = jobs.tmp_dir / f"99999999-{jobstore.HOST_TAG}-abc"
+    ours_dead.mkdir()
+    assert jobs.prepare() == 1
+    assert theirs.parent.exists() and not ours_dead.exists()
+    os.utime(theirs.parent, (1, 1))
+    assert jobs.prepare() == 1 and not theirs.parent.exists()
