@@ -28,7 +28,7 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RequestLimit
@@ -214,14 +214,16 @@ def init_app(app: Flask) -> None:
     """Check the settings (webapp/config.py), then install the checks, the headers and the template helpers."""
     config = app.config
     if config["MAX_FILES"] < 1 or config["FORM_PARTS_LIMIT"] < 2 or config["RATE_LIMIT_PER_MINUTE"] < 0 \
-            or config["RATE_LIMIT_KEY_PER_MINUTE"] < 0:
+            or config["RATE_LIMIT_KEY_PER_MINUTE"] < 1:
         raise ValueError("BACKDROP_MAX_FILES, BACKDROP_MAX_FORM_PARTS and BACKDROP_RATE_LIMIT* must be positive")
     config.update(MAX_FORM_PARTS=config["FORM_PARTS_LIMIT"], SESSION_COOKIE_SECURE=config["COOKIE_SECURE"],
                   SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_NAME="backdrop_session",
                   # Checked in _guard, after the rate limit and the request's shape, and never on the API.
                   WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
                   RATELIMIT_ENABLED=config["RATE_LIMIT_PER_MINUTE"] > 0,
-                  RATELIMIT_STORAGE_URI=config["REDIS_URL"] or "memory://")
+                  RATELIMIT_STORAGE_URI=config["REDIS_URL"] or "memory://",
+                  # Redis unreachable: count in memory meanwhile rather than refuse or fail requests.
+                  RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True, RATELIMIT_SWALLOW_ERRORS=True)
     app.secret_key = _secret_key(app)
     _make_limiter(app)  # before _guard: a client over its limit is refused before its body is read
     csrf.init_app(app)
