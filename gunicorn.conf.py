@@ -22,3 +22,6 @@ keepalive = 5
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
+# gunicorn's runtime control socket sits at one path per user, which several servers on one machine
+# (the benches, the two-instance tests) would take from each other; nothing here uses gunicornc.
+control_socket_disable = True
