@@ -113,7 +113,7 @@ def summarize(rows: list[dict], models: list[str]) -> dict[str, dict]:
     """Mean IoU and boundary F per model: overall, per size bin, per people bin (with image counts)."""
     groups = {"all": rows}
     groups.update({f"person {n}": [r for r in rows if r["size"] == n] for _, _, n in SIZE_BINS})
-    groups.update({f"{n} people": [r for r in rows if r["people"] == n] for _, _, n in PEOPLE_BINS})
+    groups.update({f"people: {n}": [r for r in rows if r["people"] == n] for _, _, n in PEOPLE_BINS})
     return {group: {"images": len(members), **{
         model: {metric: round(float(np.mean([r[model][metric] for r in members])), 4)
                 for metric in ("iou", "boundary_f")} for model in models}}
