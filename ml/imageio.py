@@ -59,8 +59,9 @@ def load_image(source: bytes | str | os.PathLike, max_pixels: int = DEFAULT_MAX_
             orientation = _orientation(image)
             rgb = _decode_jpeg_fast(image, data)
             if rgb is None:
-                if getattr(image, "n_frames", 1) > 1:
-                    image.seek(0)  # multi-page TIFF / animated WebP: the first frame is the photo
+                # Pillow opens every file at its first frame, which is the photo of a multi-page TIFF or
+                # an animated WebP. Later frames are never looked at: counting them (n_frames) parses
+                # every page, and one damaged page raised TypeError on a photo whose first page is fine.
                 image.load()
                 rgb = _to_rgb(image)
     except ImageError:

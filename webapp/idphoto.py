@@ -2,9 +2,14 @@
 GET /api/v1/id-presets.
 
 All the work is ``ml.idphoto``; this module reads the form fields (naming the field in every error),
-stores the upload and the result as an ordinary job (so GET /api/v1/jobs/<id> shows the report and
-the page can reopen it from History), and answers with the JPEG (or the zip of one photo per face)
-plus the report in an X-Compliance header.
+stores the upload and the result as an ordinary job belonging to its caller (so GET /api/v1/jobs/<id>
+shows the report and the page can reopen it from History), and answers with the JPEG (or the zip of
+one photo per face) plus the report in an X-Compliance header.
+
+The page never calls the API (which needs the key when ``BACKDROP_API_KEY`` is set, and a page's CSRF
+token is not one): its form and its face finder post to page twins (``POST /id-photo``,
+``POST /id-photo/faces``) with their CSRF token, and it reopens a job through ``GET /id-photo/jobs/<id>``,
+which shows only the caller's own ID jobs (everyone's on a ``BACKDROP_SHARED_HISTORY`` install).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from ml.idphoto.presets import (PresetError, background_colours, check_dpi, load
                                 resolve_preset)
 from ml.imageio import MIME_TYPES
 
+from webapp import owners
 from webapp.errors import FieldError
 from webapp.forms import model_field, read_upload
 from webapp.views import file_url, runner
@@ -78,12 +84,25 @@ def page():
                            max_bytes=current_app.config["MAX_CONTENT_LENGTH"])
 
 
+@bp.get("/id-photo/jobs/<job_id>")
+def stored(job_id: str):
+    """An ID job for the page to reopen: its settings, report and file links, for its owner only."""
+    store = runner().store
+    owners.check_may_reopen(store.owner(job_id))
+    record = store.load(job_id)
+    if "idphoto" not in record:
+        raise FieldError("job", "This job is not an ID photo.", 404)
+    return jsonify({"id": record["id"], "created": record["created"], "settings": record["settings"],
+                    "idphoto": record["idphoto"], "links": {name: file_url(record["id"], name) for name in record["files"]}})
+
+
 @bp.get("/api/v1/id-presets")
 def presets():
     return jsonify(presets_json())
 
 
 @bp.post("/api/v1/id-photo/faces")
+@bp.post("/id-photo/faces")  # the page's face finder (CSRF token, no API key); registered first for url_for
 def faces():
     """The faces an ID photo can be made of, numbered left to right, so a page can offer them."""
     picture = read_upload("image")
@@ -95,6 +114,7 @@ def faces():
 
 
 @bp.post("/api/v1/id-photo")
+@bp.post("/id-photo")  # the page's form (CSRF token, no API key); registered first, so url_for names it
 def create():
     """Photo in, ID photo (or 4x6 sheet, or a zip per face) out; the report rides along in X-Compliance."""
     jobs = runner()
@@ -110,7 +130,7 @@ def create():
                 "background": options["background"], "dpi": options["dpi"], "layout": options["layout"],
                 "max_kb": options["max_kb"], "gap_mm": options["gap_mm"], "face": face, "each": each,
                 "adjusted": bool(adjust)}
-    record = jobs.start(picture, "idphoto", settings)
+    record = jobs.start(picture, "idphoto", settings, owners.caller())
     with jobs.cleanup_on_error(record):
         with jobs.models.slot():
             segment = partial(jobs.models.segment, model)
@@ -124,8 +144,7 @@ def create():
                     data, report = result.file.data, result.report
             except FaceError as exc:
                 raise FieldError("face" if face else "image", str(exc)) from None
-        record["idphoto"] = {"file": name, "report": report}
-        jobs.store.save(record, {name: (data, content_type)})
+        jobs.attach(record, "idphoto", {"file": name, "report": report}, {name: (data, content_type)})
     response = Response(data, mimetype=content_type)
     suffix = name.rsplit(".", 1)[1]
     response.headers.update({

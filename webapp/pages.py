@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ml.errors import BackdropError
 
+from webapp import owners
 from webapp.errors import describe, wants_json
 from webapp.forms import background_field, model_field, read_upload
 from webapp.views import PRESETS, form_context, runner
@@ -40,7 +41,7 @@ def create_job():
             raise
         info = describe(exc)
         return render_template("upload.html", error=info, **form_context()), info.status
-    record = jobs.start(picture, "page", {"model": model, "background": spec})
+    record = jobs.start(picture, "page", {"model": model, "background": spec}, owners.caller())
     with jobs.cleanup_on_error(record):
         render = jobs.render(record, model, spec, background, rgb=picture.rgb)
     url = url_for("pages.job", job_id=record["id"], render=render["n"])
@@ -89,13 +90,11 @@ def job_file(job_id: str, name: str):
     record = jobs.store.load(job_id)
     model = next((m for m in record["masks"] if record["masks"][m]["cutout"] == name), None)
     if model is not None and name not in record["files"]:
-        with jobs.store.lock(job_id):
-            record = jobs.store.load(job_id)
-            jobs.ensure_cutout(record, model)
-    path = jobs.store.file_path(job_id, name)
-    content_type = jobs.store.load(job_id)["files"][name]["content_type"]
+        jobs.ensure_cutout(record, model)
+    handle = jobs.store.open_file(job_id, name)
+    content_type = record["files"][name]["content_type"]
     download = request.args.get("download") == "1"
-    return send_file(path, mimetype=content_type, as_attachment=download,
+    return send_file(handle, mimetype=content_type, as_attachment=download,
                      download_name=f"backdrop-{job_id[:8]}-{name}", max_age=3600)
 
 
@@ -106,15 +105,14 @@ def rerun_model(job_id: str):
     With ``next=compare`` only the mask is computed and the compare page is shown.
     """
     jobs = runner()
-    with jobs.store.lock(job_id):
-        record = jobs.store.load(job_id)
-        model = model_field(jobs.models)
-        if request.form.get("next") == "compare" or not record["renders"]:
-            jobs.ensure_mask(record, model)
-            return redirect(url_for("compare.view", job_id=job_id), 303)
-        base = next((r for r in record["renders"] if r["n"] == request.form.get("render", type=int)),
-                    record["renders"][-1])
-        render = jobs.render(record, model, base["background"], jobs.stored_background(record, base))
+    record = jobs.store.load(job_id)
+    model = model_field(jobs.models)
+    if request.form.get("next") == "compare" or not record["renders"]:
+        jobs.ensure_mask(record, model)
+        return redirect(url_for("compare.view", job_id=job_id), 303)
+    base = next((r for r in record["renders"] if r["n"] == request.form.get("render", type=int)),
+                record["renders"][-1])
+    render = jobs.render(record, model, base["background"], jobs.stored_background(record, base))
     return redirect(url_for("pages.job", job_id=job_id, render=render["n"]), 303)
 
 
@@ -122,16 +120,15 @@ def rerun_model(job_id: str):
 def change_background(job_id: str):
     """"Change background": the stored photo and matte over a new background."""
     jobs = runner()
-    with jobs.store.lock(job_id):
-        record = jobs.store.load(job_id)
-        if not record["renders"]:
-            abort(404)
-        try:
-            model = model_field(jobs.models)
-            spec = background_field(allow_image=True)
-            background = read_upload("background_image") if spec == "image" else None
-        except USER_ERRORS as exc:
-            info = describe(exc)
-            return _result_page(record, _render_number(record), info, info.status)
-        render = jobs.render(record, model, spec, background)
+    record = jobs.store.load(job_id)
+    if not record["renders"]:
+        abort(404)
+    try:
+        model = model_field(jobs.models)
+        spec = background_field(allow_image=True)
+        background = read_upload("background_image") if spec == "image" else None
+    except USER_ERRORS as exc:
+        info = describe(exc)
+        return _result_page(record, _render_number(record), info, info.status)
+    render = jobs.render(record, model, spec, background)
     return redirect(url_for("pages.job", job_id=job_id, render=render["n"]), 303)

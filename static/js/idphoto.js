@@ -1,6 +1,8 @@
-/* ID-photo page: drop or choose a photo (preview with numbered face boxes to click), send the form to
-   POST /api/v1/id-photo, then show before/after and the compliance report from the X-Compliance
-   header. ?job=ID reopens a stored ID job (History links here). No inline script: data-* hooks only. */
+/* ID-photo page: drop or choose a photo (preview with numbered face boxes to click; the faces come from
+   POST /id-photo/faces), send the form to its action (POST /id-photo, the page twin of /api/v1/id-photo:
+   the page posts with its CSRF token, never to the API), then show before/after and the compliance report
+   from the X-Compliance header. ?job=ID reopens one of this browser's ID jobs (History links here) through
+   GET /id-photo/jobs/<id>. No inline script: data-* hooks only. */
 (function () {
   "use strict";
   var form = document.querySelector("[data-idphoto-form]");
@@ -18,6 +20,8 @@
   var submit = form.querySelector("[data-submit]");
   var LABELS = { pass: "Pass", warn: "Check", fail: "Fail" };
   var previewUrl = null;
+
+  function jobUrl(id) { return form.getAttribute("data-job-url").replace(/JOB$/, encodeURIComponent(id)); }
 
   function showError(message) {
     errorBox.querySelector("[data-error-text]").textContent = message;
@@ -191,7 +195,7 @@
     if (!isZip) { result.querySelector("[data-after]").src = urls.result; }
     result.querySelector("[data-download]").href = urls.download;
     result.querySelector("[data-download]").textContent = isZip ? "Download all (zip)" : "Download JPEG";
-    result.querySelector("[data-job-json]").href = "/api/v1/jobs/" + urls.job;
+    result.querySelector("[data-job-json]").href = jobUrl(urls.job);
     result.classList.remove("hidden");
     showAdjust(report, urls.result);
   }
@@ -264,8 +268,12 @@
 
   /* ---- reopening a stored job (?job=ID, from History) ---- */
   function reopen(jobId) {
-    fetch("/api/v1/jobs/" + encodeURIComponent(jobId), { headers: { Accept: "application/json" } })
-      .then(function (response) { if (!response.ok) { throw new Error("This ID photo job no longer exists."); } return response.json(); })
+    fetch(jobUrl(jobId), { headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (response.ok) { return response.json(); }
+        return response.json().then(function (data) { throw new Error(data.error.message); },
+                                    function () { throw new Error("This ID photo job no longer exists."); });
+      })
       .then(function (job) {
         if (!job.idphoto) { throw new Error("This job is not an ID photo."); }
         presetSelect.value = job.settings.preset;

@@ -162,3 +162,33 @@ def test_a_hand_set_crop_through_the_api(client):
     rules = {r["id"]: r for r in report["rules"]}
     assert rules["head_height"]["value"] == pytest.approx(33, abs=0.05) and rules["centring"]["value"] == -0.5
     assert rules["top_margin"]["value"] == pytest.approx(4, abs=0.05)
+
+
+def test_the_page_reopens_only_the_callers_own_id_jobs(app, client, form_client_class):
+    """History lists the caller's jobs (webapp/owners.py), so the ID page reopens only those: another
+    browser gets 403 and no report, a job that is not an ID photo 404, a shared install everything."""
+    job_id = post(client, {"preset": "cn-1inch"}).headers["X-Job-Id"]
+    body = client.get(f"/id-photo/jobs/{job_id}").get_json()
+    assert body["id"] == job_id and body["settings"]["preset"] == "cn-1inch"
+    assert body["idphoto"]["file"] == "idphoto.jpg" and body["idphoto"]["report"]["preset"] == "cn-1inch"
+    assert client.get(body["links"]["idphoto.jpg"]).mimetype == "image/jpeg" and "owner" not in body
+    app.test_client_class = form_client_class
+    stranger = app.test_client()
+    refused = stranger.get(f"/id-photo/jobs/{job_id}", headers={"Accept": "application/json"})
+    assert refused.status_code == 403 and "idphoto" not in refused.get_json()
+    assert "another browser" in refused.get_json()["error"]["message"]
+    assert stranger.get("/history").get_data(as_text=True).count(job_id) == 0  # and History does not list it
+    other = client.post("/jobs", data={"image": (io.BytesIO(PHOTO), "me.jpg", "image/jpeg")},
+                        content_type="multipart/form-data").headers["Location"].split("/jobs/")[1].split("?")[0]
+    assert client.get(f"/id-photo/jobs/{other}", headers={"Accept": "application/json"}).status_code == 404
+    app.config["SHARED_HISTORY"] = True
+    assert stranger.get(f"/id-photo/jobs/{job_id}").get_json()["id"] == job_id
+
+
+def test_the_page_calls_its_own_routes_not_the_api(client):
+    page = client.get("/id-photo").get_data(as_text=True)
+    assert 'action="/id-photo"' in page and 'data-faces-url="/id-photo/faces"' in page
+    assert 'data-job-url="/id-photo/jobs/JOB"' in page and "/api/" not in page.split("data-idphoto-form")[1].split(">")[0]
+    body = client.post("/id-photo/faces", data={"image": (io.BytesIO(pair_of_portraits()), "two.jpg")},
+                       content_type="multipart/form-data").get_json()
+    assert [f["number"] for f in body["faces"]] == [1, 2]

@@ -89,6 +89,17 @@ def test_first_frame_of_a_multi_page_tiff():
     assert load_image(data)[0, 0].tolist() == [250, 0, 0]
 
 
+def test_a_damaged_later_page_does_not_stop_the_first():
+    """Failure 3 (issue 11): counting a TIFF's pages raised TypeError on a page without ImageWidth."""
+    from tests.reliability.conftest import tiff_with_a_damaged_second_page
+
+    rgb = np.full((H, W, 3), (250, 0, 0), np.uint8)
+    data = tiff_with_a_damaged_second_page(rgb)
+    with pytest.raises(TypeError):
+        Image.open(io.BytesIO(data)).n_frames
+    assert load_image(data)[0, 0].tolist() == [250, 0, 0]
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_is_applied(orientation):
     exif = Image.Exif()

@@ -93,3 +93,32 @@ def test_unknown_api_route_and_method_are_json(client):
     assert missing.status_code == 404 and missing.json["error"]["status"] == 404
     wrong = client.get(API)
     assert wrong.status_code == 405 and wrong.json["error"]["status"] == 405
+
+
+def test_renders_of_a_stored_job(client, store, photo):
+    job_id = upload(client, API, image=photo, background="#ff0000", format="jpg").headers["X-Job-Id"]
+    again = client.post(f"/api/v1/jobs/{job_id}/renders", data={"model": "mobile-unet", "background": "blur",
+                                                               "format": "webp"})
+    assert again.status_code == 200 and again.mimetype == "image/webp"
+    assert again.headers["X-Job-Id"] == job_id and again.headers["X-Render-Id"] == "2"
+    assert again.headers["X-Model"] == "mobile-unet" and decode(again.data).size == (240, 320)
+    cutout = client.post(f"/api/v1/jobs/{job_id}/renders", data={})  # the defaults: sinet, transparent PNG
+    assert cutout.headers["X-Render-Id"] == "3" and decode(cutout.data).mode == "RGBA"
+    mask = client.post(f"/api/v1/jobs/{job_id}/renders", data={"output": "mask"})
+    assert mask.status_code == 200 and "X-Render-Id" not in mask.headers
+    listed = client.get(f"/api/v1/jobs/{job_id}").json["renders"]
+    assert [(r["n"], r["model"], r["background"]) for r in listed] == [
+        (1, "sinet", "#ff0000"), (2, "mobile-unet", "blur"), (3, "sinet", "transparent")]
+    assert [r["file"] for r in listed] == ["result-1.jpg", "result-2.webp", "cutout-sinet.png"]
+    assert client.get(f"/jobs/{job_id}/files/result-2.webp").data == again.data
+
+
+def test_renders_refuse_bad_fields_and_unknown_jobs(client, photo):
+    job_id = upload(client, API, image=photo).headers["X-Job-Id"]
+    bad = client.post(f"/api/v1/jobs/{job_id}/renders", data={"model": "resnet"})
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "model"
+    image = client.post(f"/api/v1/jobs/{job_id}/renders", data={"background": "image"})
+    assert image.status_code == 422 and image.json["error"]["field"] == "background"
+    assert client.post(f"/api/v1/jobs/{'0' * 32}/renders", data={}).status_code == 404
+    assert client.post("/api/v1/jobs/nope/renders", data={}).status_code == 404
+    assert len(client.get(f"/api/v1/jobs/{job_id}").json["renders"]) == 1
