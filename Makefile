@@ -26,7 +26,7 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-dev.txt
 
 run: setup
 	@echo "Backdrop is starting on http://$(HOST):$(PORT)  (Ctrl+C to stop)"
-	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 --timeout 120 wsgi:app
+	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 --timeout 120 --access-logfile - wsgi:app
 
 test: setup-test
 	$(PY) -m pytest -q

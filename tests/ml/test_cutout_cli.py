@@ -116,6 +116,16 @@ def test_help_runs_as_a_module():
     assert out.returncode == 0 and "--background" in out.stdout and "--crop" in out.stdout
 
 
+def test_a_run_prints_only_its_own_lines(tmp_path):
+    """LiteRT's "Created TensorFlow Lite XNNPACK delegate" line is silenced; our summary still shows."""
+    make_photos(tmp_path / "in")
+    out = subprocess.run([sys.executable, "-m", "ml.cutout", str(tmp_path / "in" / "a.jpg"), "--output",
+                          str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "XNNPACK" not in out.stderr and "INFO" not in out.stderr
+    assert "1 of 1 image(s) done" in out.stderr
+
+
 def portrait(height: int = 96, width: int = 72) -> Image.Image:
     photo = np.full((height, width, 3), 225, np.uint8)
     cv2.ellipse(photo, (width // 2, height), (width // 3, height // 2), 0, 0, 360, (150, 90, 60), -1)
