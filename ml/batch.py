@@ -19,7 +19,7 @@ from ml.imageio import DEFAULT_MAX_PIXELS
 from ml.registry import BACKENDS, DEFAULT_MODEL, DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime
 from ml.segmenter import Segmenter
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 

@@ -4,6 +4,8 @@ Every entry point (web upload, CLIs, benchmarks) goes through ``load_image`` so 
 apply everywhere: the pixel limit is checked from the header before anything is decoded (a 50 kB
 PNG can claim 100,000 x 100,000 pixels), EXIF orientation is applied so phones' portraits come out
 upright, and every mode Pillow can open (16-bit, grey, palette, CMYK, RGBA...) becomes plain RGB.
+iPhones save HEIC (read through the pillow-heif plugin, which applies the file's rotation itself and
+resets the EXIF tag) and some phones and browsers AVIF (Pillow 13 reads it natively).
 """
 from __future__ import annotations
 
@@ -16,9 +18,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from ml.errors import ImageError, ImageTooLarge
+
+pillow_heif.register_heif_opener()
 
 # 40 MP: above any phone or consumer camera photo we expect (24 MP is the documented maximum use),
 # low enough that the worst case stays within the memory budget of one request.
@@ -26,8 +31,10 @@ DEFAULT_MAX_PIXELS = 40_000_000
 
 MIME_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 
-# Pillow format names we accept (MPO is the multi-picture JPEG many cameras write).
-ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF"}
+# Pillow format names we accept (MPO is the multi-picture JPEG many cameras write; HEIF covers .heic).
+ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "HEIF", "AVIF"}
+# The same list as people know the formats: every message and page that names them uses this.
+FORMAT_NAMES = "JPEG, PNG, WebP, BMP, TIFF, HEIC or AVIF"
 _FORMAT_ALIASES = {"jpeg": "jpg"}
 
 _EXIF_ORIENTATION = 0x0112
@@ -109,13 +116,13 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(_bomb_message(exc, max_pixels)) from None
     except UnidentifiedImageError:
-        raise ImageError("the file is not an image in a supported format (JPEG, PNG, WebP, BMP or TIFF)") from None
+        raise ImageError(f"the file is not an image in a supported format ({FORMAT_NAMES})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"the image data is corrupt or truncated ({_describe(exc)})") from None
     if image.format not in ACCEPTED_FORMATS:
         fmt = image.format
         image.close()
-        raise ImageError(f"{fmt} images are not supported; use JPEG, PNG, WebP, BMP or TIFF")
+        raise ImageError(f"{fmt} images are not supported; use {FORMAT_NAMES}")
     width, height = image.size
     if width * height > max_pixels:
         image.close()
@@ -200,6 +207,28 @@ def _apply_orientation(rgb: np.ndarray, orientation: int) -> np.ndarray:
         elif op == "transverse":
             rgb = np.ascontiguousarray(rgb[::-1, ::-1].transpose(1, 0, 2))
     return rgb
+
+
+def fit_within(image: np.ndarray, max_side: int) -> np.ndarray:
+    """``image`` scaled down (area averaging) so its longer side is at most ``max_side``; as is when it fits.
+
+    Works on grey, RGB and RGBA uint8. RGBA is averaged with premultiplied alpha: a cutout's colour
+    under transparent pixels is black (``ml.compose`` zeroes it), and plain averaging would pull that
+    black into the edge as a dark fringe.
+    """
+    height, width = image.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if image.ndim == 2 or image.shape[2] != 4:
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    alpha = image[:, :, 3:].astype(np.float32) / 255.0
+    small = cv2.resize(np.dstack([image[:, :, :3] * alpha, alpha[:, :, 0]]), size, interpolation=cv2.INTER_AREA)
+    small_alpha = small[:, :, 3:]
+    colour = small[:, :, :3] / np.maximum(small_alpha, 1e-6)
+    out = np.dstack([colour, small_alpha[:, :, 0] * 255.0])
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def normalise_format(fmt: str) -> str:

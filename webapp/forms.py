@@ -9,7 +9,7 @@ from flask import current_app, request
 from werkzeug.datastructures import FileStorage
 
 from ml.errors import ImageError, ImageTooLarge
-from ml.imageio import load_image, normalise_format
+from ml.imageio import FORMAT_NAMES, load_image, normalise_format
 
 from webapp.errors import FieldError, NotAnImage
 from webapp.models import ModelPool
@@ -39,7 +39,7 @@ def read_upload(field: str, required: bool = True) -> Picture | None:
         raise FieldError(field, f"{field}: the file is empty.", 400)
     declared = (storage.mimetype or "").lower()
     if declared not in _UNTYPED and not declared.startswith("image/"):
-        raise NotAnImage(field, f"{field}: {declared} is not an image; upload a JPEG, PNG, WebP, BMP or TIFF.")
+        raise NotAnImage(field, f"{field}: {declared} is not an image; upload a {FORMAT_NAMES} file.")
     try:
         rgb = load_image(data, max_pixels=current_app.config["MAX_PIXELS"])
     except ImageTooLarge as exc:

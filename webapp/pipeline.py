@@ -36,7 +36,8 @@ THUMB_SIDE = 360
 PREVIEW_QUALITY = 90
 # Pillow format -> (extension, content type) for storing an upload as it came.
 UPLOAD_TYPES = {"JPEG": ("jpg", "image/jpeg"), "MPO": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"),
-                "WEBP": ("webp", "image/webp"), "BMP": ("bmp", "image/bmp"), "TIFF": ("tiff", "image/tiff")}
+                "WEBP": ("webp", "image/webp"), "BMP": ("bmp", "image/bmp"), "TIFF": ("tiff", "image/tiff"),
+                "HEIF": ("heic", "image/heic"), "AVIF": ("avif", "image/avif")}
 # Disagreement map colours: where only the first model, or only the second, sees a person.
 ONLY_FIRST = np.array([255, 140, 0], np.float32)
 ONLY_SECOND = np.array([30, 120, 255], np.float32)

@@ -5,8 +5,13 @@ from typing import Any
 
 from flask import Flask, current_app, url_for
 
+from ml.imageio import FORMAT_NAMES
+
 from webapp.models import LABELS
 from webapp.pipeline import JobRunner
+
+# What the file pickers offer: "image/*" alone hides .heic files in some desktop pickers.
+UPLOAD_ACCEPT = "image/*,.heic,.heif,.avif"
 
 # Preset backgrounds on the colour picker (ID-photo colours included: white, light blue, red).
 PRESETS = [("white", "#ffffff"), ("blue", "#438edb"), ("red", "#d32f2f"), ("green", "#2e7d32"),
@@ -36,7 +41,8 @@ def form_context() -> dict[str, Any]:
 
 
 def register_template_helpers(app: Flask) -> None:
-    app.jinja_env.globals.update(label=model_label, background_label=background_label, file_url=file_url)
+    app.jinja_env.globals.update(label=model_label, background_label=background_label, file_url=file_url,
+                                 upload_accept=UPLOAD_ACCEPT, format_names=FORMAT_NAMES)
     app.jinja_env.filters["model_label"] = model_label
 
 

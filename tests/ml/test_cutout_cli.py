@@ -150,6 +150,8 @@ INPUT_MODES = {
     "photo.bmp": lambda im: im,
     "photo.webp": lambda im: im,
     "photo.tif": lambda im: im,
+    "photo.heic": lambda im: im,
+    "photo.avif": lambda im: im,
 }
 
 
@@ -164,6 +166,15 @@ def test_every_input_mode_gives_a_cutout_of_the_right_size(tmp_path, name):
     assert main([str(path), "--output", str(tmp_path / "out")]) == 0
     cutout = Image.open(tmp_path / "out" / f"{path.stem}.png")
     assert cutout.mode == "RGBA" and cutout.size == base.size
+
+
+def test_a_folder_of_iphone_and_avif_photos(tmp_path):
+    """Folders contribute .heic/.heif/.avif files like any other photo."""
+    (tmp_path / "in").mkdir()
+    for name in ("iphone.heic", "other.heif", "web.avif"):
+        portrait().save(tmp_path / "in" / name)
+    assert main([str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["iphone.png", "other.png", "web.png"]
 
 
 def test_exif_rotated_photo_gives_an_upright_cutout(tmp_path):

@@ -4,11 +4,13 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
+from PIL import Image
 
 from ml.registry import load_runtime
 from webapp.config import REPO_ROOT
 
-from .conftest import decode, upload
+from .conftest import decode, encode, portrait, upload
 
 API = "/api/v1/remove-background"
 
@@ -93,3 +95,18 @@ def test_unknown_api_route_and_method_are_json(client):
     assert missing.status_code == 404 and missing.json["error"]["status"] == 404
     wrong = client.get(API)
     assert wrong.status_code == 405 and wrong.json["error"]["status"] == 405
+
+
+@pytest.mark.parametrize("fmt, ext, mimetype", [("HEIF", "heic", "image/heic"), ("AVIF", "avif", "image/avif")])
+def test_iphone_heic_and_avif_uploads(client, store, fmt, ext, mimetype):
+    """Stored as sent, turned upright by its EXIF orientation (6: the phone was turned), then cut out."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways = np.ascontiguousarray(np.rot90(portrait(), 1))  # 240 high, 320 wide as stored
+    data = encode(sideways, fmt, quality=90, exif=exif.tobytes())
+    response = upload(client, API, image=data, filename=f"IMG_0001.{ext}", mimetype=mimetype)
+    assert response.status_code == 200, response.data[:300]
+    assert decode(response.data).size == (240, 320)  # upright: taller than wide
+    record = store.load(response.headers["X-Job-Id"])
+    assert record["original"]["file"] == f"original.{ext}" and record["original"]["content_type"] == mimetype
+    assert store.read_file(record["id"], f"original.{ext}") == data
