@@ -5,10 +5,15 @@ The web layer's only image work lives here, and it is all bookkeeping around ``m
 Re-runs ("other model", "change background") decode the stored original again, never the lossy
 preview, so a second result is exactly as good as the first.
 
+Pages show previews, made once when the photo or result is made: a 12 MP photo's full-size files
+weigh 5-10 MB, and a page that fetched them would be slow on a phone for no visible gain in a frame
+a few hundred pixels wide. Full-size files are only fetched by the download links.
+
 Files in a job folder:
-  original.<ext>        the upload, byte for byte        input.jpg / thumb.jpg  upright previews
+  original.<ext>        the upload, byte for byte        input.jpg / thumb.jpg  upright previews (1600, 360 px)
   alpha-<model>.png     soft matte (grey, 0-255)         mask-<model>.png       hard mask (0/255)
   cutout-<model>.png    RGBA cutout                      result-<n>.<fmt>       render n on its background
+  <stem>-preview.webp   1600 px preview of a cutout or result, <stem>-thumb.webp its 360 px thumbnail
   bg-<n>.<ext>          uploaded background of render n  truth.png / diff.png   compare page
 """
 from __future__ import annotations
@@ -26,14 +31,17 @@ from PIL import Image
 from ml import metrics
 from ml.compose import Background, Colour, ImageBackground, compose, parse_background
 from ml.errors import ImageError
-from ml.imageio import MIME_TYPES, encode_image, load_image
+from ml.imageio import MIME_TYPES, encode_image, fit_within, load_image
 
 from webapp.errors import FieldError
 from webapp.jobstore import JobStore, utc_now
 from webapp.models import ModelPool
 
+# Previews: the longer side of what pages show (sharp on a 2x screen at 800 px) and of history
+# thumbnails; WebP keeps a cutout's transparency at a fraction of PNG's size.
+PREVIEW_SIDE = 1600
 THUMB_SIDE = 360
-PREVIEW_QUALITY = 90
+PREVIEW_QUALITY = 85
 # Pillow format -> (extension, content type) for storing an upload as it came.
 UPLOAD_TYPES = {"JPEG": ("jpg", "image/jpeg"), "MPO": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"),
                 "WEBP": ("webp", "image/webp"), "BMP": ("bmp", "image/bmp"), "TIFF": ("tiff", "image/tiff"),
@@ -75,11 +83,15 @@ def decode_grey_png(data: bytes) -> np.ndarray:
     return values
 
 
-def thumbnail(rgb: np.ndarray) -> np.ndarray:
-    height, width = rgb.shape[:2]
-    scale = min(1.0, THUMB_SIDE / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+def previews(stem: str, image: np.ndarray) -> tuple[dict[str, str], Files]:
+    """The page preview and history thumbnail of a cutout or result: their names (keys ``preview``
+    and ``thumb``, for the record) and the files to store."""
+    preview = fit_within(image, PREVIEW_SIDE)
+    names = {"preview": f"{stem}-preview.webp", "thumb": f"{stem}-thumb.webp"}
+    files = {names["preview"]: (encode_image(preview, "webp", PREVIEW_QUALITY), MIME_TYPES["webp"]),
+             names["thumb"]: (encode_image(fit_within(preview, THUMB_SIDE), "webp", PREVIEW_QUALITY),
+                              MIME_TYPES["webp"])}
+    return names, files
 
 
 def background_for(spec: str, picture: Picture | None) -> Background:
@@ -118,8 +130,8 @@ class JobRunner:
         }
         files = {
             f"original.{ext}": (picture.data, content_type),
-            "input.jpg": (encode_image(picture.rgb, "jpg", PREVIEW_QUALITY), MIME_TYPES["jpg"]),
-            "thumb.jpg": (encode_image(thumbnail(picture.rgb), "jpg", 85), MIME_TYPES["jpg"]),
+            "input.jpg": (encode_image(fit_within(picture.rgb, PREVIEW_SIDE), "jpg", PREVIEW_QUALITY), MIME_TYPES["jpg"]),
+            "thumb.jpg": (encode_image(fit_within(picture.rgb, THUMB_SIDE), "jpg", PREVIEW_QUALITY), MIME_TYPES["jpg"]),
         }
         return self.store.create(record, files)
 
@@ -155,7 +167,7 @@ class JobRunner:
         return record
 
     def ensure_cutout(self, record: dict[str, Any], model: str, rgb: np.ndarray | None = None) -> str:
-        """The RGBA cutout of ``model``'s matte, composed on first use and then kept.
+        """The RGBA cutout of ``model``'s matte (with its previews), composed on first use and then kept.
 
         Made lazily because it costs as much as a whole colour render (edge decontamination plus a
         large PNG) and most uploads ask for a colour; the result page's download link triggers it.
@@ -169,7 +181,9 @@ class JobRunner:
             cutout = compose(rgb, self.alpha(record, model), parse_background("transparent"))
             record["masks"][model]["timings_ms"]["cutout"] = _ms(start)
             data = encode_image(cutout, "png")
-        self.store.save(record, {name: (data, MIME_TYPES["png"])})
+            names, files = previews(f"cutout-{model}", cutout)
+        record["masks"][model].update({f"cutout_{key}": value for key, value in names.items()})
+        self.store.save(record, {name: (data, MIME_TYPES["png"]), **files})
         return name
 
     def _comparison(self, record: dict[str, Any]) -> Files:
@@ -184,6 +198,7 @@ class JobRunner:
             scores = {name: {"iou": round(metrics.iou(self._hard_mask(record, name), truth), 4),
                              "boundary_f": round(metrics.boundary_f(self._hard_mask(record, name), truth), 4)}
                       for name in names}
+        # The map is only looked at, so it is drawn at the preview's size, over the preview.
         rgb = load_image(self.store.read_file(record["id"], "input.jpg"), max_pixels=self.max_pixels)
         record["comparison"] = {
             "models": names[:2], "diff": "diff.png",
@@ -191,7 +206,8 @@ class JobRunner:
             "iou_between": round(metrics.iou(first, second), 4),
             "scores": scores,
         }
-        return {"diff.png": (encode_image(disagreement_map(rgb, first, second), "png"), MIME_TYPES["png"])}
+        small_first, small_second = (_shrink_mask(mask, rgb.shape[:2]) for mask in (first, second))
+        return {"diff.png": (encode_image(disagreement_map(rgb, small_first, small_second), "png"), MIME_TYPES["png"])}
 
     def _hard_mask(self, record: dict[str, Any], model: str) -> np.ndarray:
         return metrics.binarize(decode_grey_png(self.store.read_file(record["id"], record["masks"][model]["mask"])))
@@ -207,10 +223,14 @@ class JobRunner:
         record = self.ensure_mask(record, model, rgb)
         number = max((r["n"] for r in record["renders"]), default=0) + 1
         background = background_for(spec, picture)
-        cutout = self.ensure_cutout(record, model, rgb) if background.transparent else None
-        render = {"n": number, "model": model, "background": spec, "created": utc_now(), "display": cutout}
+        transparent = background.transparent
+        cutout = self.ensure_cutout(record, model, rgb) if transparent else None
+        render = {"n": number, "model": model, "background": spec, "created": utc_now()}
         files: Files = {}
-        if background.transparent and fmt == "png":
+        if transparent:  # the page shows the cutout's preview even when the file is a JPEG on white
+            mask = record["masks"][model]  # (a cutout made before previews existed stands in for them)
+            render.update(preview=mask.get("cutout_preview", cutout), thumb=mask.get("cutout_thumb", cutout))
+        if transparent and fmt == "png":
             render["file"], render["timings_ms"] = cutout, {"compose": 0.0, "encode": 0.0}
         else:
             if background.transparent and fmt == "jpg":
@@ -223,9 +243,12 @@ class JobRunner:
                 start = time.perf_counter()
                 data = encode_image(composed, fmt)
                 render["timings_ms"] = {"compose": compose_ms, "encode": _ms(start)}
+                if not transparent:
+                    names, preview_files = previews(f"result-{number}", composed)
+                    render.update(names)
+                    files.update(preview_files)
             render["file"] = f"result-{number}.{fmt}"
             files[render["file"]] = (data, MIME_TYPES[fmt])
-        render["display"] = render["display"] or render["file"]
         if picture is not None and spec == "image":
             ext, content_type = upload_type(picture.data)
             render["background_file"] = f"bg-{number}.{ext}"
@@ -267,6 +290,11 @@ class JobRunner:
         except BaseException:
             self.store.delete(record["id"])
             raise
+
+
+def _shrink_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A full-size boolean mask at the size of the preview it is drawn over."""
+    return cv2.resize(mask.astype(np.uint8) * 255, shape[::-1], interpolation=cv2.INTER_AREA) >= 128
 
 
 def disagreement_map(rgb: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -14,11 +14,15 @@ import tempfile
 import threading
 from pathlib import Path
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 from werkzeug.serving import make_server
 
 from webapp import create_app
+from webapp.pipeline import Picture
 
 from .conftest import decode, encode, portrait
 
@@ -29,17 +33,25 @@ DEMO_STEM = "0037"
 DEMO_DIR = Path("/work/shared/datasets/ccp")
 SHOTS = Path(os.environ.get("BACKDROP_SCREENSHOT_DIR", Path(tempfile.gettempdir()) / "backdrop-screenshots"))
 BLUE = "#438edb"
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+CHECKER_GREY = (201, 204, 214)  # #c9ccd6, the dark squares of .checkerboard in app.css
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def served_app(tmp_path_factory):
     app = create_app({"DATA_DIR": tmp_path_factory.mktemp("data"), "MAX_UPLOAD_MB": 5})
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
+    yield f"http://127.0.0.1:{httpd.server_port}", app
     httpd.shutdown()
     thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def server(served_app) -> str:
+    return served_app[0]
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +185,7 @@ def test_other_model_and_change_background_reuse_the_upload(page, server, demo):
     page.click(".change-bg .chip:has(input[value=transparent])")
     page.click(".change-bg button[type=submit]")
     page.wait_for_url(re.compile(r"render=3$"))
-    assert page.eval_on_selector("[data-result]", "img => img.parentElement.classList.contains('checkerboard')")
+    assert page.eval_on_selector("[data-result]", "img => img.classList.contains('checkerboard')")
     assert image_loaded(page, "[data-result]")
 
 
@@ -208,4 +220,89 @@ def test_phone_width_has_no_sideways_scroll(browser, server, demo):
                 result.split("?")[0] + "/compare"):
         page.goto(url)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+    context.close()
+
+
+def screen_of(browser, viewport: dict):
+    """A page in a fresh context of the given size (phones at 2x pixels, as a real phone draws)."""
+    phone = viewport["width"] < 600
+    context = browser.new_context(viewport=viewport, device_scale_factor=2 if phone else 1, is_mobile=phone)
+    return context, context.new_page()
+
+
+def upload_transparent(page, server, photo: Path) -> None:
+    page.goto(server + "/")
+    page.set_input_files("[data-image-input]", str(photo))
+    page.click(".chip:has(input[value=transparent])")
+    page.click("[data-submit]")
+    page.wait_for_url(re.compile(r"render=1$"))
+    page.wait_for_load_state("networkidle")
+
+
+def pixels(page, selector: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(page.locator(selector).screenshot())).convert("RGB")).astype(int)
+
+
+def share(image: np.ndarray, colour: tuple[int, int, int]) -> float:
+    """Fraction of the screenshot's pixels that are ``colour`` (within 3 levels)."""
+    return float((np.abs(image - colour).max(axis=2) <= 3).mean())
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_result_and_downloads_are_in_the_first_screen(browser, server, demo, viewport):
+    context, page = screen_of(browser, viewport)
+    upload_transparent(page, server, demo[0])
+    assert image_loaded(page, "[data-result]")
+    assert page.evaluate("window.scrollY") == 0
+    result = page.locator("[data-result]").bounding_box()
+    assert result["height"] > 150 and result["y"] + result["height"] <= viewport["height"], result
+    for kind in ("cutout", "composite", "mask"):
+        box = page.locator(f"[data-download={kind}]").bounding_box()
+        assert box["y"] + box["height"] <= viewport["height"], (kind, box)
+    shot(page, f"result-first-screen-{viewport['width']}.png")
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_transparent_areas_show_a_checkerboard_white_or_black(browser, server, demo, viewport):
+    """Screenshots of the result: the checkerboard's grey squares show through the cutout's
+    transparent pixels; the toggle swaps them for white or black (and the compare page has it too)."""
+    context, page = screen_of(browser, viewport)
+    upload_transparent(page, server, demo[0])
+    checker = pixels(page, "[data-result]")
+    assert share(checker, CHECKER_GREY) > 0.05 and share(checker, (255, 255, 255)) > 0.05
+    page.click(".view-black")
+    black = pixels(page, "[data-result]")
+    assert share(black, CHECKER_GREY) < 0.002 and share(black, (0, 0, 0)) > 0.1
+    page.click(".view-white")
+    white = pixels(page, "[data-result]")
+    assert share(white, CHECKER_GREY) < 0.002 and share(white, (255, 255, 255)) > 0.1
+    page.click("text=Compare both models")
+    page.wait_for_load_state("networkidle")
+    cutout = pixels(page, "[data-cutout=sinet]")
+    assert share(cutout, CHECKER_GREY) > 0.05
+    context.close()
+
+
+def test_a_12_megapixel_result_page_loads_under_one_and_a_half_megabytes(browser, served_app):
+    """The page fetches the 1600 px previews made with the job, not the 12 MP files (a transparent
+    cutout alone is several MB as PNG)."""
+    server, app = served_app
+    grain = np.random.default_rng(1).integers(-12, 13, size=(4000, 3000, 3), dtype=np.int16)
+    rgb = np.clip(portrait(4000, 3000) + grain, 0, 255).astype(np.uint8)  # film grain: as heavy as a photo
+    data = encode(rgb, quality=90)
+    jobs = app.extensions["backdrop"]
+    record = jobs.start(Picture(data, rgb, "twelve.jpg"), "page", {"model": "sinet", "background": "transparent"})
+    jobs.render(record, "sinet", "transparent", rgb=rgb)
+    context, page = screen_of(browser, DESKTOP)
+    loaded: list[int] = []
+    page.on("response", lambda response: loaded.append(len(response.body()))
+            if response.request.resource_type == "image" else None)
+    page.goto(f"{server}/jobs/{record['id']}")
+    page.wait_for_load_state("networkidle")
+    assert image_loaded(page, "[data-result]") and image_loaded(page, "[data-original]")
+    cutout_bytes = record["files"]["cutout-sinet.png"]["bytes"]
+    print(f"12 MP result page: {sum(loaded):,} bytes of images in {len(loaded)} responses (the upload: "
+          f"{len(data):,} bytes; the full-size PNG cutout: {cutout_bytes:,} bytes)")
+    assert sum(loaded) < 1.5e6
     context.close()
