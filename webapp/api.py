@@ -3,13 +3,11 @@
 """
 from __future__ import annotations
 
-import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, url_for
 
-from ml.imageio import MIME_TYPES, encode_image
+from ml.imageio import MIME_TYPES
 
-from webapp.forms import background_field, format_field, model_field, output_field, read_upload
-from webapp.pipeline import decode_grey_png
+from webapp.forms import background_field, format_field, framing_fields, model_field, output_field, read_upload
 from webapp.views import runner
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -17,23 +15,26 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 @bp.post("/remove-background")
 def remove_background():
-    """One photo in, one image out (cutout/composite or mask) in the asked format; stored as a job."""
+    """One photo in, one image out (cutout/composite or mask) in the asked format; stored as a job.
+
+    Every field is read and checked before anything is stored, so a refused request leaves no job.
+    """
     jobs = runner()
     picture = read_upload("image")
     model = model_field(jobs.models)
-    spec = background_field(allow_image=False)
+    spec = background_field()
+    background = read_upload("background_image") if spec == "image" else None
     fmt = format_field()
     output = output_field()
-    record = jobs.start(picture, "api", {"model": model, "background": spec, "format": fmt, "output": output})
+    framing = framing_fields()
+    record = jobs.start(picture, "api", {"model": model, "background": spec, "format": fmt, "output": output,
+                                         "crop_margin": framing.crop_margin, "max_side": framing.max_side})
     with jobs.cleanup_on_error(record):
         if output == "mask":
             jobs.ensure_mask(record, model, picture.rgb)
-            name = record["masks"][model]["mask"]
-            data = jobs.store.read_file(record["id"], name)
-            if fmt != "png":
-                data = encode_image(np.repeat(decode_grey_png(data)[:, :, None], 3, axis=2), fmt)
+            data = jobs.mask_file(record, model, fmt, framing)
         else:
-            name = jobs.render(record, model, spec, rgb=picture.rgb, fmt=fmt)["file"]
+            name = jobs.render(record, model, spec, background, rgb=picture.rgb, fmt=fmt, framing=framing)["file"]
             data = jobs.store.read_file(record["id"], name)
     inference_ms = record["masks"][model]["timings_ms"]["total"]
     response = Response(data, mimetype=MIME_TYPES[fmt])

@@ -33,7 +33,7 @@ def create_job():
     try:
         picture = read_upload("image")
         model = model_field(jobs.models)
-        spec = background_field(allow_image=True)
+        spec = background_field()
         background = read_upload("background_image") if spec == "image" else None
     except USER_ERRORS as exc:
         if wants_json():
@@ -126,7 +126,7 @@ def change_background(job_id: str):
             abort(404)
         try:
             model = model_field(jobs.models)
-            spec = background_field(allow_image=True)
+            spec = background_field()
             background = read_upload("background_image") if spec == "image" else None
         except USER_ERRORS as exc:
             info = describe(exc)

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from ml import metrics
-from ml.compose import Background, Colour, ImageBackground, compose, parse_background
+from ml.compose import Background, Colour, Framing, ImageBackground, compose, parse_background
 from ml.errors import ImageError
 from ml.imageio import MIME_TYPES, encode_image, fit_within, load_image
 
@@ -214,11 +214,12 @@ class JobRunner:
 
     # -- renders --------------------------------------------------------------------------------
     def render(self, record: dict[str, Any], model: str, spec: str, picture: Picture | None = None,
-               rgb: np.ndarray | None = None, fmt: str = "jpg") -> dict[str, Any]:
+               rgb: np.ndarray | None = None, fmt: str = "jpg", framing: Framing = Framing()) -> dict[str, Any]:
         """Compose the job's photo with ``model``'s matte over background ``spec``; returns the render.
 
         ``picture`` is the uploaded background for ``spec == "image"``. A transparent background in a
-        format without alpha (JPEG) gets white. A transparent PNG is the cutout itself, not a copy.
+        format without alpha (JPEG) gets white. A whole transparent PNG is the cutout itself, not a
+        copy; ``framing`` (API: crop=subject, max_side) crops and scales the photo and matte first.
         """
         record = self.ensure_mask(record, model, rgb)
         number = max((r["n"] for r in record["renders"]), default=0) + 1
@@ -230,15 +231,18 @@ class JobRunner:
         if transparent:  # the page shows the cutout's preview even when the file is a JPEG on white
             mask = record["masks"][model]  # (a cutout made before previews existed stands in for them)
             render.update(preview=mask.get("cutout_preview", cutout), thumb=mask.get("cutout_thumb", cutout))
-        if transparent and fmt == "png":
+        if transparent and fmt == "png" and framing.whole:
             render["file"], render["timings_ms"] = cutout, {"compose": 0.0, "encode": 0.0}
         else:
             if background.transparent and fmt == "jpg":
                 background = Colour((255, 255, 255))
             rgb = self.original_rgb(record) if rgb is None else rgb
+            rgb, alpha = framing.apply([rgb, self.alpha(record, model)], self._hard_mask(record, model))
+            if not framing.whole:
+                render["framing"] = {"crop_margin": framing.crop_margin, "max_side": framing.max_side}
             with self.models.slot():
                 start = time.perf_counter()
-                composed = compose(rgb, self.alpha(record, model), background)
+                composed = compose(rgb, alpha, background)
                 compose_ms = _ms(start)
                 start = time.perf_counter()
                 data = encode_image(composed, fmt)
@@ -256,6 +260,17 @@ class JobRunner:
         record["renders"].append(render)
         self.store.save(record, files)
         return render
+
+    def mask_file(self, record: dict[str, Any], model: str, fmt: str, framing: Framing = Framing()) -> bytes:
+        """``model``'s hard mask (0/255) in ``fmt``, cropped and scaled by ``framing``: the stored PNG
+        itself when nothing changes."""
+        data = self.store.read_file(record["id"], record["masks"][model]["mask"])
+        if fmt == "png" and framing.whole:
+            return data
+        stored = decode_grey_png(data)
+        (scaled,) = framing.apply([stored], metrics.binarize(stored))
+        mask = metrics.binarize(scaled).astype(np.uint8) * 255  # scaling greys the outline: 0/255 again
+        return encode_image(mask, fmt)
 
     def stored_background(self, record: dict[str, Any], render: dict[str, Any]) -> Picture | None:
         """The uploaded background picture of an earlier render, to reuse it with another model."""

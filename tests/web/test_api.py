@@ -1,6 +1,7 @@
 """The JSON/binary API: remove-background in every format and output, models, jobs, healthz."""
 from __future__ import annotations
 
+import io
 import re
 
 import numpy as np
@@ -110,3 +111,57 @@ def test_iphone_heic_and_avif_uploads(client, store, fmt, ext, mimetype):
     record = store.load(response.headers["X-Job-Id"])
     assert record["original"]["file"] == f"original.{ext}" and record["original"]["content_type"] == mimetype
     assert store.read_file(record["id"], f"original.{ext}") == data
+
+
+@pytest.mark.parametrize("colour, rgb", [("#F00", (255, 0, 0)), ("#00ff00", (0, 255, 0)), ("navy", (0, 0, 128)),
+                                         ("RebeccaPurple", (102, 51, 153))])
+def test_colours_as_short_hex_long_hex_and_css_names(client, store, photo, colour, rgb):
+    response = upload(client, API, image=photo, background=colour, format="png")
+    assert response.status_code == 200, response.data[:300]
+    result = np.asarray(decode(response.data)).astype(int)
+    alpha = np.asarray(decode(store.read_file(response.headers["X-Job-Id"], "alpha-sinet.png")))
+    assert result.shape == (320, 240, 3) and np.abs(np.median(result[alpha == 0], axis=0) - rgb).max() <= 1
+    assert store.load(response.headers["X-Job-Id"])["settings"]["background"] == "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def test_image_background_from_a_second_file(client, photo):
+    green = np.zeros((50, 80, 3), np.uint8)
+    green[:] = (20, 200, 40)
+    response = client.post(API, content_type="multipart/form-data", data={
+        "image": (io.BytesIO(photo), "me.jpg", "image/jpeg"), "background": "image",
+        "background_image": (io.BytesIO(encode(green, "PNG")), "beach.png", "image/png"), "format": "png"})
+    assert response.status_code == 200, response.data[:300]
+    result = np.asarray(decode(response.data)).astype(int)
+    assert result.shape == (320, 240, 3) and np.abs(result[2, 2] - (20, 200, 40)).max() <= 2  # a corner is background
+    missing = upload(client, API, image=photo, background="image")
+    assert missing.status_code == 400 and missing.json["error"]["field"] == "background_image"
+
+
+def test_crop_to_the_subject_with_a_margin_and_max_side(client, store, photo):
+    alpha = None
+    sizes = {}
+    for fields in ({}, {"crop": "subject", "margin": "0"}, {"crop": "subject"}, {"crop": "subject", "margin": "0.2"}):
+        response = upload(client, API, image=photo, **fields)
+        assert response.status_code == 200, response.data[:300]
+        sizes[fields.get("margin", "default" if fields else "none")] = decode(response.data).size
+        alpha = np.asarray(decode(store.read_file(response.headers["X-Job-Id"], "mask-sinet.png")))
+    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+    tight = (cols[-1] + 1 - cols[0], rows[-1] + 1 - rows[0])
+    assert sizes["none"] == (240, 320) and sizes["0"] == tight
+    assert sizes["0"] < sizes["default"] <= sizes["0.2"] <= (240, 320)  # tuples: compared by width first
+    small = upload(client, API, image=photo, max_side="100", background="#fff", format="jpg")
+    assert decode(small.data).size == (75, 100)
+    mask = upload(client, API, image=photo, output="mask", crop="subject", margin="0", max_side="64")
+    values = np.asarray(decode(mask.data))
+    assert max(values.shape) == 64 and set(np.unique(values)) <= {0, 255}
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"crop": "face"}, "crop"), ({"crop": "subject", "margin": "2"}, "margin"), ({"margin": "0.1"}, "margin"),
+    ({"crop": "subject", "margin": "nan"}, "margin"), ({"max_side": "10"}, "max_side"),
+    ({"max_side": "1.5"}, "max_side"), ({"background": "#ggg"}, "background"),
+    ({"background": "not-a-colour"}, "background")])
+def test_bad_framing_and_colours_are_422_naming_the_field(client, store, photo, fields, field):
+    response = upload(client, API, image=photo, **fields)
+    assert response.status_code == 422 and response.json["error"]["field"] == field, response.json
+    assert not list(store.jobs_dir.iterdir())  # nothing stored

@@ -62,7 +62,7 @@ BAD_INPUTS = {
 FIELD_INPUTS = {
     "unknown model": ({"model": "resnet"}, 422, "model", "unknown model"),
     "bad colour": ({"background": "#12345"}, 422, "background", "not a background"),
-    "colour name": ({"background": "purple"}, 422, "background", "not a background"),
+    "unknown colour name": ({"background": "purplish"}, 422, "background", "not a background"),
     "server path as background": ({"background": "/etc/hostname"}, 422, "background", "not a background"),
 }
 
@@ -91,14 +91,14 @@ def test_bad_fields(client, data_dir, existing, photo, url, as_json, case):
 
 
 def test_page_colour_field_is_named(client, data_dir, existing, photo):
-    fields = {"image": (photo, "p.jpg", "image/jpeg"), "background": "color", "color": "blue"}
+    fields = {"image": (photo, "p.jpg", "image/jpeg"), "background": "color", "color": "bluish"}
     check(send(client, "/jobs", True, fields), 422, "color", "not a background", True, data_dir, existing)
 
 
 @pytest.mark.parametrize("fields,status,field,words", [
     ({"format": "gif"}, 422, "format", "unknown output format"),
     ({"output": "alpha"}, 422, "output", "not an output"),
-    ({"background": "image"}, 422, "background", "not a background"),  # the API takes no background file
+    ({"background": "image"}, 400, "background_image", "no file"),  # the file is required with it
 ])
 def test_bad_api_fields(client, data_dir, existing, photo, fields, status, field, words):
     fields = {"image": (photo, "p.jpg", "image/jpeg"), **fields}
