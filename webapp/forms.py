@@ -43,7 +43,7 @@ def read_upload(field: str, required: bool = True) -> Picture | None:
         raise FieldError(field, f"{field}: the file is empty.", 400)
     declared = (storage.mimetype or "").lower()
     if declared not in _UNTYPED and not declared.startswith("image/"):
-        raise NotAnImage(field, f"{field}: {declared} is not an image; upload a {FORMAT_NAMES} file.")
+        raise NotAnImage(field, f"{field}: the file is {declared}, not an image; upload a {FORMAT_NAMES} file.")
     try:
         rgb = load_image(data, max_pixels=current_app.config["MAX_PIXELS"])
     except ImageTooLarge as exc:
@@ -79,7 +79,10 @@ def background_field(field: str = "background") -> str:
     try:
         return colour_hex(parse_colour(value))
     except BackgroundError:
-        raise FieldError(field, f"{field}: {value!r} is not a background; use {', '.join(BACKGROUND_KINDS)} "
+        if field == "color":  # the page's colour box: people typed a colour
+            raise FieldError(field, f"{field}: cannot read {value!r} as a colour; write it as #RRGGBB or #RGB, "
+                                    f"or use a name such as navy.") from None
+        raise FieldError(field, f"{field}: cannot use {value!r} as a background; use {', '.join(BACKGROUND_KINDS)} "
                                 f"or a colour (#RRGGBB, #RGB or a name such as navy).") from None
 
 

@@ -24,6 +24,13 @@
     } else if (field) {
       $form.find("[name='" + field + "']").closest(".field").addClass("invalid");
     }
+    focusError($box);
+  }
+
+  // Screen readers and keyboards land on the message, and it scrolls into view wherever it is.
+  function focusError($box) {
+    $box.closest("details").prop("open", true);
+    $box[0].focus();
   }
 
   function clearError($form) {
@@ -99,11 +106,11 @@
       var limit = Number($form.data("max-bytes"));
       event.preventDefault();
       if (!file) {
-        showError($form, "image: no file was uploaded; choose a photo first.", "image");
+        showError($form, "No file was uploaded; choose a photo first.", "image");
         return;
       }
       if (limit && file.size > limit) {
-        showError($form, "image: the file is " + formatBytes(file.size) + "; the limit is " + formatBytes(limit) + ".", "image");
+        showError($form, "The file is " + formatBytes(file.size) + "; the limit is " + formatBytes(limit) + ".", "image");
         return;
       }
       clearError($form);
@@ -124,7 +131,7 @@
         if (error) {
           showError($form, error.message, error.field);
         } else if (xhr.status === 413) {
-          showError($form, "image: the upload is too large.", "image");
+          showError($form, "The upload is too large.", "image");
         } else {
           showError($form, "The upload failed (" + (xhr.status || "no connection") + "). Please try again.", null);
         }
@@ -204,5 +211,7 @@
     $("form[data-confirm]").each(function () { initConfirm(this); });
     $("form[method=post]").not("[data-upload-form], [data-confirm]").each(function () { initBusyOnSubmit(this); });
     $("time[data-local-time]").each(function () { initLocalTime(this); });
+    // An error the server put in the page (a form sent without this script's help) gets focus too.
+    $("[data-error-box]").not(".hidden").first().each(function () { focusError($(this)); });
   });
 }(jQuery));

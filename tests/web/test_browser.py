@@ -157,7 +157,7 @@ def test_drag_and_drop_hex_colour_and_reset(page, server, demo):
     assert page.input_value("[data-colour-hex]") == "#ffffff" and "selected" in page.get_attribute(".swatch-white", "class")
     assert page.evaluate("document.querySelector('[data-image-input]').files.length") == 0
     page.click("[data-submit]")  # nothing chosen: told so at once, nothing sent
-    assert "no file was uploaded" in page.text_content("[data-error-text]")
+    assert page.text_content("[data-error-text]") == "No file was uploaded; choose a photo first."
 
 
 def test_non_image_shows_the_error_next_to_the_form(page, server):
@@ -167,7 +167,8 @@ def test_non_image_shows_the_error_next_to_the_form(page, server):
     page.click("[data-submit]")
     page.wait_for_selector("[data-error-box]:visible")
     message = page.text_content("[data-error-text]")
-    assert "image" in message and "not an image" in message
+    assert message.startswith("The file is text/plain, not an image; upload a JPEG")  # no field name
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-box')")
     assert page.url == server + "/"
     assert "invalid" in page.get_attribute("[data-dropzone]", "class")
     assert page.is_visible("[data-preview-none]") and not page.is_visible("[data-preview-img]")
@@ -305,4 +306,79 @@ def test_a_12_megapixel_result_page_loads_under_one_and_a_half_megabytes(browser
     print(f"12 MP result page: {sum(loaded):,} bytes of images in {len(loaded)} responses (the upload: "
           f"{len(data):,} bytes; the full-size PNG cutout: {cutout_bytes:,} bytes)")
     assert sum(loaded) < 1.5e6
+    context.close()
+
+
+FOCUS_SHOWN = """() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) { return null; }
+    const ring = e => { if (!e) { return false; } const s = getComputedStyle(e);
+                        return s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2; };
+    const seen = e => { const r = e.getBoundingClientRect();
+                        return getComputedStyle(e).opacity !== "0" && r.width > 2 && r.height > 2; };
+    const shown = (seen(el) && ring(el)) || ring(el.nextElementSibling) || ring(el.closest(".dropzone, .before-after"));
+    return {control: el.tagName + " " + (el.name || el.className || el.textContent.trim().slice(0, 30)), shown};
+}"""
+
+
+def tab_through(page, stops: int = 40) -> list[dict]:
+    """Press Tab until focus leaves the page; what each stop was and whether its focus could be seen."""
+    visited = []
+    for _ in range(stops):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUS_SHOWN)
+        if stop is None:
+            break
+        visited.append(stop)
+    return visited
+
+
+def test_keyboard_skip_link_visible_focus_and_current_page(page, server, demo):
+    page.goto(server + "/")
+    assert page.get_attribute("nav a[aria-current=page]", "href") == "/"
+    assert page.locator("nav a[aria-current]").count() == 1
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    assert page.locator(".skip-link").bounding_box()["y"] >= 0  # shown once focused
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    visited = tab_through(page)
+    assert any(stop["control"] == "INPUT image" for stop in visited), visited  # the drop zone's input
+    assert [stop for stop in visited if not stop["shown"]] == [], visited
+
+    page.set_input_files("[data-image-input]", str(demo[0]))
+    page.click(".chip:has(input[value=transparent])")
+    page.click("[data-submit]")
+    page.wait_for_url(re.compile(r"render=1$"))
+    page.evaluate("document.activeElement.blur()")
+    visited = tab_through(page)
+    controls = [stop["control"] for stop in visited]
+    assert {"INPUT view-bg", "SUMMARY button ghost", "INPUT ba-range"} <= set(controls), controls
+    assert [stop for stop in visited if not stop["shown"]] == [], visited
+    page.goto(server + "/history")
+    assert page.get_attribute("nav a[aria-current=page]", "href") == "/history"
+
+
+def test_errors_speak_to_people_and_take_the_focus(browser, server, demo):
+    """On a phone, where the form is far down the page: the message has no field name, has the focus
+    and is on screen, both for the script's inline error and for a page the server sent back."""
+    context, page = screen_of(browser, PHONE)
+    page.goto(server + "/")
+    page.click("[data-submit]")
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-box')")
+    assert page.text_content("[data-error-text]").startswith("No file was uploaded")
+
+    upload_transparent(page, server, demo[0])
+    page.click(".change-bg summary")
+    page.click(".change-bg .chip:has(input[value=color])")
+    page.fill(".change-bg [data-colour-hex]", "#zzz")
+    page.click(".change-bg button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    box = page.locator(".change-bg [data-error-box]")
+    assert page.evaluate("document.activeElement.closest('.change-bg') !== null && "
+                         "document.activeElement.hasAttribute('data-error-box')")
+    text = box.text_content().strip()
+    assert text.startswith("Cannot read '#zzz' as a colour") and "color:" not in text
+    bounds = box.bounding_box()
+    assert 0 <= bounds["y"] and bounds["y"] + bounds["height"] <= PHONE["height"], bounds
     context.close()
