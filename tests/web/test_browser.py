@@ -382,3 +382,31 @@ def test_errors_speak_to_people_and_take_the_focus(browser, server, demo):
     bounds = box.bounding_box()
     assert 0 <= bounds["y"] and bounds["y"] + bounds["height"] <= PHONE["height"], bounds
     context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_history_shows_whole_results_and_deletes_the_ticked_jobs(browser, server, demo, viewport):
+    context, page = screen_of(browser, viewport)
+    ids = []
+    for _ in range(2):
+        upload_transparent(page, server, demo[0])
+        ids.append(re.search(r"/jobs/([0-9a-f]{32})", page.url).group(1))
+    page.goto(server + "/history")
+    page.wait_for_load_state("networkidle")
+    for job_id in ids:
+        item = f"[data-job='{job_id}']"
+        page.locator(item).scroll_into_view_if_needed()
+        assert page.locator(f"{item} .history-link").inner_text().strip() == demo[0].name
+        shape = page.eval_on_selector(f"{item} .thumb img", "img => [img.naturalWidth / img.naturalHeight, "
+                                      "img.clientWidth / img.clientHeight, img.src]")
+        assert "cutout-sinet-thumb.webp" in shape[2] and abs(shape[0] - shape[1]) < 0.03  # whole, not cropped
+        assert share(pixels(page, f"{item} .thumb img"), CHECKER_GREY) > 0.05
+    shot(page, f"history-{viewport['width']}.png")
+    page.on("dialog", lambda dialog: dialog.accept())
+    for job_id in ids:
+        page.check(f"[data-job='{job_id}'] [data-tick]")
+    page.click("[data-delete-selected]")
+    page.wait_for_url(re.compile(r"/history\?page=1$"))
+    assert all(page.locator(f"[data-job='{job_id}']").count() == 0 for job_id in ids)
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    context.close()
