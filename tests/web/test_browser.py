@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 import threading
+import zipfile
 from pathlib import Path
 
 import io
@@ -410,3 +411,82 @@ def test_history_shows_whole_results_and_deletes_the_ticked_jobs(browser, server
     assert all(page.locator(f"[data-job='{job_id}']").count() == 0 for job_id in ids)
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     context.close()
+
+
+DROP_OR_PASTE = """([kind, bytes, name, selector]) => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([new Uint8Array(bytes)], name, {type: "image/jpeg"}));
+    const target = document.querySelector(selector);
+    if (kind === "paste") {
+        return !target.dispatchEvent(new ClipboardEvent("paste", {clipboardData: transfer, bubbles: true, cancelable: true}));
+    }
+    target.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    return !target.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+}"""
+
+
+def test_drop_anywhere_and_paste_from_the_clipboard(page, server, demo):
+    """A photo dropped on the page's heading (far from the drop zone) or pasted is taken, not opened by
+    the browser in place of the page; on pages with no upload a drop is refused the same way."""
+    payload = list(demo[0].read_bytes())
+    page.goto(server + "/")
+    assert page.evaluate(DROP_OR_PASTE, ["drop", payload, "dropped-far.jpg", "h1"])  # default prevented
+    assert page.text_content("[data-preview-name]") == "dropped-far.jpg"
+    assert page.evaluate(DROP_OR_PASTE, ["paste", payload, "pasted.jpg", "body"])
+    assert page.text_content("[data-preview-name]") == "pasted.jpg"
+    assert page.evaluate("document.querySelector('[data-image-input]').files[0].name") == "pasted.jpg"
+    page.click("[data-submit]")
+    page.wait_for_url(re.compile(r"render=1$"))
+    assert page.evaluate(DROP_OR_PASTE, ["drop", payload, "stray.jpg", "footer"])
+    assert re.search(r"render=1$", page.url)
+
+
+def test_several_photos_progress_retry_and_one_zip(page, server, demo, tmp_path):
+    second = tmp_path / "second.png"
+    second.write_bytes(encode(portrait(300, 220), "PNG"))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    cut_off = []
+
+    def once_cut_off(route):
+        """The first upload of second.png loses its connection; its retry goes through."""
+        if not cut_off and b'filename="second.png"' in (route.request.post_data_buffer or b""):
+            cut_off.append(True)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/jobs", once_cut_off)
+    page.goto(server + "/")
+    page.set_input_files("[data-image-input]", [str(demo[0]), str(second), str(notes)])
+    assert page.text_content("[data-preview-name]").startswith("3 photos: ")
+    page.click(".chip:has(input[value=transparent])")
+    page.evaluate("""() => { window.seen = [];
+        new MutationObserver(changes => changes.forEach(change => window.seen.push(
+            change.target.querySelector("[data-batch-name]").textContent + " " + change.target.dataset.state)))
+        .observe(document.querySelector("[data-batch-list]"), {attributes: true, subtree: true, attributeFilter: ["data-state"]}); }""")
+    page.click("[data-submit]")
+    rows = page.locator("[data-batch-item]")
+    settled = "() => [...document.querySelectorAll('[data-batch-item]')].every(r => ['done', 'failed'].includes(r.dataset.state))"
+    page.wait_for_function(settled)
+    assert [rows.nth(i).get_attribute("data-state") for i in range(3)] == ["done", "failed", "failed"]
+    assert f"{demo[0].name} uploading" in page.evaluate("window.seen")  # each row shows its progress
+    assert "The upload failed" in rows.nth(1).text_content()
+    assert "not an image" in rows.nth(2).text_content() and "image:" not in rows.nth(2).text_content()
+    assert page.url == server + "/"  # the page stays: results come in as they finish
+
+    rows.nth(1).locator("[data-batch-retry]").click()
+    page.wait_for_function(settled)
+    assert rows.nth(1).get_attribute("data-state") == "done"
+    for i in (0, 1):
+        assert image_loaded(page, f"[data-batch-item]:nth-child({i + 1}) [data-batch-thumb]")
+        assert re.search(r"/jobs/[0-9a-f]{32}\?render=1$", rows.nth(i).locator("[data-batch-link]").get_attribute("href"))
+    shot(page, "batch.png")
+    with page.expect_download() as info:
+        page.click("[data-batch-zip]")
+    archive = tmp_path / "all.zip"
+    info.value.save_as(archive)
+    bundle = zipfile.ZipFile(archive)
+    assert len(bundle.namelist()) == 2 and all(name.endswith(".png") for name in bundle.namelist())
+    sizes = sorted(decode(bundle.read(name)).size for name in bundle.namelist())
+    assert sizes == sorted([decode(demo[0].read_bytes()).size, (220, 300)])  # full size

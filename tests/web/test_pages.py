@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 
 import numpy as np
 
@@ -208,3 +209,18 @@ def test_pages_show_previews_and_downloads_are_full_size(tmp_path, form_client_c
     assert shown == {"input.jpg", render["preview"]}
     downloads = set(re.findall(r'href="/jobs/[0-9a-f]{32}/files/([^"?]+)\?download=1"', page))
     assert downloads == {"cutout-sinet.png", render["file"], "mask-sinet.png"}
+
+
+def test_one_zip_of_several_results(client, photo):
+    cutout = create(client, photo, background="transparent")
+    blue = create(client, photo)
+    response = client.get(f"/batch.zip?job={cutout}&job={blue}&job={cutout}")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    bundle = zipfile.ZipFile(io.BytesIO(response.data))
+    names = bundle.namelist()
+    assert names == [f"photo-{cutout[:8]}.png", f"photo-{blue[:8]}.jpg"]  # once each, named after the photo
+    assert bundle.read(names[0]) == get_file(client, cutout, "cutout-sinet.png").data  # full size, as stored
+    assert bundle.read(names[1]) == get_file(client, blue, "result-1.jpg").data
+    assert client.get("/batch.zip").status_code == 400
+    assert client.get(f"/batch.zip?job={blue}&job={'0' * 32}").status_code == 404
