@@ -27,8 +27,10 @@ def remove_background():
     fmt = format_field()
     output = output_field()
     framing = framing_fields()
-    record = jobs.start(picture, "api", {"model": model, "background": spec, "format": fmt, "output": output,
-                                         "crop_margin": framing.crop_margin, "max_side": framing.max_side})
+    settings = {"model": model, "background": spec, "format": fmt, "output": output}
+    if not framing.whole:
+        settings["framing"] = {"crop_margin": framing.crop_margin, "max_side": framing.max_side}
+    record = jobs.start(picture, "api", settings)
     with jobs.cleanup_on_error(record):
         if output == "mask":
             jobs.ensure_mask(record, model, picture.rgb)

@@ -237,9 +237,9 @@ class JobRunner:
             if background.transparent and fmt == "jpg":
                 background = Colour((255, 255, 255))
             rgb = self.original_rgb(record) if rgb is None else rgb
-            rgb, alpha = framing.apply([rgb, self.alpha(record, model)], self._hard_mask(record, model))
+            alpha = self.alpha(record, model)
             if not framing.whole:
-                render["framing"] = {"crop_margin": framing.crop_margin, "max_side": framing.max_side}
+                rgb, alpha = framing.apply([rgb, alpha], self._hard_mask(record, model))
             with self.models.slot():
                 start = time.perf_counter()
                 composed = compose(rgb, alpha, background)

@@ -151,6 +151,7 @@ def test_crop_to_the_subject_with_a_margin_and_max_side(client, store, photo):
     assert sizes["0"] < sizes["default"] <= sizes["0.2"] <= (240, 320)  # tuples: compared by width first
     small = upload(client, API, image=photo, max_side="100", background="#fff", format="jpg")
     assert decode(small.data).size == (75, 100)
+    assert store.load(small.headers["X-Job-Id"])["settings"]["framing"] == {"crop_margin": None, "max_side": 100}
     mask = upload(client, API, image=photo, output="mask", crop="subject", margin="0", max_side="64")
     values = np.asarray(decode(mask.data))
     assert max(values.shape) == 64 and set(np.unique(values)) <= {0, 255}
