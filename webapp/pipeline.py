@@ -234,7 +234,7 @@ class JobRunner:
         if transparent and fmt == "png" and framing.whole:
             render["file"], render["timings_ms"] = cutout, {"compose": 0.0, "encode": 0.0}
         else:
-            if background.transparent and fmt == "jpg":
+            if transparent and fmt == "jpg":
                 background = Colour((255, 255, 255))
             rgb = self.original_rgb(record) if rgb is None else rgb
             alpha = self.alpha(record, model)
