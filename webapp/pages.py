@@ -22,7 +22,8 @@ from webapp.views import PRESETS, file_url, form_context, runner
 bp = Blueprint("pages", __name__)
 
 USER_ERRORS = (BackdropError, RequestEntityTooLarge)
-# Jobs one zip may gather: a page's batch, with room to spare; each id is 33 bytes of the address.
+# Jobs one zip may gather: each takes 37 bytes of the address ("job=<id>&"), and gunicorn refuses
+# request lines over 4094 bytes, so 100 is what fits with room to spare.
 ZIP_MAX_JOBS = 100
 
 

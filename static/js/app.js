@@ -192,14 +192,18 @@
       item.$row.find("[data-batch-retry]").toggleClass("hidden", state !== "failed");
     }
 
+    // The Upload button stays busy while any photo of the batch is on its way (a second click would
+    // start a second batch over this one).
     function next() {
       if (busy || !queue.length) { return; }
       busy = true;
+      setBusy($form, true);
       send(queue.shift());
     }
 
     function finish() {
       busy = false;
+      if (!queue.length) { setBusy($form, false); }
       next();
     }
 

@@ -474,6 +474,7 @@ def test_several_photos_progress_retry_and_one_zip(page, server, demo, tmp_path)
     assert "The upload failed" in rows.nth(1).text_content()
     assert "not an image" in rows.nth(2).text_content() and "image:" not in rows.nth(2).text_content()
     assert page.url == server + "/"  # the page stays: results come in as they finish
+    assert page.is_enabled("[data-submit]")  # busy only while the batch runs
 
     rows.nth(1).locator("[data-batch-retry]").click()
     page.wait_for_function(settled)
