@@ -13,7 +13,7 @@ Files in a job folder:
   original.<ext>        the upload, byte for byte        input.jpg / thumb.jpg  upright previews (1600, 360 px)
   alpha-<model>.png     soft matte (grey, 0-255)         mask-<model>.png       hard mask (0/255)
   cutout-<model>.png    RGBA cutout                      result-<n>.<fmt>       render n on its background
-  <stem>-preview.webp   1600 px preview of a cutout or result, <stem>-thumb.webp its 360 px thumbnail
+  <stem>-preview.<webp|jpg>  1600 px preview of a cutout (WebP) or result (JPEG), <stem>-thumb.* 360 px
   bg-<n>.<ext>          uploaded background of render n  truth.png / diff.png   compare page
 """
 from __future__ import annotations
@@ -38,10 +38,13 @@ from webapp.jobstore import JobStore, utc_now
 from webapp.models import ModelPool
 
 # Previews: the longer side of what pages show (sharp on a 2x screen at 800 px) and of history
-# thumbnails; WebP keeps a cutout's transparency at a fraction of PNG's size.
+# thumbnails. Opaque ones are JPEG (a 1600 px one encodes in 11 ms, against 300 ms for WebP at its
+# default effort); cutouts need alpha, so WebP at its fastest effort (1600 px: 55-70 ms and 78 kB,
+# against about 190 ms and 55 kB at the default 4): previews are made on every upload.
 PREVIEW_SIDE = 1600
 THUMB_SIDE = 360
 PREVIEW_QUALITY = 85
+PREVIEW_WEBP_METHOD = 0
 # Pillow format -> (extension, content type) for storing an upload as it came.
 UPLOAD_TYPES = {"JPEG": ("jpg", "image/jpeg"), "MPO": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"),
                 "WEBP": ("webp", "image/webp"), "BMP": ("bmp", "image/bmp"), "TIFF": ("tiff", "image/tiff"),
@@ -86,11 +89,11 @@ def decode_grey_png(data: bytes) -> np.ndarray:
 def previews(stem: str, image: np.ndarray) -> tuple[dict[str, str], Files]:
     """The page preview and history thumbnail of a cutout or result: their names (keys ``preview``
     and ``thumb``, for the record) and the files to store."""
+    fmt = "webp" if image.ndim == 3 and image.shape[2] == 4 else "jpg"
     preview = fit_within(image, PREVIEW_SIDE)
-    names = {"preview": f"{stem}-preview.webp", "thumb": f"{stem}-thumb.webp"}
-    files = {names["preview"]: (encode_image(preview, "webp", PREVIEW_QUALITY), MIME_TYPES["webp"]),
-             names["thumb"]: (encode_image(fit_within(preview, THUMB_SIDE), "webp", PREVIEW_QUALITY),
-                              MIME_TYPES["webp"])}
+    names = {"preview": f"{stem}-preview.{fmt}", "thumb": f"{stem}-thumb.{fmt}"}
+    files = {name: (encode_image(picture, fmt, PREVIEW_QUALITY, webp_method=PREVIEW_WEBP_METHOD), MIME_TYPES[fmt])
+             for name, picture in ((names["preview"], preview), (names["thumb"], fit_within(preview, THUMB_SIDE)))}
     return names, files
 
 
