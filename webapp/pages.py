@@ -154,14 +154,15 @@ def _download_name(record: dict[str, Any]) -> tuple[str, str]:
 def batch_zip():
     """One zip of the results of the jobs named by ``job`` (the batch list's "Download all").
 
-    Written to a temporary file, not memory: 100 full-size cutouts can weigh a gigabyte. Stored, not
-    deflated: PNG and JPEG are compressed already.
+    Written to a nameless temporary file in the data directory's ``tmp/``, not to memory or /tmp (often
+    RAM): 100 full-size cutouts can weigh a gigabyte. Stored, not deflated: PNG and JPEG are
+    compressed already.
     """
     ids = request.args.getlist("job")
     if not ids or len(ids) > ZIP_MAX_JOBS:
         raise FieldError("job", f"job: name from 1 to {ZIP_MAX_JOBS} jobs to download, not {len(ids)}.", 400)
     jobs = runner()
-    archive = tempfile.TemporaryFile()
+    archive = tempfile.TemporaryFile(dir=jobs.store.tmp_dir)
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:
         for job_id in dict.fromkeys(ids):
             record = jobs.store.load(job_id)
