@@ -58,7 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request would bury the table
     with tempfile.TemporaryDirectory() as data_dir, sync_playwright() as pw:
-        app = create_app({"DATA_DIR": data_dir, "MAX_PIXELS": 40_000_000})
+        # Shared history: the jobs are made here, not by the browser session that loads /history.
+        app = create_app({"DATA_DIR": data_dir, "MAX_PIXELS": 40_000_000, "SHARED_HISTORY": True})
         jobs = app.extensions["backdrop"]
         httpd = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()

@@ -114,6 +114,47 @@ def render_train_speed(report: dict) -> str:
             f"{report['load_average_1min']}; an epoch also validates and loads data in parallel._\n")
 
 
+def render_teachers(report: dict) -> str:
+    """Each teacher and the ensemble against the labelled masks, from bench/teachers.py."""
+    return (f"{report['table'].rstrip()}\n\n_`python -m bench.teachers`, {report['date']}, "
+            f"{' and '.join(report['subsets'])} photos; {report['missing_labels']} not yet labelled by every teacher "
+            f"were left out._\n")
+
+
+def render_wild(report: dict) -> str:
+    """The wild benchmark's tables, one per set, from bench/wild.py."""
+    parts = [f"**{name}** ({result['images']} images; IoU / boundary F per model):\n\n{result['table'].rstrip()}\n"
+             for name, result in report["sets"].items()]
+    return ("\n".join(parts) + f"\n_`python -m bench.wild`, {report['date']}, seed {report['seed']}, weights of "
+            + ", ".join(f"{m} {d}" for m, d in report["weights_state"].items())
+            + f"; held-back photos scored against {' + '.join(report['teachers_in_reference'])}._\n")
+
+
+def render_store(report: dict) -> str:
+    """Job-store figures against issue 11's targets, from bench/store.py."""
+    def renders(run: dict | str) -> str:
+        if isinstance(run, str):
+            return run
+        return (f"{run['acknowledged']} of {run['requests']} acknowledged, {run['kept_whole']} kept whole, "
+                f"{run['lost']} lost, numbers unique: {'yes' if run['numbers_unique'] else 'no'} ({run['wall_s']} s)")
+    history, slow = report["history"], report["slow_clients"]
+    lines = [
+        "| target | measured |", "| --- | --- |",
+        f"| 8 concurrent re-renders of one 12 MP job, 2 workers: 0 lost | {renders(report['rerenders_2_workers'])} |",
+        f"| the same through two instances (PostgreSQL + Redis): 0 lost | {renders(report['rerenders_two_instances'])} |",
+        f"| {slow['clients']} clients trickling uploads for {slow['seconds']:g} s: at least 90 % of probes within 2 s | "
+        f"{slow['within_2s']} of {slow['probes']} ({100 * slow['share_within_2s']:.0f} %), slowest {slow['slowest_s']} s |",
+        f"| History page with {history['jobs']:,} jobs in the store: under 100 ms | first page "
+        f"{history['history_ms']['first page']} ms, last page {history['history_ms']['last page']} ms (one owner's "
+        f"query {history['one_owner_query_ms']} ms) |",
+        "| start-up (launch to first healthy answer) under 3 s | " + "; ".join(
+            f"{kind}: {' and '.join(f'{s} s' for s in (seconds if isinstance(seconds, list) else [seconds]))}"
+            for kind, seconds in report["startup_s"].items()) + " |",
+    ]
+    return "\n".join(lines) + (f"\n\n_`python -m bench.store`, {report['date']}, {report['machine']}, 2 cores, load "
+                               f"average {report['load_average_1min']} at the start; SQLite unless said._\n")
+
+
 def render_reliability() -> str:
     """The fragment bench/load.py generates."""
     path = ROOT / "docs" / "reliability-figures.md"
@@ -130,6 +171,9 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "idphoto": from_results("idphoto.json", render_idphoto),
     "train-speed": from_results("train_speed.json", render_train_speed),
     "reliability": render_reliability,
+    "teachers": from_results("teachers.json", render_teachers),
+    "wild": from_results("wild.json", render_wild),
+    "store": from_results("store.json", render_store),
 }
 
 

@@ -66,8 +66,9 @@ def load_image(source: bytes | str | os.PathLike, max_pixels: int = DEFAULT_MAX_
             orientation = _orientation(image)
             rgb = _decode_jpeg_fast(image, data)
             if rgb is None:
-                if getattr(image, "n_frames", 1) > 1:
-                    image.seek(0)  # multi-page TIFF / animated WebP: the first frame is the photo
+                # Pillow opens every file at its first frame, which is the photo of a multi-page TIFF or
+                # an animated WebP. Later frames are never looked at: counting them (n_frames) parses
+                # every page, and one damaged page raised TypeError on a photo whose first page is fine.
                 image.load()
                 rgb = _to_rgb(image)
     except ImageError:
@@ -76,6 +77,10 @@ def load_image(source: bytes | str | os.PathLike, max_pixels: int = DEFAULT_MAX_
         raise ImageTooLarge(_bomb_message(exc, max_pixels)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"the image data is corrupt or truncated ({_describe(exc)})") from None
+    except RuntimeError as exc:
+        # pillow-heif's libheif: a HEIF container whose codec it lacks (an AVIF stream labelled heic),
+        # or a stream it cannot decode.
+        raise ImageError(f"the image cannot be decoded ({_describe(exc)})") from None
     return _apply_orientation(rgb, orientation)
 
 

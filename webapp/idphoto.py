@@ -18,6 +18,7 @@ from ml.idphoto.presets import (PresetError, background_colours, check_dpi, load
                                 resolve_preset)
 from ml.imageio import MIME_TYPES
 
+from webapp import owners
 from webapp.errors import FieldError
 from webapp.forms import model_field, read_upload
 from webapp.views import file_url, runner
@@ -68,6 +69,7 @@ def presets():
 
 
 @bp.post("/api/v1/id-photo")
+@bp.post("/id-photo")  # the page's form (CSRF token, no API key); registered first, so url_for names it
 def create():
     """Photo in, ID photo (or 4x6 sheet) out; the report rides along in X-Compliance and the job."""
     jobs = runner()
@@ -77,7 +79,7 @@ def create():
     settings = {"model": model, "preset": options["preset"].id, "size": request.form.get("size") or None,
                 "background": options["background"], "dpi": options["dpi"], "layout": options["layout"],
                 "max_kb": options["max_kb"]}
-    record = jobs.start(picture, "idphoto", settings)
+    record = jobs.start(picture, "idphoto", settings, owners.caller())
     with jobs.cleanup_on_error(record):
         with jobs.models.slot():
             try:
@@ -85,8 +87,8 @@ def create():
             except FaceError as exc:
                 raise FieldError("image", str(exc)) from None
         name = RESULT_FILES[result.layout]
-        record["idphoto"] = {"file": name, "report": result.report}
-        jobs.store.save(record, {name: (result.file.data, MIME_TYPES["jpg"])})
+        jobs.attach(record, "idphoto", {"file": name, "report": result.report},
+                    {name: (result.file.data, MIME_TYPES["jpg"])})
     response = Response(result.file.data, mimetype=MIME_TYPES["jpg"])
     response.headers.update({
         "X-Job-Id": record["id"], "X-Compliance": json.dumps(result.report, separators=(",", ":")),

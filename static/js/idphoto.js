@@ -1,5 +1,6 @@
-/* ID-photo page: send the form to POST /api/v1/id-photo, then show before/after and the compliance
-   report that comes back in the X-Compliance header. No inline script: the page only has data-* hooks. */
+/* ID-photo page: send the form to its action (POST /id-photo, the page twin of /api/v1/id-photo), then
+   show before/after and the compliance report that comes back in the X-Compliance header. No inline
+   script: the page only has data-* hooks. */
 (function () {
   "use strict";
   var form = document.querySelector("[data-idphoto-form]");

@@ -91,6 +91,17 @@ def test_first_frame_of_a_multi_page_tiff():
     assert load_image(data)[0, 0].tolist() == [250, 0, 0]
 
 
+def test_a_damaged_later_page_does_not_stop_the_first():
+    """Failure 3 (issue 11): counting a TIFF's pages raised TypeError on a page without ImageWidth."""
+    from tests.reliability.conftest import tiff_with_a_damaged_second_page
+
+    rgb = np.full((H, W, 3), (250, 0, 0), np.uint8)
+    data = tiff_with_a_damaged_second_page(rgb)
+    with pytest.raises(TypeError):
+        Image.open(io.BytesIO(data)).n_frames
+    assert load_image(data)[0, 0].tolist() == [250, 0, 0]
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_is_applied(orientation):
     exif = Image.Exif()
@@ -188,6 +199,14 @@ def test_corrupt_input_raises_image_error_saying_what_is_wrong(data, message):
     with pytest.raises(ImageError, match=message):
         load_image(data)
 
+
+def test_a_heif_file_libheif_cannot_decode_is_an_image_error():
+    """An AVIF stream in a container labelled heic goes to pillow-heif, whose libheif here has no AV1
+    decoder and raises RuntimeError: a bad upload (ImageError), never a crash."""
+    avif = save(pil_rgb(), "AVIF")
+    labelled_heic = avif.replace(b"ftypavif", b"ftypheic", 1).replace(b"avif", b"heic")
+    with pytest.raises(ImageError, match="cannot be decoded|corrupt|not an image"):
+        load_image(labelled_heic)
 
 def test_unsupported_format_is_named():
     with pytest.raises(ImageError, match="GIF images are not supported"):

@@ -166,3 +166,49 @@ def test_bad_framing_and_colours_are_422_naming_the_field(client, store, photo, 
     response = upload(client, API, image=photo, **fields)
     assert response.status_code == 422 and response.json["error"]["field"] == field, response.json
     assert not list(store.jobs_dir.iterdir())  # nothing stored
+
+
+def test_renders_of_a_stored_job(client, store, photo):
+    job_id = upload(client, API, image=photo, background="#ff0000", format="jpg").headers["X-Job-Id"]
+    again = client.post(f"/api/v1/jobs/{job_id}/renders", data={"model": "mobile-unet", "background": "blur",
+                                                               "format": "webp"})
+    assert again.status_code == 200 and again.mimetype == "image/webp"
+    assert again.headers["X-Job-Id"] == job_id and again.headers["X-Render-Id"] == "2"
+    assert again.headers["X-Model"] == "mobile-unet" and decode(again.data).size == (240, 320)
+    cutout = client.post(f"/api/v1/jobs/{job_id}/renders", data={})  # the defaults: sinet, transparent PNG
+    assert cutout.headers["X-Render-Id"] == "3" and decode(cutout.data).mode == "RGBA"
+    mask = client.post(f"/api/v1/jobs/{job_id}/renders", data={"output": "mask"})
+    assert mask.status_code == 200 and "X-Render-Id" not in mask.headers
+    listed = client.get(f"/api/v1/jobs/{job_id}").json["renders"]
+    assert [(r["n"], r["model"], r["background"]) for r in listed] == [
+        (1, "sinet", "#ff0000"), (2, "mobile-unet", "blur"), (3, "sinet", "transparent")]
+    assert [r["file"] for r in listed] == ["result-1.jpg", "result-2.webp", "cutout-sinet.png"]
+    assert client.get(f"/jobs/{job_id}/files/result-2.webp").data == again.data
+
+
+def test_renders_take_an_image_background_and_framing_like_remove_background(client, photo):
+    job_id = upload(client, API, image=photo, format="jpg").headers["X-Job-Id"]
+    green = np.zeros((50, 80, 3), np.uint8)
+    green[:] = (20, 200, 40)
+    response = client.post(f"/api/v1/jobs/{job_id}/renders", content_type="multipart/form-data", data={
+        "background": "image", "background_image": (io.BytesIO(encode(green, "PNG")), "beach.png", "image/png"),
+        "format": "png", "max_side": "100"})
+    assert response.status_code == 200, response.data[:300]
+    result = np.asarray(decode(response.data)).astype(int)
+    assert result.shape == (100, 75, 3) and np.abs(result[1, 1] - (20, 200, 40)).max() <= 2
+    listed = client.get(f"/api/v1/jobs/{job_id}").json["renders"]
+    assert [(r["n"], r["background"], r.get("background_file")) for r in listed] == [
+        (1, "transparent", None), (2, "image", "bg-2.png")]
+
+
+def test_renders_refuse_bad_fields_and_unknown_jobs(client, photo):
+    job_id = upload(client, API, image=photo).headers["X-Job-Id"]
+    bad = client.post(f"/api/v1/jobs/{job_id}/renders", data={"model": "resnet"})
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "model"
+    image = client.post(f"/api/v1/jobs/{job_id}/renders", data={"background": "image"})  # but no picture
+    assert image.status_code == 400 and image.json["error"]["field"] == "background_image"
+    crop = client.post(f"/api/v1/jobs/{job_id}/renders", data={"crop": "face"})
+    assert crop.status_code == 422 and crop.json["error"]["field"] == "crop"
+    assert client.post(f"/api/v1/jobs/{'0' * 32}/renders", data={}).status_code == 404
+    assert client.post("/api/v1/jobs/nope/renders", data={}).status_code == 404
+    assert len(client.get(f"/api/v1/jobs/{job_id}").json["renders"]) == 1

@@ -2,23 +2,19 @@
 never a 500 or a stack trace, and nothing already stored is changed or added."""
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.stored import snapshot
+
 from .conftest import encode, portrait, upload
 
 # (url, ask for JSON?) : the page form without script, the page form's script, the API, compare.
 ENDPOINTS = [("/jobs", False), ("/jobs", True), ("/api/v1/remove-background", True), ("/compare", False)]
 IDS = ["page", "page-json", "api", "compare"]
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

@@ -183,9 +183,10 @@ def test_a_job_made_elsewhere_gets_a_page_of_its_files(client, app, photo):
     """Other areas (ID photos) store jobs without renders or masks; their page lists the files."""
     jobs = app.extensions["backdrop"]
     record = jobs.start(Picture(photo, load_image(photo), "me.jpg"), "elsewhere", {})
-    jobs.store.save(record, {"special.jpg": (photo, "image/jpeg")})
+    jobs.attach(record, "special", {"file": "special.jpg"}, {"special.jpg": (photo, "image/jpeg")})
     page = client.get(f"/jobs/{record['id']}").get_data(as_text=True)
     assert "special.jpg" in page and "input.jpg" in page and "me.jpg" in page
+    app.config["SHARED_HISTORY"] = True  # it has no owner: made outside any request
     assert f"/jobs/{record['id']}" in client.get("/history").get_data(as_text=True)
     assert not re.search(r"\sstyle=|\son[a-z]+=|<script>", page)
 
