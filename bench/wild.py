@@ -1,6 +1,6 @@
 """The wild benchmark: photos unlike the training framings, scored by person size and head count.
 
-``python -m bench.wild [--scenes 300] [--teachers deeplab isnet]``
+``python -m bench.wild [--scenes 300] [--teachers deeplab isnet] [--refocus] [--subset val]``
 
 Two sets, both kept away from training:
 
@@ -36,6 +36,7 @@ from ml.backgrounds import load_backgrounds
 from ml.holdout import subset_of
 from ml.imageio import load_image
 from ml.metrics import boundary_f, iou
+from ml.refocus import RefocusConfig
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime
 from ml.scenes import make_cutout, synthesize_scene
 from ml.segmenter import Segmenter
@@ -57,18 +58,20 @@ MIN_REGION_SHARE = 0.001   # a person region smaller than this share of the fram
 MaskFn = Callable[[np.ndarray], np.ndarray]
 
 
-def test_scenes(count: int, split: dict[str, list[str]], backgrounds: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``count`` scenes (RGB, 0/255 truth) from test-split people and test-split backgrounds."""
+def scenes_of(subset: str, count: int, split: dict[str, list[str]],
+              backgrounds: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``count`` scenes (RGB, 0/255 truth) from the people and backgrounds of one split's photos
+    (``test`` for the figures; ``val`` to tune settings without looking at test)."""
     cutouts = []
     for folder in LABELLED:
         for path in photos(folder):
-            if subset_of(f"{folder.name}/{path.stem}", split) == "test":
+            if subset_of(f"{folder.name}/{path.stem}", split) == subset:
                 mask = cv2.imread(str(folder / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
                 cut = make_cutout(load_image(path), np.where(mask > 127, 255, 0).astype(np.uint8))
                 cutouts += [cut] if cut is not None else []
-    scenery = load_backgrounds(backgrounds, "test", max_side=SCENE_SIZE)
+    scenery = load_backgrounds(backgrounds, subset, max_side=SCENE_SIZE)
     if not cutouts or not scenery:
-        raise FileNotFoundError(f"no test-split people or backgrounds (run python -m ml.backgrounds; {backgrounds})")
+        raise FileNotFoundError(f"no {subset}-split people or backgrounds (run python -m ml.backgrounds; {backgrounds})")
     rng = np.random.default_rng(SEED)
     for _ in range(count):
         yield synthesize_scene(scenery[rng.integers(len(scenery))], cutouts, SCENE_SIZE, rng)
@@ -113,7 +116,7 @@ def summarize(rows: list[dict], models: list[str]) -> dict[str, dict]:
     """Mean IoU and boundary F per model: overall, per size bin, per people bin (with image counts)."""
     groups = {"all": rows}
     groups.update({f"person {n}": [r for r in rows if r["size"] == n] for _, _, n in SIZE_BINS})
-    groups.update({f"{n} people": [r for r in rows if r["people"] == n] for _, _, n in PEOPLE_BINS})
+    groups.update({f"people: {n}": [r for r in rows if r["people"] == n] for _, _, n in PEOPLE_BINS})
     return {group: {"images": len(members), **{
         model: {metric: round(float(np.mean([r[model][metric] for r in members])), 4)
                 for metric in ("iou", "boundary_f")} for model in models}}
@@ -128,11 +131,13 @@ def markdown_table(summary: dict, models: list[str]) -> str:
     return "\n".join(lines)
 
 
-def mask_functions(weights: Path, teachers: list[str]) -> dict[str, MaskFn]:
+def mask_functions(weights: Path, teachers: list[str], refocus: bool) -> dict[str, MaskFn]:
     models: dict[str, MaskFn] = {}
     for name in MODEL_FILES:
-        segmenter = Segmenter(load_runtime(name, weights))
-        models[name] = lambda rgb, s=segmenter: s.segment(rgb).mask
+        variants = {name: Segmenter(load_runtime(name, weights))}
+        if refocus:
+            variants[f"{name} + refocus"] = Segmenter(load_runtime(name, weights), refocus=RefocusConfig())
+        models.update({label: (lambda rgb, s=segmenter: s.segment(rgb).mask) for label, segmenter in variants.items()})
     peer = load_peer()
     models[PEER_NAME] = lambda rgb: peer_probability(peer, rgb) >= 0.5
     for name in teachers:
@@ -155,6 +160,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=300, help="synthetic test scenes (default 300)")
     parser.add_argument("--teachers", nargs="*", default=["deeplab", "isnet"], help="teachers to score too")
+    parser.add_argument("--subset", choices=["test", "val"], default="test",
+                        help="whose people and backgrounds make the scenes: test for figures, val for tuning")
+    parser.add_argument("--refocus", action="store_true", help="also score our models with coarse-to-fine (ml.refocus)")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR)
     parser.add_argument("--split-file", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
     parser.add_argument("--backgrounds", type=Path, default=BACKGROUNDS)
@@ -167,13 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     split = json.loads(args.split_file.read_text())
     try:
-        sets = {"scenes": list(test_scenes(args.scenes, split, args.backgrounds)),
-                "held-back photos": list(held_back_photos(args.labels))}
+        sets = {"scenes": list(scenes_of(args.subset, args.scenes, split, args.backgrounds))}
+        if args.subset == "test":
+            sets["held-back photos"] = list(held_back_photos(args.labels))
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    models = mask_functions(args.weights, args.teachers)
-    report = {"date": date.today().isoformat(), "machine": describe_machine(),
+    models = mask_functions(args.weights, args.teachers, args.refocus)
+    report = {"date": date.today().isoformat(), "machine": describe_machine(), "subset": args.subset,
               "load_average_1min": round(os.getloadavg()[0], 2), "seed": SEED, "teachers_in_reference": list(ENSEMBLE),
               "weights_state": {name: load_runtime(name, args.weights).card.get("date") for name in MODEL_FILES},
               "sets": {}}

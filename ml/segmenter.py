@@ -5,7 +5,8 @@ Stages (each timed in ``Matte.timings_ms``): ``resize`` reduces the photo once b
 with the same ``ml.preprocess.letterbox`` training used; ``model`` runs the network (twice with
 test-time augmentation: the canvas and its mirror image, averaged); ``refine`` upsamples the
 probability to the photo's own size guided by the photo's edges, after dropping stray blobs and
-filling pin-holes (``ml.refine``).
+filling pin-holes (``ml.refine``). With ``refocus``, each small person found is looked at again,
+cropped at the model's full input size, before the refinement (``ml.refocus``).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 
 from ml.preprocess import letterbox, unletterbox
+from ml.refocus import RefocusConfig, refocus
 from ml.refine import RefineConfig, WorkImage, bilinear_upsample, clean_mask, guided_upsample, reduce
 from ml.registry import ModelRuntime
 
@@ -85,7 +87,8 @@ class Segmenter:
     """Runs one model runtime over photos of any size. Stateless per call, so safe to share between threads."""
 
     def __init__(self, runtime: ModelRuntime, tta: bool = False, refine: bool = True, threshold: int = 128,
-                 clean: bool = True, config: RefineConfig = RefineConfig(), fit: str = "letterbox"):
+                 clean: bool = True, config: RefineConfig = RefineConfig(), fit: str = "letterbox",
+                 refocus: RefocusConfig | None = None):
         if not 1 <= threshold <= 255:
             raise ValueError(f"threshold must be 1-255, got {threshold}")
         if fit not in FITS:
@@ -97,6 +100,7 @@ class Segmenter:
         self.threshold = threshold
         self.config = config
         self.fit = fit
+        self.refocus = refocus
 
     def probability(self, rgb: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
         """Low-resolution person probability covering ``rgb`` (canvas padding removed)."""
@@ -135,6 +139,10 @@ class Segmenter:
         work = reduce(rgb, self.config.work_side)
         timings["resize"] = _ms(total)
         prob = self.probability(work.rgb, timings)
+        if self.refocus is not None:
+            start = time.perf_counter()
+            prob = refocus(prob, work.rgb, self.probability, self.refocus)
+            timings["refocus"] = _ms(start)
         start = time.perf_counter()
         alpha = self.upsample(rgb, prob, work)
         mask = alpha >= self.threshold
