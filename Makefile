@@ -29,7 +29,7 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-dev.txt
 
 run: setup
 	@echo "Backdrop is starting on http://$(HOST):$(PORT)  (Ctrl+C to stop)"
-	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) wsgi:app  # the rest: gunicorn.conf.py
+	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - wsgi:app  # the rest: gunicorn.conf.py
 
 test: setup-test
 	$(PY) -m pytest -q

@@ -23,6 +23,24 @@ from ml.refine import RefineConfig, WorkImage, bilinear_upsample, clean_mask, gu
 from ml.registry import ModelRuntime
 
 
+# Room left round the subject when a result is cropped to it (CLI --crop, API crop=subject), as a
+# fraction of the subject box's longer side.
+CROP_MARGIN = 0.05
+
+
+def subject_box(mask: np.ndarray, margin: float = 0.0) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) of the True pixels of ``mask``, exclusive at bottom/right, grown by
+    ``margin`` (a fraction of the box's longer side) and clipped to the image. None when empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    pad = round(margin * max(bottom - top, right - left))
+    height, width = mask.shape
+    return (max(0, top - pad), max(0, left - pad), min(height, bottom + pad), min(width, right + pad))
+
+
 @dataclass
 class Matte:
     """The result for one photo: ``alpha`` uint8 (H, W) 0-255, ``mask`` bool (H, W) = alpha >= threshold."""
@@ -37,20 +55,10 @@ class Matte:
         return not bool(self.mask.any())
 
     def bbox(self, margin: float = 0.0) -> tuple[int, int, int, int] | None:
-        """(top, left, bottom, right) of the subject, exclusive at bottom/right, grown by ``margin``.
+        """The subject's box (see ``subject_box``); None when empty."""
+        return subject_box(self.mask, margin)
 
-        ``margin`` is a fraction of the box's longer side, clipped to the image. None when empty.
-        """
-        rows = np.flatnonzero(self.mask.any(axis=1))
-        if rows.size == 0:
-            return None
-        cols = np.flatnonzero(self.mask.any(axis=0))
-        top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        pad = round(margin * max(bottom - top, right - left))
-        height, width = self.mask.shape
-        return (max(0, top - pad), max(0, left - pad), min(height, bottom + pad), min(width, right + pad))
-
-    def crop(self, image: np.ndarray, margin: float = 0.05) -> tuple[np.ndarray, "Matte"]:
+    def crop(self, image: np.ndarray, margin: float = CROP_MARGIN) -> tuple[np.ndarray, "Matte"]:
         """Crop ``image`` (same H, W) and this matte to the subject's box; unchanged when empty."""
         box = self.bbox(margin)
         if box is None:

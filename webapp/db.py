@@ -45,7 +45,7 @@ renders = Table(
     Column("model", String(32), nullable=False),
     Column("background", String(32), nullable=False),
     Column("file", String(80), nullable=False),
-    Column("details", JSON, nullable=False),  # display file, timings, uploaded background file
+    Column("details", JSON, nullable=False),  # previews, timings, uploaded background file
 )
 
 files = Table(

@@ -58,12 +58,24 @@ class NotAnImage(FieldError):
 
 @dataclass(frozen=True)
 class ErrorInfo:
+    """An error as answered: ``message`` names the field first ("model: unknown model ..."), as API
+    clients have always read it; ``text`` is the same message for people, without the field name."""
+
     status: int
     message: str
     field: str | None = None
 
-    def as_json(self) -> dict:
-        return {"error": {"status": self.status, "message": self.message, "field": self.field}}
+    @property
+    def text(self) -> str:
+        """The message without its leading field name, starting with a capital letter (pages)."""
+        message = self.message
+        if self.field and message.startswith(f"{self.field}: "):
+            message = message[len(self.field) + 2:]
+        return message[:1].upper() + message[1:]
+
+    def as_json(self, for_people: bool = False) -> dict:
+        message = self.text if for_people else self.message
+        return {"error": {"status": self.status, "message": message, "field": self.field}}
 
 
 def describe(exc: BaseException) -> ErrorInfo:
@@ -107,8 +119,10 @@ def wants_json() -> bool:
 
 
 def error_response(info: ErrorInfo) -> tuple[Response | str, int]:
+    """JSON for the API and the pages' scripts (they show it to people, so without field names), else the
+    error page."""
     if wants_json():
-        return jsonify(info.as_json()), info.status
+        return jsonify(info.as_json(for_people=not request.path.startswith("/api/"))), info.status
     return render_template("error.html", error=info), info.status
 
 

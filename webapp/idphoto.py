@@ -91,7 +91,7 @@ def stored(job_id: str):
     owners.check_may_reopen(store.owner(job_id))
     record = store.load(job_id)
     if "idphoto" not in record:
-        raise FieldError("job", "This job is not an ID photo.", 404)
+        raise FieldError("job", "job: this job is not an ID photo.", 404)
     return jsonify({"id": record["id"], "created": record["created"], "settings": record["settings"],
                     "idphoto": record["idphoto"], "links": {name: file_url(record["id"], name) for name in record["files"]}})
 

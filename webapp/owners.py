@@ -2,10 +2,11 @@
 
 A browser gets a random owner id in its signed session cookie the first time it makes a job; API
 clients holding ``BACKDROP_API_KEY`` are one owner, ``API_KEY_OWNER``. History lists the caller's
-own jobs (all jobs with ``BACKDROP_SHARED_HISTORY=1``, for a one-person install), and so does the ID
-page when it reopens a job from History; deleting a job needs its owner or the key. Jobs stored before owners existed have none: anyone may delete them while no
-key is set, only the key holder once one is. Viewing a job needs only its unguessable address, so
-result links can be shared.
+own jobs (all jobs with ``BACKDROP_SHARED_HISTORY=1``, for a one-person install); deleting a job needs
+its owner or the key, and so does gathering jobs' results into one zip or the ID page reopening an ID
+job (only jobs History lists to the caller). Jobs stored before owners existed have none: anyone may
+delete them while no key is set, only the key holder once one is. Viewing a job needs only its
+unguessable address, so result links can be shared.
 """
 from __future__ import annotations
 
@@ -63,9 +64,21 @@ def check_may_delete(owner: str | None) -> None:
                                     "holder of the API key, may delete it.", 403)
 
 
-def check_may_reopen(owner: str | None) -> None:
-    """Refuse (403) a page reopening a job History would not list for this caller: another browser's or
-    client's (any job on a shared install; the key holder may open any)."""
-    if current_app.config["SHARED_HISTORY"] or holds_api_key() or (owner is not None and owner == session.get(SESSION_KEY)):
+def check_may_gather(owner: str | None) -> None:
+    """Refuse (403) to put a job in a zip of results unless History lists it to the caller: their own
+    (or any, on a shared install), or the key holder's."""
+    listed = history_owner()
+    if listed is None or owner == listed or holds_api_key():
         return
-    raise FieldError("job", "This job belongs to another browser or client: it opens only where it was made.", 403)
+    raise FieldError("job", "job: one of these jobs belongs to another browser or client; only your own "
+                            "results can be downloaded together.", 403)
+
+
+def check_may_reopen(owner: str | None) -> None:
+    """Refuse (403) the ID page reopening a job History does not list to the caller (the same rule as
+    ``check_may_gather``): another browser's or client's; any job on a shared install or for the key."""
+    listed = history_owner()
+    if listed is None or owner == listed or holds_api_key():
+        return
+    raise FieldError("job", "job: this ID photo belongs to another browser or client; it reopens only where it "
+                            "was made.", 403)

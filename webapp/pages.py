@@ -5,21 +5,30 @@ Forms post normally (they work without JavaScript); the upload script posts the 
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
+import zipfile
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, send_file, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.utils import secure_filename
 
 from ml.errors import BackdropError
 
 from webapp import owners
-from webapp.errors import describe, wants_json
+from webapp.errors import FieldError, describe, wants_json
 from webapp.forms import background_field, model_field, read_upload
-from webapp.views import PRESETS, form_context, runner
+from webapp.security import rate_limited
+from webapp.views import PRESETS, file_url, form_context, runner
 
 bp = Blueprint("pages", __name__)
 
 USER_ERRORS = (BackdropError, RequestEntityTooLarge)
+# Jobs one zip may gather: each takes 37 bytes of the address ("job=<id>&"), and gunicorn refuses
+# request lines longer than its limit_request_line (gunicorn.conf.py; 4094 bytes when run without
+# it), so 100 is what fits with room to spare.
+ZIP_MAX_JOBS = 100
 
 
 @bp.get("/")
@@ -34,7 +43,7 @@ def create_job():
     try:
         picture = read_upload("image")
         model = model_field(jobs.models)
-        spec = background_field(allow_image=True)
+        spec = background_field()
         background = read_upload("background_image") if spec == "image" else None
     except USER_ERRORS as exc:
         if wants_json():
@@ -45,8 +54,8 @@ def create_job():
     with jobs.cleanup_on_error(record):
         render = jobs.render(record, model, spec, background, rgb=picture.rgb)
     url = url_for("pages.job", job_id=record["id"], render=render["n"])
-    if wants_json():
-        return jsonify({"id": record["id"], "url": url}), 201
+    if wants_json():  # the batch list shows each result's thumbnail as it finishes
+        return jsonify({"id": record["id"], "url": url, "thumb": file_url(record["id"], render["thumb"])}), 201
     return redirect(url, 303)
 
 
@@ -125,10 +134,52 @@ def change_background(job_id: str):
         abort(404)
     try:
         model = model_field(jobs.models)
-        spec = background_field(allow_image=True)
+        spec = background_field()
         background = read_upload("background_image") if spec == "image" else None
     except USER_ERRORS as exc:
         info = describe(exc)
         return _result_page(record, _render_number(record), info, info.status)
     render = jobs.render(record, model, spec, background)
     return redirect(url_for("pages.job", job_id=job_id, render=render["n"]), 303)
+
+
+def _download_name(record: dict[str, Any]) -> tuple[str, str]:
+    """The file a job contributes to a zip (its latest result: the PNG cutout when transparent) and the
+    name it gets there, after the uploaded photo."""
+    render = record["renders"][-1]
+    name = record["masks"][render["model"]]["cutout"] if render["background"] == "transparent" else render["file"]
+    stem = secure_filename(record["original"]["filename"].rsplit(".", 1)[0]) or record["id"][:8]
+    return name, f"{stem}-{record['id'][:8]}.{name.rsplit('.', 1)[1]}"
+
+
+@bp.get("/batch.zip")
+@rate_limited
+def batch_zip():
+    """One zip of the results of the caller's jobs named by ``job`` (the batch list's "Download all");
+    a job that is not in the caller's History refuses the whole zip (``owners.check_may_gather``).
+
+    Written to a nameless temporary file in the data directory's ``tmp/``, not to memory or /tmp (often
+    RAM): 100 full-size cutouts can weigh a gigabyte. Stored, not deflated: PNG and JPEG are
+    compressed already.
+    """
+    ids = request.args.getlist("job")
+    if not ids or len(ids) > ZIP_MAX_JOBS:
+        raise FieldError("job", f"job: name from 1 to {ZIP_MAX_JOBS} jobs to download, not {len(ids)}.", 400)
+    jobs = runner()
+    archive = tempfile.TemporaryFile(dir=jobs.store.tmp_dir)
+    try:
+        records = [jobs.store.load(job_id) for job_id in dict.fromkeys(ids)]
+        for record in records:
+            owners.check_may_gather(record["owner"])
+            if not record["renders"]:
+                raise FieldError("job", f"job: job {record['id'][:8]} has no result to download.", 422)
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:
+            for record in records:
+                name, entry = _download_name(record)
+                with jobs.store.open_file(record["id"], name) as source, bundle.open(entry, "w", force_zip64=True) as target:
+                    shutil.copyfileobj(source, target)
+    except BaseException:
+        archive.close()
+        raise
+    archive.seek(0)
+    return send_file(archive, mimetype="application/zip", as_attachment=True, download_name="backdrop-results.zip")

@@ -5,10 +5,15 @@ The web layer's only image work lives here, and it is all bookkeeping around ``m
 Re-runs ("other model", "change background") decode the stored original again, never the lossy
 preview, so a second result is exactly as good as the first.
 
+Pages show previews, made once when the photo or result is made: a 12 MP photo's full-size files
+weigh 5-10 MB, and a page that fetched them would be slow on a phone for no visible gain in a frame
+a few hundred pixels wide. Full-size files are only fetched by the download links.
+
 Files in a job folder:
-  original.<ext>        the upload, byte for byte        input.jpg / thumb.jpg  upright previews
+  original.<ext>        the upload, byte for byte        input.jpg / thumb.jpg  upright previews (1600, 360 px)
   alpha-<model>.png     soft matte (grey, 0-255)         mask-<model>.png       hard mask (0/255)
   cutout-<model>.png    RGBA cutout                      result-<n>.<fmt>       render n on its background
+  <stem>-preview.<webp|jpg>  1600 px preview of a cutout (WebP) or result (JPEG), <stem>-thumb.* 360 px
   bg-<n>.<ext>          uploaded background of render n  truth.png / diff.png   compare page
 """
 from __future__ import annotations
@@ -24,19 +29,26 @@ import numpy as np
 from PIL import Image
 
 from ml import metrics
-from ml.compose import Background, Colour, ImageBackground, compose, parse_background
+from ml.compose import Background, Colour, Framing, ImageBackground, compose, parse_background
 from ml.errors import ImageError
-from ml.imageio import MIME_TYPES, encode_image, load_image
+from ml.imageio import MIME_TYPES, encode_image, fit_within, load_image
 
 from webapp.errors import FieldError
 from webapp.jobstore import Files, JobDamaged, JobNotFound, JobStore, utc_now
 from webapp.models import ModelPool
 
+# Previews: the longer side of what pages show (sharp on a 2x screen at 800 px) and of history
+# thumbnails. Opaque ones are JPEG (a 1600 px one encodes in 11 ms, against 300 ms for WebP at its
+# default effort); cutouts need alpha, so WebP at its fastest effort (1600 px: 55-70 ms and 78 kB,
+# against about 190 ms and 55 kB at the default 4): previews are made on every upload.
+PREVIEW_SIDE = 1600
 THUMB_SIDE = 360
-PREVIEW_QUALITY = 90
+PREVIEW_QUALITY = 85
+PREVIEW_WEBP_METHOD = 0
 # Pillow format -> (extension, content type) for storing an upload as it came.
 UPLOAD_TYPES = {"JPEG": ("jpg", "image/jpeg"), "MPO": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"),
-                "WEBP": ("webp", "image/webp"), "BMP": ("bmp", "image/bmp"), "TIFF": ("tiff", "image/tiff")}
+                "WEBP": ("webp", "image/webp"), "BMP": ("bmp", "image/bmp"), "TIFF": ("tiff", "image/tiff"),
+                "HEIF": ("heic", "image/heic"), "AVIF": ("avif", "image/avif")}
 # Disagreement map colours: where only the first model, or only the second, sees a person.
 ONLY_FIRST = np.array([255, 140, 0], np.float32)
 ONLY_SECOND = np.array([30, 120, 255], np.float32)
@@ -73,11 +85,29 @@ def decode_grey_png(data: bytes) -> np.ndarray:
     return values
 
 
-def thumbnail(rgb: np.ndarray) -> np.ndarray:
-    height, width = rgb.shape[:2]
-    scale = min(1.0, THUMB_SIDE / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+@dataclass(frozen=True)
+class Previews:
+    """The page preview and history thumbnail of a cutout or result, encoded (outside any
+    transaction); named only when stored, since a render's number is known only then."""
+
+    fmt: str
+    preview: bytes
+    thumb: bytes
+
+    def named(self, stem: str) -> tuple[dict[str, str], Files]:
+        """Their names (keys ``preview`` and ``thumb``, for the record) and the files to store."""
+        names = {"preview": f"{stem}-preview.{self.fmt}", "thumb": f"{stem}-thumb.{self.fmt}"}
+        content_type = MIME_TYPES[self.fmt]
+        return names, {names["preview"]: (self.preview, content_type), names["thumb"]: (self.thumb, content_type)}
+
+
+def previews(image: np.ndarray) -> Previews:
+    """Previews of a cutout (WebP, it needs alpha) or an opaque result (JPEG)."""
+    fmt = "webp" if image.ndim == 3 and image.shape[2] == 4 else "jpg"
+    preview = fit_within(image, PREVIEW_SIDE)
+    encoded = (encode_image(picture, fmt, PREVIEW_QUALITY, webp_method=PREVIEW_WEBP_METHOD)
+               for picture in (preview, fit_within(preview, THUMB_SIDE)))
+    return Previews(fmt, *encoded)
 
 
 def background_for(spec: str, picture: Picture | None) -> Background:
@@ -141,8 +171,8 @@ class JobRunner:
         }
         files = {
             f"original.{ext}": (picture.data, content_type),
-            "input.jpg": (encode_image(picture.rgb, "jpg", PREVIEW_QUALITY), MIME_TYPES["jpg"]),
-            "thumb.jpg": (encode_image(thumbnail(picture.rgb), "jpg", 85), MIME_TYPES["jpg"]),
+            "input.jpg": (encode_image(fit_within(picture.rgb, PREVIEW_SIDE), "jpg", PREVIEW_QUALITY), MIME_TYPES["jpg"]),
+            "thumb.jpg": (encode_image(fit_within(picture.rgb, THUMB_SIDE), "jpg", PREVIEW_QUALITY), MIME_TYPES["jpg"]),
         }
         return self.store.create(record, files)
 
@@ -180,8 +210,10 @@ class JobRunner:
             self._change(record, combine(self._segment(record, model, rgb)[0]))
         return record
 
-    def _segment(self, record: dict[str, Any], model: str, rgb: np.ndarray | None) -> tuple[list[Change], np.ndarray]:
-        """The changes that store ``model``'s new mattes (and the comparison it completes), and its alpha."""
+    def _segment(self, record: dict[str, Any], model: str,
+                 rgb: np.ndarray | None) -> tuple[list[Change], np.ndarray, np.ndarray]:
+        """The changes that store ``model``'s new mattes (and the comparison it completes), its alpha
+        and its hard mask."""
         rgb = self.original_rgb(record) if rgb is None else rgb
         with self.models.slot():
             matte = self.models.segment(model, rgb)
@@ -199,10 +231,11 @@ class JobRunner:
             current["masks"][model] = mask
             return files
 
-        return [add, *self._comparison(record, {model: metrics.binarize(matte.mask)})], matte.alpha
+        hard = metrics.binarize(matte.mask)
+        return [add, *self._comparison(record, {model: hard})], matte.alpha, hard
 
     def ensure_cutout(self, record: dict[str, Any], model: str, rgb: np.ndarray | None = None) -> str:
-        """The RGBA cutout of ``model``'s matte, composed on first use and then kept.
+        """The RGBA cutout of ``model``'s matte (with its previews), composed on first use and then kept.
 
         Made lazily because it costs as much as a whole colour render (edge decontamination plus a
         large PNG) and most uploads ask for a colour; the result page's download link triggers it.
@@ -220,12 +253,15 @@ class JobRunner:
             cutout = compose(rgb, alpha, parse_background("transparent"))
             took = _ms(start)
             data = encode_image(cutout, "png")
+            made = previews(cutout)
 
         def add(current: dict[str, Any]) -> Files:
             if name in current["files"]:
                 return {}
+            names, preview_files = made.named(f"cutout-{model}")
             current["masks"][model]["timings_ms"]["cutout"] = took
-            return {name: (data, MIME_TYPES["png"])}
+            current["masks"][model].update({f"cutout_{key}": value for key, value in names.items()})
+            return {name: (data, MIME_TYPES["png"]), **preview_files}
 
         return add
 
@@ -242,6 +278,7 @@ class JobRunner:
             truth = decode_grey_png(self.store.read_file(record["id"], record["truth"]["file"]))
             scores = {name: {"iou": round(metrics.iou(masks[name], truth), 4),
                              "boundary_f": round(metrics.boundary_f(masks[name], truth), 4)} for name in names}
+        # The map is only looked at, so it is drawn at the preview's size, over the preview.
         rgb = load_image(self.store.read_file(record["id"], "input.jpg"), max_pixels=self.max_pixels)
         comparison = {
             "models": names[:2], "diff": "diff.png",
@@ -249,7 +286,8 @@ class JobRunner:
             "iou_between": round(metrics.iou(first, second), 4),
             "scores": scores,
         }
-        diff = encode_image(disagreement_map(rgb, first, second), "png")
+        small_first, small_second = (_shrink_mask(mask, rgb.shape[:2]) for mask in (first, second))
+        diff = encode_image(disagreement_map(rgb, small_first, small_second), "png")
 
         def add(current: dict[str, Any]) -> Files:
             if "diff.png" in current["files"]:
@@ -264,33 +302,40 @@ class JobRunner:
 
     # -- renders --------------------------------------------------------------------------------
     def render(self, record: dict[str, Any], model: str, spec: str, picture: Picture | None = None,
-               rgb: np.ndarray | None = None, fmt: str = "jpg") -> dict[str, Any]:
+               rgb: np.ndarray | None = None, fmt: str = "jpg", framing: Framing = Framing()) -> dict[str, Any]:
         """Compose the job's photo with ``model``'s matte over background ``spec``; returns the render.
 
         ``picture`` is the uploaded background for ``spec == "image"``. A transparent background in a
-        format without alpha (JPEG) gets white. A transparent PNG is the cutout itself, not a copy.
+        format without alpha (JPEG) gets white. A whole transparent PNG is the cutout itself, not a
+        copy; ``framing`` (API: crop=subject, max_side) crops and scales the photo and matte first.
         The matte, cutout and render this needs are stored in one transaction, with the next free
         render number at that moment, whoever else renders meanwhile; or, if it fails, none of them.
         """
         changes: list[Change] = []
+        hard: np.ndarray | None = None
         if model in record["masks"]:
             alpha = self.alpha(record, model)
         else:
             rgb = self.original_rgb(record) if rgb is None else rgb
-            changes, alpha = self._segment(record, model, rgb)
+            changes, alpha, hard = self._segment(record, model, rgb)
         background = background_for(spec, picture)
-        cutout = cutout_name(model) if background.transparent else None
+        transparent = background.transparent
+        cutout = cutout_name(model) if transparent else None
         if cutout is not None and cutout not in record["files"]:
             rgb = self.original_rgb(record) if rgb is None else rgb
             changes.append(self._cutout(record, model, rgb, alpha))
-        render: dict[str, Any] = {"model": model, "background": spec, "display": cutout}
+        render: dict[str, Any] = {"model": model, "background": spec}
         data = None
-        if background.transparent and fmt == "png":
+        made: Previews | None = None
+        if transparent and fmt == "png" and framing.whole:
             render["file"], render["timings_ms"] = cutout, {"compose": 0.0, "encode": 0.0}
         else:
-            if background.transparent and fmt == "jpg":
+            if transparent and fmt == "jpg":
                 background = Colour((255, 255, 255))
             rgb = self.original_rgb(record) if rgb is None else rgb
+            if not framing.whole:
+                hard = self._hard_mask(record, model) if hard is None else hard
+                rgb, alpha = framing.apply([rgb, alpha], hard)
             with self.models.slot():
                 start = time.perf_counter()
                 composed = compose(rgb, alpha, background)
@@ -298,6 +343,8 @@ class JobRunner:
                 start = time.perf_counter()
                 data = encode_image(composed, fmt)
                 render["timings_ms"] = {"compose": compose_ms, "encode": _ms(start)}
+                if not transparent:
+                    made = previews(composed)
         uploaded = upload_type(picture.data) if picture is not None and spec == "image" else None
 
         def add(current: dict[str, Any]) -> Files:
@@ -307,7 +354,13 @@ class JobRunner:
             if data is not None:
                 render["file"] = f"result-{number}.{fmt}"
                 files[render["file"]] = (data, MIME_TYPES[fmt])
-            render["display"] = render["display"] or render["file"]
+            if transparent:  # the page shows the cutout's preview even when the file is a JPEG on white
+                mask = current["masks"][model]  # (a cutout made before previews existed stands in for them)
+                render.update(preview=mask.get("cutout_preview", cutout), thumb=mask.get("cutout_thumb", cutout))
+            if made is not None:
+                names, preview_files = made.named(f"result-{number}")
+                render.update(names)
+                files.update(preview_files)
             if uploaded is not None:
                 render["background_file"] = f"bg-{number}.{uploaded[0]}"
                 files[render["background_file"]] = (picture.data, uploaded[1])
@@ -316,6 +369,17 @@ class JobRunner:
 
         self._change(record, combine([*changes, add]))
         return render
+
+    def mask_file(self, record: dict[str, Any], model: str, fmt: str, framing: Framing = Framing()) -> bytes:
+        """``model``'s hard mask (0/255) in ``fmt``, cropped and scaled by ``framing``: the stored PNG
+        itself when nothing changes."""
+        data = self.store.read_file(record["id"], record["masks"][model]["mask"])
+        if fmt == "png" and framing.whole:
+            return data
+        stored = decode_grey_png(data)
+        (scaled,) = framing.apply([stored], metrics.binarize(stored))
+        mask = metrics.binarize(scaled).astype(np.uint8) * 255  # scaling greys the outline: 0/255 again
+        return encode_image(mask, fmt)
 
     def stored_background(self, record: dict[str, Any], render: dict[str, Any]) -> Picture | None:
         """The uploaded background picture of an earlier render, to reuse it with another model."""
@@ -351,6 +415,11 @@ class JobRunner:
             with suppress(JobNotFound):  # deleted meanwhile: nothing left to clean
                 self.store.delete(record["id"])
             raise
+
+
+def _shrink_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A full-size boolean mask at the size of the preview it is drawn over."""
+    return cv2.resize(mask.astype(np.uint8) * 255, shape[::-1], interpolation=cv2.INTER_AREA) >= 128
 
 
 def disagreement_map(rgb: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:

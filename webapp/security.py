@@ -9,7 +9,8 @@
   or ``Authorization: Bearer``; a page's CSRF token is not a key (anyone can fetch one). The site's
   pages post to page routes with their CSRF token instead. Who may delete a job: webapp/owners.py.
 * Rate limit (Flask-Limiter, moving windows): requests that make the server work or change state (not
-  GET/HEAD), per client address, or per API key with a higher limit for key holders (batch scripts);
+  GET/HEAD, except the reads marked ``@rate_limited``, such as a zip of full-size results), per client
+  address, or per API key with a higher limit for key holders (batch scripts);
   every 429 says when to come back (Retry-After). Counted in Redis when ``BACKDROP_REDIS_URL`` is set,
   so every worker and host shares one count; in each process's memory otherwise.
 * Request shape: few multipart parts, one file per field, a handful of files per request, refused
@@ -28,7 +29,7 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RequestLimit
@@ -134,11 +135,23 @@ def _too_many(limit: RequestLimit) -> Response:
                    headers={"Retry-After": str(seconds)})
 
 
+def rate_limited(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Count a GET view like work (it makes the server work hard): ``@rate_limited`` under its route."""
+    view.rate_limited = True  # type: ignore[attr-defined]
+    return view
+
+
+def _exempt() -> bool:
+    """Reads are free, except views marked ``@rate_limited``."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return request.method in SAFE_METHODS and not getattr(view, "rate_limited", False)
+
+
 def _make_limiter(app: Flask) -> Limiter:
     """One per app: its storage (memory or Redis) and on/off setting are the app's own."""
     # Application limits: one count per client across every route (default limits count per route).
     return Limiter(_client, app=app, application_limits=[_limits], strategy="moving-window", on_breach=_too_many,
-                   application_limits_exempt_when=lambda: request.method in SAFE_METHODS)
+                   application_limits_exempt_when=_exempt)
 
 
 # -- the checks ------------------------------------------------------------------------------------

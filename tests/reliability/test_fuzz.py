@@ -2,9 +2,10 @@
 flipped, cut, repeated, inserted), and multipart bodies put together wrongly. Whatever arrives, the
 answer is never a 5xx, and a refusal stores nothing.
 
-Pillow has no HEIC decoder here: the HEIC seed is an AVIF file (the same ISO-BMFF container) branded
-``heic``, which the app must refuse as unsupported, mutated or not. Example counts stay small so the
-suite stays fast; ``derandomize`` makes every run try the same cases.
+The HEIC seeds: a real HEIC (pillow-heif reads it) and an AVIF file (the same ISO-BMFF container)
+branded ``heic``, which pillow-heif's libheif cannot decode here (no AV1 in it): the app must refuse
+that one as unreadable, mutated or not. Example counts stay small so the suite stays fast;
+``derandomize`` makes every run try the same cases.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def heic_seed() -> bytes:
 
 
 SEEDS = {"jpeg": encode(portrait(64, 48)), "png": encode(portrait(64, 48), "PNG"),
-         "webp": encode(portrait(64, 48), "WEBP"), "tiff": encode(portrait(64, 48), "TIFF"), "heic": heic_seed()}
+         "webp": encode(portrait(64, 48), "WEBP"), "tiff": encode(portrait(64, 48), "TIFF"), "heic": heic_seed(),
+         "real-heic": encode(portrait(64, 48), "HEIF")}
 
 
 @pytest.fixture(scope="module")

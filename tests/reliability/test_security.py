@@ -261,6 +261,38 @@ def test_a_job_link_can_be_shared_but_not_deleted_by_its_viewer(make_app):
     assert owner.delete(f"/api/v1/jobs/{job_id}").status_code == 204
 
 
+
+def test_deleting_ticked_jobs_needs_the_owner_of_every_one(make_app):
+    """"Delete selected" follows the one-job rule for each ticked job, and refuses them all if one is
+    not the caller's (nothing is half done)."""
+    app = make_app()
+    owner, stranger = app.test_client(), app.test_client()
+    owners_jobs = [make_job(owner), make_job(owner)]
+    strangers = make_job(stranger)
+    token = token_from(stranger, "/history")
+    refused = stranger.post("/history/delete", data={"csrf_token": token, "job": [strangers, owners_jobs[0]]})
+    assert refused.status_code == 403 and "belongs to another" in refused.get_data(as_text=True)
+    assert job_count(app) == 3
+    assert stranger.post("/history/delete", data={"csrf_token": token, "job": [strangers]}).status_code == 303
+    mine = owner.post("/history/delete", data={"csrf_token": token_from(owner, "/history"), "job": owners_jobs})
+    assert mine.status_code == 303 and job_count(app) == 0
+
+
+def test_a_zip_of_results_gathers_only_the_callers_own_jobs(make_app):
+    app = make_app()
+    alice, bob = app.test_client(), app.test_client()
+    alices, bobs = make_job(alice), make_job(bob)
+    assert bob.get(f"/batch.zip?job={bobs}").status_code == 200
+    for asked in ([alices], [bobs, alices]):
+        refused = bob.get("/batch.zip?" + "&".join(f"job={job_id}" for job_id in asked))
+        assert refused.status_code == 403 and "another browser" in refused.get_data(as_text=True)
+    assert bob.get(f"/batch.zip?job={alices}", headers={"X-API-Key": KEY}).status_code == 403  # no key is set
+    keyed = make_app(API_KEY=KEY).test_client()
+    assert keyed.get(f"/batch.zip?job={alices}&job={bobs}", headers={"X-API-Key": KEY}).status_code == 200
+    shared = make_app(SHARED_HISTORY=True).test_client()
+    assert shared.get(f"/batch.zip?job={alices}&job={bobs}").status_code == 200
+
+
 # -- rate limit --------------------------------------------------------------------------------------
 def test_rate_limit_per_client(make_app):
     app = make_app(RATE_LIMIT_PER_MINUTE=6, RATE_LIMIT_BURST=3)
@@ -276,6 +308,14 @@ def test_rate_limit_per_client(make_app):
     neighbour = app.test_client()
     other = neighbour.post("/api/v1/remove-background", data={}, environ_base={"REMOTE_ADDR": "10.0.0.2"})
     assert other.status_code == 400
+
+
+def test_a_zip_of_results_counts_like_work(make_app):
+    """GET /batch.zip reads and packs up to 100 full-size files: it is counted, unlike other reads."""
+    client = make_app(RATE_LIMIT_PER_MINUTE=6, RATE_LIMIT_BURST=3).test_client()
+    statuses = [client.get("/batch.zip").status_code for _ in range(4)]
+    assert statuses == [400, 400, 400, 429]
+    assert client.get("/history").status_code == 200  # other reads are still free
 
 
 def test_api_key_holders_have_their_own_higher_limit(make_app):
