@@ -22,11 +22,14 @@ setup-test: $(VENV)/.installed-test
 $(VENV)/.installed-test: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	# Real servers for the two-instance and PostgreSQL tests (the tests start and stop them themselves).
+	command -v redis-server >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server; }
 	touch $@
 
 run: setup
 	@echo "Backdrop is starting on http://$(HOST):$(PORT)  (Ctrl+C to stop)"
-	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 --timeout 120 wsgi:app
+	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - wsgi:app  # the rest: gunicorn.conf.py
 
 test: setup-test
 	$(PY) -m pytest -q

@@ -58,7 +58,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from sqlalchemy import func, select
+
 from bench.machine import cpu_name
+from webapp import db
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "bench-photos"
@@ -280,11 +283,10 @@ def maps_tensorflow(pid: int) -> list[str]:
 class Server:
     """gunicorn serving ``wsgi:app`` on a free local port with its own data directory."""
 
-    def __init__(self, workdir: Path, workers: int, env: dict[str, str] | None = None, threads: int = 4) -> None:
+    def __init__(self, workdir: Path, workers: int, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.workers = workers
-        self.threads = threads
         self.port = free_port()
         self.env = {**os.environ, "BACKDROP_DATA_DIR": str(self.data_dir), "BACKDROP_RATE_LIMIT": "0",
                     "BACKDROP_API_KEY": API_KEY, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT),
@@ -294,9 +296,10 @@ class Server:
         self.startup_s = float("nan")
 
     def command(self) -> list[str]:
-        # The flags of `make run`, so the figures describe what users run.
+        # The flags of `make run`, so the figures describe what users run; threads, timeouts and header
+        # limits come from gunicorn.conf.py (read from the working directory, the repository).
         return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
-                "--threads", str(self.threads), "--timeout", "120", "wsgi:app"]
+                "wsgi:app"]
 
     def start(self, timeout: float = 120) -> "Server":
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -552,22 +555,18 @@ def check_jobs(port: int, data_dir: Path, job_ids: Iterable[str]) -> dict[str, A
 
 
 def check_store_on_disk(data_dir: Path) -> dict[str, Any]:
-    """Every job folder on disk has a readable record whose files are all there at their recorded size."""
-    jobs = files = 0
-    problems = []
-    for folder in sorted((data_dir / "jobs").iterdir()):
-        jobs += 1
-        try:
-            record = json.loads((folder / "job.json").read_bytes())
-        except (OSError, ValueError) as exc:
-            problems.append(f"{folder.name}: record unreadable ({exc})")
-            continue
-        for name, meta in record["files"].items():
-            files += 1
-            path = folder / name
-            if not path.is_file() or path.stat().st_size != meta["bytes"]:
-                problems.append(f"{folder.name}/{name}: missing or wrong size")
-    return {"jobs": jobs, "files": files, "problems": problems[:20], "damaged": len(problems)}
+    """Every job the database records has all its recorded files on disk at their recorded size."""
+    engine = db.make_engine(db.database_url(data_dir, None))
+    try:
+        with engine.connect() as connection:
+            jobs = connection.execute(select(func.count()).select_from(db.jobs)).scalar_one()
+            recorded = connection.execute(select(db.files.c.job_id, db.files.c.name, db.files.c.bytes)).all()
+    finally:
+        engine.dispose()
+    problems = [f"{job_id}/{name}: missing or wrong size" for job_id, name, size in recorded
+                if not (data_dir / "jobs" / job_id / name).is_file()
+                or (data_dir / "jobs" / job_id / name).stat().st_size != size]
+    return {"jobs": jobs, "files": len(recorded), "problems": problems[:20], "damaged": len(problems)}
 
 
 # == phases ==========================================================================================

@@ -101,10 +101,10 @@ def render_input_size(report: dict) -> str:
 
 
 def render_idphoto(report: dict) -> str:
-    """Per-preset ID-photo outcomes on the test portrait, from bench/idphoto.py."""
-    return (f"{report['table'].rstrip()}\n\n_`python -m bench.idphoto`, {report['date']}, `{report['photo']}`, "
+    """Faces found, per-preset and per-rule ID-photo outcomes on real photos, from bench/idphoto.py."""
+    return (f"{report['table'].rstrip()}\n\n_`python -m bench.idphoto`, {report['date']}, {report['photos']}, "
             f"{report['model']} weights ({report['weights_status']}), {report['machine']}, load average "
-            f"{report['load_average_1min']}; time is the median of {report['runs']} whole calls._\n")
+            f"{report['load_average_1min']}; contact sheet: `bench/results/idphoto_contact.jpg`._\n")
 
 
 def render_train_speed(report: dict) -> str:
@@ -120,6 +120,47 @@ def render_edges(report: dict) -> str:
              f"photos, load average {report['load_average_1min']}" if report["sizes"] else "")
     return (f"{report['table'].rstrip()}\n\n_`{report['command']}`, {report['date']}, {report['model']} weights "
             f"({report['weights_status']}), {report['images']} {report['subset']} images, {report['machine']}{timed}._\n")
+
+
+def render_teachers(report: dict) -> str:
+    """Each teacher and the ensemble against the labelled masks, from bench/teachers.py."""
+    return (f"{report['table'].rstrip()}\n\n_`python -m bench.teachers`, {report['date']}, "
+            f"{' and '.join(report['subsets'])} photos; {report['missing_labels']} not yet labelled by every teacher "
+            f"were left out._\n")
+
+
+def render_wild(report: dict) -> str:
+    """The wild benchmark's tables, one per set, from bench/wild.py."""
+    parts = [f"**{name}** ({result['images']} images; IoU / boundary F per model):\n\n{result['table'].rstrip()}\n"
+             for name, result in report["sets"].items()]
+    return ("\n".join(parts) + f"\n_`python -m bench.wild`, {report['date']}, seed {report['seed']}, weights of "
+            + ", ".join(f"{m} {d}" for m, d in report["weights_state"].items())
+            + f"; held-back photos scored against {' + '.join(report['teachers_in_reference'])}._\n")
+
+
+def render_store(report: dict) -> str:
+    """Job-store figures against issue 11's targets, from bench/store.py."""
+    def renders(run: dict | str) -> str:
+        if isinstance(run, str):
+            return run
+        return (f"{run['acknowledged']} of {run['requests']} acknowledged, {run['kept_whole']} kept whole, "
+                f"{run['lost']} lost, numbers unique: {'yes' if run['numbers_unique'] else 'no'} ({run['wall_s']} s)")
+    history, slow = report["history"], report["slow_clients"]
+    lines = [
+        "| target | measured |", "| --- | --- |",
+        f"| 8 concurrent re-renders of one 12 MP job, 2 workers: 0 lost | {renders(report['rerenders_2_workers'])} |",
+        f"| the same through two instances (PostgreSQL + Redis): 0 lost | {renders(report['rerenders_two_instances'])} |",
+        f"| {slow['clients']} clients trickling uploads for {slow['seconds']:g} s: at least 90 % of probes within 2 s | "
+        f"{slow['within_2s']} of {slow['probes']} ({100 * slow['share_within_2s']:.0f} %), slowest {slow['slowest_s']} s |",
+        f"| History page with {history['jobs']:,} jobs in the store: under 100 ms | first page "
+        f"{history['history_ms']['first page']} ms, last page {history['history_ms']['last page']} ms (one owner's "
+        f"query {history['one_owner_query_ms']} ms) |",
+        "| start-up (launch to first healthy answer) under 3 s | " + "; ".join(
+            f"{kind}: {' and '.join(f'{s} s' for s in (seconds if isinstance(seconds, list) else [seconds]))}"
+            for kind, seconds in report["startup_s"].items()) + " |",
+    ]
+    return "\n".join(lines) + (f"\n\n_`python -m bench.store`, {report['date']}, {report['machine']}, 2 cores, load "
+                               f"average {report['load_average_1min']} at the start; SQLite unless said._\n")
 
 
 def render_reliability() -> str:
@@ -140,6 +181,9 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "edges": from_results("edges.json", render_edges),
     "edges-sweep": from_results("edges_sweep.json", render_edges),
     "reliability": render_reliability,
+    "teachers": from_results("teachers.json", render_teachers),
+    "wild": from_results("wild.json", render_wild),
+    "store": from_results("store.json", render_store),
 }
 
 

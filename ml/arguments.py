@@ -33,3 +33,11 @@ def input_size(text: str) -> int:
         return check_input_size(int(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def probability(text: str) -> float:
+    """A share of samples: between 0 and 1."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value

@@ -7,9 +7,10 @@ import argparse
 import glob
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from tqdm import tqdm
 
@@ -19,7 +20,7 @@ from ml.matting import ON_BY_DEFAULT as MATTING_ON_BY_DEFAULT
 from ml.registry import BACKENDS, DEFAULT_MODEL, DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime
 from ml.segmenter import Segmenter
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -78,9 +79,32 @@ def add_model_arguments(parser: argparse.ArgumentParser, matting: bool = False) 
                         help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,})")
 
 
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null while the block runs.
+
+    LiteRT's C++ logger writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight to
+    fd 2 when an interpreter is made, and no environment variable turns it off (TF_CPP_MIN_LOG_LEVEL
+    does not reach it). It swaps a process-wide descriptor, so it is for the single-threaded CLIs only,
+    never the server, where another thread's log line could vanish with it. A broken weights file is
+    still reported: the runtime raises ModelError with LiteRT's reason in it.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def build_segmenter(args: argparse.Namespace) -> Segmenter:
     """Segmenter from parsed options; raises ModelError (caught by the caller) for bad weights."""
-    runtime = load_runtime(args.model, args.weights, args.backend)
+    with native_stderr_silenced():
+        runtime = load_runtime(args.model, args.weights, args.backend)
     matting = vars(args).get("matting", False) and not args.no_refine  # CLIs without --matting: off
     return Segmenter(runtime, tta=args.tta, refine=not args.no_refine, threshold=args.threshold, matting=matting)
 

@@ -21,6 +21,7 @@ from ml import evaluate
 from ml.data import SPLITS, DatasetError, discover
 from ml.errors import BackdropError
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES
+from ml.teachers import SOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURES = {
@@ -71,6 +72,12 @@ def data_entries(folders: list[Path]) -> list[dict[str, Any]]:
     return entries
 
 
+def unlabelled_licences(folders: list[Path]) -> dict[str, str]:
+    """Licences of the unlabelled folders, from the README beside them (``<datasets>/unlabelled``)."""
+    table = dataset_licences(folders[0].parent / "unlabelled" / "README.md") if folders else {}
+    return {folder.split("/")[0]: licence for folder, licence in table.items()}   # "ccp-photos/images" -> "ccp-photos"
+
+
 def run_facts(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(run.json, state.json) of a training run folder."""
     return read_json(run_dir / "run.json"), read_json(run_dir / "state.json")
@@ -89,6 +96,24 @@ def training_entry(run: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]
     return {"command": run["command"], "history": run.get("history", []), "epochs": state["epoch"],
             "best_epoch": state["best_epoch"], "stopped_early": state["stopped_early"],
             "best_val_iou": round(state["best_iou"], 4)}
+
+
+def synthesis_entry(run: dict[str, Any], licences: dict[str, str]) -> dict[str, Any] | None:
+    """What the run mixed into its photos (run.json's ``data``): teacher-labelled folders with their
+    counts and licences, each teacher's source, backgrounds, cutouts and shares; None for runs from
+    before teachers and scenes."""
+    facts = run.get("data")
+    if not facts:
+        return None
+    return {**facts,
+            "teacher_labelled": [{"folder": folder, "photos": count,
+                                  "licence": licences.get(folder, "see ../shared/datasets/unlabelled/README.md")}
+                                 for folder, count in facts["teacher_labelled"].items()],
+            "teachers": [{"name": name, "source": SOURCES[name]} for name in facts["teachers"]],
+            "backgrounds_manifest": "checkpoints/data/backgrounds.json",
+            "init": run["args"].get("init") if run["args"].get("init") not in (None, "None")
+            else ("DeepLabV3 MobileNetV2 width 0.5 encoder (../shared/pretrained, Apache-2.0)"
+                  if run["args"].get("pretrained_encoder") == "True" else "random")}
 
 
 def infer_status(run: dict[str, Any], state: dict[str, Any]) -> str:
@@ -166,6 +191,7 @@ def build_card(model: str, run_dir: Path, weights: Path, eval_summary: dict | No
         "name": model, "architecture": ARCHITECTURES[model], "input_size": input_size, "parameters": parameters,
         "status": status or infer_status(run, state),
         "data": data_entries(folders),
+        "synthesis": synthesis_entry(run, unlabelled_licences(folders)),
         "split_file": display_path(split_file), "split_counts": {name: len(split[name]) for name in SPLITS},
         "training": training_entry(run, state),
         "metrics": metrics_entry(summary, model, split_file, [folder.name for folder in folders]),

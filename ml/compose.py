@@ -16,13 +16,16 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
+from PIL import ImageColor
 
 from ml.errors import BackdropError
-from ml.imageio import DEFAULT_MAX_PIXELS, load_image
+from ml.imageio import DEFAULT_MAX_PIXELS, fit_within, load_image
 from ml.refine import reduce, sample_at
+from ml.segmenter import subject_box
 
 # The local colour means are smooth, so they are computed small: 384 px gave the same error as 512 on
 # synthetic dark-on-light edges (the scene of tests/ml/test_compose.py) at 0.08, 1 and 12 MP, and
@@ -146,21 +149,34 @@ _GREY_WORDS = {"grey", "gray", "greyscale", "grayscale"}
 
 
 def parse_colour(spec: str) -> tuple[int, int, int]:
-    """'#RRGGBB' or '#RGB' -> (r, g, b); raises BackgroundError naming the bad value."""
-    match = _HEX.fullmatch(spec.strip())
-    if not match:
-        raise BackgroundError(f"{spec!r} is not a colour; write it as #RRGGBB, e.g. #1E90FF")
-    digits = match.group(1)
-    if len(digits) == 3:
-        digits = "".join(c * 2 for c in digits)
-    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+    """'#RRGGBB', '#RGB' or a CSS colour name ('navy', 'rebeccapurple') -> (r, g, b).
+
+    The one colour parser: the CLIs, the API and the pages all read colours through it. The names are
+    CSS's 148, from Pillow's table. Raises BackgroundError naming the bad value.
+    """
+    text = spec.strip()
+    match = _HEX.fullmatch(text)
+    if match:
+        digits = match.group(1)
+        if len(digits) == 3:
+            digits = "".join(c * 2 for c in digits)
+        return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+    if text.lower() in ImageColor.colormap:
+        return ImageColor.getrgb(text.lower())[:3]
+    raise BackgroundError(f"{spec!r} is not a colour; write it as #RRGGBB or #RGB (e.g. #1E90FF, #FFF) "
+                          f"or use a CSS colour name such as navy")
+
+
+def colour_hex(rgb: tuple[int, int, int]) -> str:
+    """(r, g, b) -> '#rrggbb', the form job records and pages store colours in."""
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def parse_background(spec: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Background:
     """Turn a user's background choice into a Background.
 
-    Accepts ``transparent``, ``#RRGGBB``, ``blur`` or ``blur:STRENGTH`` (sigma in percent of the longer
-    side, 0.1-20), ``grey``, or the path of an image file (optionally ``fit:PATH`` / ``fill:PATH``).
+    Accepts ``transparent``, a colour (``#RRGGBB``, ``#RGB``, a CSS name), ``blur`` or ``blur:STRENGTH`` (sigma in percent of the longer
+    side, 0.1-20), ``grey`` (the greyscale photo, not CSS grey), or the path of an image file (optionally ``fit:PATH`` / ``fill:PATH``).
     Raises BackgroundError (a ValueError) for an unknown value and ImageError for an unreadable image.
     """
     text = spec.strip()
@@ -171,7 +187,7 @@ def parse_background(spec: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Backgro
         return Grey()
     if word == "blur" or word.startswith("blur:"):
         return Blur(_parse_strength(text[5:]) if ":" in word else Blur.strength)
-    if text.startswith("#"):
+    if text.startswith("#") or word in ImageColor.colormap:
         return Colour(parse_colour(text))
     fit = "fill"
     if word.startswith(("fit:", "fill:")):
@@ -179,8 +195,36 @@ def parse_background(spec: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Backgro
         fit = fit.lower()
     if Path(text).is_file():
         return ImageBackground(load_image(text, max_pixels), fit)
-    raise BackgroundError(f"unknown background {spec!r}: use transparent, #RRGGBB, blur, blur:STRENGTH, "
-                          f"grey or the path of an image file")
+    raise BackgroundError(f"unknown background {spec!r}: use transparent, #RRGGBB, #RGB, a CSS colour name, "
+                          f"blur, blur:STRENGTH, grey or the path of an image file")
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How much of the photo a result shows: cropped to the subject (``crop_margin``: the room left
+    round it, as a fraction of its longer side) and/or scaled down to ``max_side`` pixels at most.
+
+    Applied to the photo and its matte before composing, so a small result costs a small compose.
+    """
+
+    crop_margin: float | None = None
+    max_side: int | None = None
+
+    @property
+    def whole(self) -> bool:
+        """True when the result is the full photo at full size."""
+        return self.crop_margin is None and self.max_side is None
+
+    def apply(self, images: Sequence[np.ndarray], mask: np.ndarray) -> list[np.ndarray]:
+        """``images`` (all of ``mask``'s height and width) cropped and scaled alike; uncropped when
+        ``mask`` holds no subject."""
+        box = subject_box(mask, self.crop_margin) if self.crop_margin is not None else None
+        if box is not None:
+            top, left, bottom, right = box
+            images = [image[top:bottom, left:right] for image in images]
+        if self.max_side is not None:
+            images = [fit_within(image, self.max_side) for image in images]
+        return list(images)
 
 
 def _parse_strength(text: str) -> float:

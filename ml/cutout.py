@@ -17,9 +17,7 @@ from ml.batch import EXIT_USAGE, add_model_arguments, run_batch, start_batch
 from ml.compose import Background, compose, parse_background
 from ml.errors import BackdropError
 from ml.imageio import encode_image, load_image, normalise_format
-from ml.segmenter import Segmenter
-
-DEFAULT_MARGIN = 0.05
+from ml.segmenter import CROP_MARGIN, Segmenter
 
 
 class CutoutJob:
@@ -53,14 +51,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or quoted globs")
     parser.add_argument("--output", type=Path, required=True, metavar="DIR", help="folder for the results")
     parser.add_argument("--background", default="transparent",
-                        help="transparent (default), #RRGGBB, blur, blur:STRENGTH (0.1-20, default 2), grey, "
+                        help="transparent (default), #RRGGBB, #RGB, a CSS colour name, blur, blur:STRENGTH (0.1-20, default 2), grey, "
                              "or an image file (fill:FILE crops it to cover, fit:FILE shows all of it)")
     parser.add_argument("--format", default="png", help="png (default), jpg or webp")
     parser.add_argument("--quality", type=int, default=92, help="jpg/webp quality 1-100 (default 92)")
     parser.add_argument("--crop", action="store_true", help="crop to the subject's bounding box")
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+    parser.add_argument("--margin", type=float, default=CROP_MARGIN,
                         help=f"margin round the subject with --crop, as a fraction of its size "
-                             f"(default {DEFAULT_MARGIN})")
+                             f"(default {CROP_MARGIN})")
     add_model_arguments(parser, matting=True)
     return parser.parse_args(argv)
 

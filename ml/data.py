@@ -6,18 +6,21 @@ so metrics can be reported per dataset.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import cv2
 import keras
 import numpy as np
 
-from ml.augment import composite_onto, training_augmentation
+from ml.augment import composite_onto, scene_augmentation, training_augmentation
+from ml.holdout import bucket, held_back
 from ml.preprocess import letterbox
+from ml.scenes import Cutout, make_cutout, mosaic, random_crop, synthesize_scene
+from ml.teachers import BYSTANDER_TEACHERS, IGNORE
+from ml.teachers.label import ensemble_mask, mark_bystanders, photos
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "val", "test")
@@ -34,7 +37,7 @@ class Sample:
     dataset: str
     stem: str
     image_path: Path
-    mask_path: Path
+    mask_path: Path | None   # None: labelled by the teachers (``teacher_labelled``)
 
     @property
     def key(self) -> str:
@@ -62,17 +65,11 @@ def discover_all(folders: Iterable[str | Path]) -> list[Sample]:
     return [sample for folder in folders for sample in discover(folder)]
 
 
-def _bucket(stem: str, seed: int) -> float:
-    """A stable pseudo-random number in [0, 1) from the stem, so a split never depends on file order."""
-    digest = hashlib.sha256(f"{seed}:{stem}".encode()).hexdigest()
-    return int(digest[:12], 16) / float(16 ** 12)
-
-
 def make_split(samples: Sequence[Sample], seed: int = 42, val: float = 0.1, test: float = 0.1) -> dict[str, list[str]]:
     """Assign every sample key to train, val or test by hashing its stem with ``seed``."""
     split: dict[str, list[str]] = {name: [] for name in SPLITS}
     for sample in samples:
-        u = _bucket(sample.key, seed)
+        u = bucket(sample.key, seed)
         name = "test" if u < test else "val" if u < test + val else "train"
         split[name].append(sample.key)
     return split
@@ -110,35 +107,90 @@ def read_mask(path: Path) -> np.ndarray:
     return np.where(mask > 127, 255, 0).astype(np.uint8)
 
 
-def load_letterboxed(samples: Sequence[Sample], size: int) -> tuple[np.ndarray, np.ndarray]:
+def load_letterboxed(samples: Sequence[Sample], size: int,
+                     mask_of: Callable[[Sample], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Load every pair into memory, letterboxed to size x size: (N, S, S, 3) and (N, S, S) uint8.
 
-    Decoding once up front keeps the 2-core training loop busy with the model, not with JPEG.
+    ``mask_of`` reads a sample's mask (default: its mask file). Decoding once up front keeps the
+    2-core training loop busy with the model, not with JPEG.
     """
     from tqdm import tqdm
 
+    mask_of = mask_of or (lambda sample: read_mask(sample.mask_path))
     images = np.zeros((len(samples), size, size, 3), np.uint8)
     masks = np.zeros((len(samples), size, size), np.uint8)
-    for i, sample in enumerate(tqdm(samples, desc=f"loading {size}px", unit="img", leave=False)):
+    for i, sample in enumerate(tqdm(samples, desc=f"loading {size}px", unit="img", leave=False, disable=None)):
         images[i] = letterbox(read_image(sample.image_path), size)[0]
-        masks[i] = letterbox(read_mask(sample.mask_path), size, cv2.INTER_NEAREST)[0]
+        masks[i] = letterbox(mask_of(sample), size, cv2.INTER_NEAREST)[0]
     return images, masks
 
 
-class SegmentationBatches(keras.utils.PyDataset):
-    """Batches of (float32 RGB 0-255, float32 mask 0/1) for any Keras backend.
+def with_bystanders_ignored(labels: Path) -> Callable[[Sample], np.ndarray]:
+    """Mask reader that takes the people a dataset left unlabelled out of the loss, where the fast
+    teachers have labelled the photo (``ml.teachers.label.mark_bystanders``)."""
+    def read(sample: Sample) -> np.ndarray:
+        mask = read_mask(sample.mask_path)
+        teachers = ensemble_mask(labels, sample.dataset, sample.stem, BYSTANDER_TEACHERS)
+        return mask if teachers is None else mark_bystanders(mask, teachers)
+    return read
 
-    With ``augment`` each epoch sees freshly augmented, reshuffled samples; a fraction
-    ``composite_p`` of them gets its person pasted onto another sample's background.
+
+def teacher_labelled(folders: Iterable[Path], labels: Path) -> list[Sample]:
+    """Photos without masks that every ensemble teacher has labelled, less the held-back tenth
+    (``ml.holdout``) that the wild benchmark keeps unseen."""
+    return [Sample(folder.name, path.stem, path, None)
+            for folder in map(Path, folders) for path in photos(folder)
+            if not held_back(f"{folder.name}/{path.stem}") and ensemble_mask(labels, folder.name, path.stem) is not None]
+
+
+def teacher_masks(labels: Path) -> Callable[[Sample], np.ndarray]:
+    """Mask reader for ``teacher_labelled`` samples: the teachers' ensemble label."""
+    return lambda sample: ensemble_mask(labels, sample.dataset, sample.stem)
+
+
+def cutouts_of(samples: Sequence[Sample]) -> list[Cutout]:
+    """The person of every labelled sample, cut out at the photo's resolution, for scene synthesis."""
+    cuts = (make_cutout(read_image(s.image_path), read_mask(s.mask_path)) for s in samples)
+    return [cut for cut in cuts if cut is not None]
+
+
+@dataclass
+class Synthesis:
+    """What training mixes into its photos: person-free backgrounds, people to paste, and how often.
+
+    Per sample: a synthetic scene with probability ``scene_p``, a mosaic of several photos with
+    ``mosaic_p``, one photo's person on a person-free background with ``composite_p``, otherwise
+    the photo as it is (all then augmented).
+    """
+
+    backgrounds: Sequence[np.ndarray] = ()
+    cutouts: Sequence[Cutout] = ()
+    scene_p: float = 0.3
+    mosaic_p: float = 0.1
+    composite_p: float = 0.15
+
+
+def targets(masks: np.ndarray) -> np.ndarray:
+    """(N, S, S, 2) float32 target and weight from uint8 masks: person where 255, and every pixel
+    counted except the ``IGNORE`` ones (see ``ml.losses.split_target``)."""
+    return np.stack([masks == 255, masks != IGNORE], axis=-1).astype(np.float32)
+
+
+class SegmentationBatches(keras.utils.PyDataset):
+    """Batches of (float32 RGB 0-255, float32 target + weight) for any Keras backend.
+
+    With ``augment`` each epoch sees freshly augmented, reshuffled samples, mixed with synthetic
+    scenes, mosaics and composites as ``synthesis`` says.
     """
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, batch_size: int, augment: bool = False,
-                 composite_p: float = 0.0, seed: int = 0, **kwargs):
+                 synthesis: Synthesis | None = None, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.images, self.masks = images, masks
         self.batch_size = batch_size
         self.augment = training_augmentation() if augment else None
-        self.composite_p = composite_p
+        self.scene_augment = scene_augmentation()
+        self.synthesis = synthesis or Synthesis(scene_p=0.0, mosaic_p=0.0, composite_p=0.0)
         self.rng = np.random.default_rng(seed)
         self.order = np.arange(len(images))
         if augment:
@@ -151,17 +203,28 @@ class SegmentationBatches(keras.utils.PyDataset):
         image, mask = self.images[index], self.masks[index]
         if self.augment is None:
             return image, mask
-        if self.rng.random() < self.composite_p:
-            image = composite_onto(image, mask, self.images[self.rng.integers(len(self.images))])
+        syn, size, draw = self.synthesis, image.shape[0], self.rng.random()
+        if draw < syn.scene_p and syn.backgrounds and syn.cutouts:
+            background = syn.backgrounds[self.rng.integers(len(syn.backgrounds))]
+            return self._augment_scene(*synthesize_scene(background, syn.cutouts, size, self.rng))
+        if draw < syn.scene_p + syn.mosaic_p:
+            picks = self.rng.integers(len(self.images), size=4)
+            return self._augment_scene(*mosaic(self.images[picks], self.masks[picks], size, self.rng))
+        if draw < syn.scene_p + syn.mosaic_p + syn.composite_p and syn.backgrounds:
+            background = syn.backgrounds[self.rng.integers(len(syn.backgrounds))]
+            image, mask = composite_onto(image, mask, random_crop(background, size, self.rng))
         out = self.augment(image=image, mask=mask)
+        return out["image"], out["mask"]
+
+    def _augment_scene(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = self.scene_augment(image=image, mask=mask)
         return out["image"], out["mask"]
 
     def __getitem__(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         indices = self.order[batch * self.batch_size:(batch + 1) * self.batch_size]
         pairs = [self._sample(i) for i in indices]
         x = np.stack([p[0] for p in pairs]).astype(np.float32)
-        y = (np.stack([p[1] for p in pairs]) > 127).astype(np.float32)[..., None]
-        return x, y
+        return x, targets(np.stack([p[1] for p in pairs]))
 
     def on_epoch_end(self) -> None:
         if self.augment is not None:

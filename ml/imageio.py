@@ -4,6 +4,8 @@ Every entry point (web upload, CLIs, benchmarks) goes through ``load_image`` so 
 apply everywhere: the pixel limit is checked from the header before anything is decoded (a 50 kB
 PNG can claim 100,000 x 100,000 pixels), EXIF orientation is applied so phones' portraits come out
 upright, and every mode Pillow can open (16-bit, grey, palette, CMYK, RGBA...) becomes plain RGB.
+iPhones save HEIC (read through the pillow-heif plugin, which applies the file's rotation itself and
+resets the EXIF tag) and some phones and browsers AVIF (Pillow 13 reads it natively).
 """
 from __future__ import annotations
 
@@ -16,9 +18,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from ml.errors import ImageError, ImageTooLarge
+
+pillow_heif.register_heif_opener()
 
 # 40 MP: above any phone or consumer camera photo we expect (24 MP is the documented maximum use),
 # low enough that the worst case stays within the memory budget of one request.
@@ -26,8 +31,10 @@ DEFAULT_MAX_PIXELS = 40_000_000
 
 MIME_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 
-# Pillow format names we accept (MPO is the multi-picture JPEG many cameras write).
-ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF"}
+# Pillow format names we accept (MPO is the multi-picture JPEG many cameras write; HEIF covers .heic).
+ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "HEIF", "AVIF"}
+# The same list as people know the formats: every message and page that names them uses this.
+FORMAT_NAMES = "JPEG, PNG, WebP, BMP, TIFF, HEIC or AVIF"
 _FORMAT_ALIASES = {"jpeg": "jpg"}
 
 _EXIF_ORIENTATION = 0x0112
@@ -59,8 +66,9 @@ def load_image(source: bytes | str | os.PathLike, max_pixels: int = DEFAULT_MAX_
             orientation = _orientation(image)
             rgb = _decode_jpeg_fast(image, data)
             if rgb is None:
-                if getattr(image, "n_frames", 1) > 1:
-                    image.seek(0)  # multi-page TIFF / animated WebP: the first frame is the photo
+                # Pillow opens every file at its first frame, which is the photo of a multi-page TIFF or
+                # an animated WebP. Later frames are never looked at: counting them (n_frames) parses
+                # every page, and one damaged page raised TypeError on a photo whose first page is fine.
                 image.load()
                 rgb = _to_rgb(image)
     except ImageError:
@@ -69,6 +77,10 @@ def load_image(source: bytes | str | os.PathLike, max_pixels: int = DEFAULT_MAX_
         raise ImageTooLarge(_bomb_message(exc, max_pixels)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"the image data is corrupt or truncated ({_describe(exc)})") from None
+    except RuntimeError as exc:
+        # pillow-heif's libheif: a HEIF container whose codec it lacks (an AVIF stream labelled heic),
+        # or a stream it cannot decode.
+        raise ImageError(f"the image cannot be decoded ({_describe(exc)})") from None
     return _apply_orientation(rgb, orientation)
 
 
@@ -109,13 +121,13 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(_bomb_message(exc, max_pixels)) from None
     except UnidentifiedImageError:
-        raise ImageError("the file is not an image in a supported format (JPEG, PNG, WebP, BMP or TIFF)") from None
+        raise ImageError(f"the file is not an image in a supported format ({FORMAT_NAMES})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"the image data is corrupt or truncated ({_describe(exc)})") from None
     if image.format not in ACCEPTED_FORMATS:
         fmt = image.format
         image.close()
-        raise ImageError(f"{fmt} images are not supported; use JPEG, PNG, WebP, BMP or TIFF")
+        raise ImageError(f"{fmt} images are not supported; use {FORMAT_NAMES}")
     width, height = image.size
     if width * height > max_pixels:
         image.close()
@@ -202,6 +214,25 @@ def _apply_orientation(rgb: np.ndarray, orientation: int) -> np.ndarray:
     return rgb
 
 
+def fit_within(image: np.ndarray, max_side: int) -> np.ndarray:
+    """``image`` scaled down (area averaging) so its longer side is at most ``max_side``; as is when it fits.
+
+    Works on grey, RGB and RGBA uint8. RGBA is averaged with premultiplied alpha: a cutout's colour
+    under transparent pixels is black (``ml.compose`` zeroes it), and plain averaging would pull that
+    black into the edge as a dark fringe. OpenCV's own premultiply (uint8) keeps a 12 MP cutout's
+    preview at about 90 ms.
+    """
+    height, width = image.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if image.ndim == 2 or image.shape[2] != 4:
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGBA2mRGBA), size, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_mRGBA2RGBA)
+
+
 def normalise_format(fmt: str) -> str:
     """Map a user's format name ('PNG', 'jpeg', '.webp') to a key of MIME_TYPES, or raise ValueError."""
     key = fmt.lower().lstrip(".")
@@ -211,13 +242,15 @@ def normalise_format(fmt: str) -> str:
     return key
 
 
-def encode_image(image: np.ndarray, fmt: str, quality: int = 92, dpi: int | None = None) -> bytes:
+def encode_image(image: np.ndarray, fmt: str, quality: int = 92, dpi: int | None = None,
+                 webp_method: int = 4) -> bytes:
     """Encode an RGB or RGBA uint8 array, or a 2-D one (a grey mask or matte), as png, jpg or webp.
 
     JPEG has no alpha channel, so an RGBA array raises ValueError: the caller must compose onto a
     background first rather than have transparency silently turn black. A 2-D array is written as a
     single-channel image (a third of the size of the same mask as RGB). ``dpi`` is written into the
-    file's header (print sizes for ID photos).
+    file's header (print sizes for ID photos). ``webp_method`` is WebP's effort, 0 (fast) to 6
+    (smallest); 4 is Pillow's default.
     """
     key = normalise_format(fmt)
     if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
@@ -234,7 +267,7 @@ def encode_image(image: np.ndarray, fmt: str, quality: int = 92, dpi: int | None
     if key == "jpg":
         pil.save(buffer, "JPEG", quality=quality, subsampling=0 if quality >= 90 else 2, **options)
     else:
-        pil.save(buffer, "WEBP", quality=quality, method=4, **options)
+        pil.save(buffer, "WEBP", quality=quality, method=webp_method, **options)
     return buffer.getvalue()
 
 

@@ -1,7 +1,9 @@
 """Segmentation losses on (batch, H, W, 1) person probabilities, written with ``keras.ops`` only.
 
-Every loss takes ``(y_true, y_pred)`` with ``y_true`` in {0, 1} and ``y_pred`` a probability, and
-returns one scalar per batch element so Keras can weight and average it.
+Every loss takes ``(y_true, y_pred)`` with ``y_pred`` a probability and returns one scalar per batch
+element so Keras can weight and average it. ``y_true`` is either the target alone (0-1, soft targets
+allowed) or two channels, target and weight: a pixel of weight 0 (a teacher label where the teachers
+disagree) is left out of the loss, so an unsure label teaches nothing rather than something wrong.
 """
 from __future__ import annotations
 
@@ -24,29 +26,44 @@ def _sum_hw(x):
     return ops.sum(x, axis=(1, 2, 3))
 
 
+def split_target(y_true):
+    """(target, weight) from a one-channel target (every pixel counts) or a target+weight pair."""
+    if y_true.shape[-1] == 2:
+        return y_true[..., :1], y_true[..., 1:]
+    return y_true, ops.ones_like(y_true)
+
+
+def _weighted_mean(x, weight):
+    """Mean of ``x`` over each image's counted pixels (0 when none counts)."""
+    return _sum_hw(x * weight) / ops.maximum(_sum_hw(weight), 1.0)
+
+
 PACKAGE = "backdrop"
 serializable = keras.saving.register_keras_serializable(package=PACKAGE)
 
 
 @serializable
 def bce(y_true, y_pred):
-    """Mean binary cross-entropy over each image's pixels."""
-    return ops.mean(_pixel_bce(y_true, y_pred), axis=(1, 2, 3))
+    """Mean binary cross-entropy over each image's counted pixels."""
+    target, weight = split_target(y_true)
+    return _weighted_mean(_pixel_bce(target, y_pred), weight)
 
 
 @serializable
 def dice_loss(y_true, y_pred, smooth: float = 1.0):
     """1 - soft Dice coefficient; ``smooth`` keeps an empty mask and empty prediction at loss 0."""
-    intersection = _sum_hw(y_true * y_pred)
-    total = _sum_hw(y_true) + _sum_hw(y_pred)
+    target, weight = split_target(y_true)
+    intersection = _sum_hw(target * y_pred * weight)
+    total = _sum_hw(target * weight) + _sum_hw(y_pred * weight)
     return 1.0 - (2.0 * intersection + smooth) / (total + smooth)
 
 
 @serializable
 def jaccard_loss(y_true, y_pred, smooth: float = 1.0):
     """1 - soft IoU (Jaccard index)."""
-    intersection = _sum_hw(y_true * y_pred)
-    union = _sum_hw(y_true) + _sum_hw(y_pred) - intersection
+    target, weight = split_target(y_true)
+    intersection = _sum_hw(target * y_pred * weight)
+    union = _sum_hw(target * weight) + _sum_hw(y_pred * weight) - intersection
     return 1.0 - (intersection + smooth) / (union + smooth)
 
 
@@ -75,13 +92,27 @@ class BoundaryLoss(keras.losses.Loss):
         self.lam, self.kernel = lam, kernel
 
     def call(self, y_true, y_pred):
-        pixel_ce = _pixel_bce(y_true, y_pred)
-        band = boundary_band(y_true, self.kernel)
-        band_ce = _sum_hw(pixel_ce * band) / ops.maximum(_sum_hw(band), 1.0)
-        return ops.mean(pixel_ce, axis=(1, 2, 3)) + self.lam * band_ce
+        target, weight = split_target(y_true)
+        pixel_ce = _pixel_bce(target, y_pred)
+        band = boundary_band(target, self.kernel) * weight
+        return _weighted_mean(pixel_ce, weight) + self.lam * _weighted_mean(pixel_ce, band)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "lam": self.lam, "kernel": self.kernel}
+
+
+@serializable
+class MaskedIoU(keras.metrics.BinaryIoU):
+    """Person IoU at 0.5 over the counted pixels of a target (+ weight) ``y_true`` (see ``split_target``)."""
+
+    def __init__(self, name: str = "iou", **kwargs):
+        kwargs.setdefault("target_class_ids", [1])
+        kwargs.setdefault("threshold", 0.5)
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        target, weight = split_target(y_true)
+        return super().update_state(ops.cast(target >= 0.5, "float32"), y_pred, ops.cast(weight, "int32"))
 
 
 LOSSES: dict[str, Callable[[], LossFn]] = {

@@ -6,7 +6,8 @@ with the same ``ml.preprocess.letterbox`` training used; ``model`` runs the netw
 test-time augmentation: the canvas and its mirror image, averaged); ``refine`` upsamples the
 probability to the photo's own size guided by the photo's edges, after dropping stray blobs and
 filling pin-holes (``ml.refine``), then, with ``matting``, solves a real alpha matte in the band round
-the outline (``ml.matting``; its time is part of ``refine``).
+the outline (``ml.matting``; its time is part of ``refine``). With ``refocus``, each small person
+found is looked at again, cropped at the model's full input size, before the refinement (``ml.refocus``).
 """
 from __future__ import annotations
 
@@ -20,7 +21,26 @@ import numpy as np
 from ml.preprocess import letterbox, unletterbox
 from ml.matting import MattingConfig, matte
 from ml.refine import RefineConfig, WorkImage, bilinear_upsample, clean_mask, guided_fit, guided_upsample, reduce
+from ml.refocus import RefocusConfig, refocus
 from ml.registry import ModelRuntime
+
+
+# Room left round the subject when a result is cropped to it (CLI --crop, API crop=subject), as a
+# fraction of the subject box's longer side.
+CROP_MARGIN = 0.05
+
+
+def subject_box(mask: np.ndarray, margin: float = 0.0) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) of the True pixels of ``mask``, exclusive at bottom/right, grown by
+    ``margin`` (a fraction of the box's longer side) and clipped to the image. None when empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    pad = round(margin * max(bottom - top, right - left))
+    height, width = mask.shape
+    return (max(0, top - pad), max(0, left - pad), min(height, bottom + pad), min(width, right + pad))
 
 
 @dataclass
@@ -37,20 +57,10 @@ class Matte:
         return not bool(self.mask.any())
 
     def bbox(self, margin: float = 0.0) -> tuple[int, int, int, int] | None:
-        """(top, left, bottom, right) of the subject, exclusive at bottom/right, grown by ``margin``.
+        """The subject's box (see ``subject_box``); None when empty."""
+        return subject_box(self.mask, margin)
 
-        ``margin`` is a fraction of the box's longer side, clipped to the image. None when empty.
-        """
-        rows = np.flatnonzero(self.mask.any(axis=1))
-        if rows.size == 0:
-            return None
-        cols = np.flatnonzero(self.mask.any(axis=0))
-        top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        pad = round(margin * max(bottom - top, right - left))
-        height, width = self.mask.shape
-        return (max(0, top - pad), max(0, left - pad), min(height, bottom + pad), min(width, right + pad))
-
-    def crop(self, image: np.ndarray, margin: float = 0.05) -> tuple[np.ndarray, "Matte"]:
+    def crop(self, image: np.ndarray, margin: float = CROP_MARGIN) -> tuple[np.ndarray, "Matte"]:
         """Crop ``image`` (same H, W) and this matte to the subject's box; unchanged when empty."""
         box = self.bbox(margin)
         if box is None:
@@ -80,7 +90,8 @@ class Segmenter:
 
     def __init__(self, runtime: ModelRuntime, tta: bool = False, refine: bool = True, threshold: int = 128,
                  clean: bool = True, config: RefineConfig = RefineConfig(), fit: str = "letterbox",
-                 matting: bool = False, matting_config: MattingConfig = MattingConfig()):
+                 matting: bool = False, matting_config: MattingConfig = MattingConfig(),
+                 refocus: RefocusConfig | None = None):
         if matting and not refine:
             raise ValueError("matting starts from the guided refinement; it cannot run with refine=False")
         if not 1 <= threshold <= 255:
@@ -96,6 +107,7 @@ class Segmenter:
         self.fit = fit
         self.matting = matting
         self.matting_config = matting_config
+        self.refocus = refocus
 
     def probability(self, rgb: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
         """Low-resolution person probability covering ``rgb`` (canvas padding removed)."""
@@ -138,6 +150,10 @@ class Segmenter:
         work = reduce(rgb, self.config.work_side)
         timings["resize"] = _ms(total)
         prob = self.probability(work.rgb, timings)
+        if self.refocus is not None:
+            start = time.perf_counter()
+            prob = refocus(prob, work.rgb, self.probability, self.refocus)
+            timings["refocus"] = _ms(start)
         start = time.perf_counter()
         alpha = self.upsample(rgb, prob, work)
         mask = alpha >= self.threshold

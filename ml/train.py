@@ -11,15 +11,23 @@ import argparse
 import json
 import shlex
 import sys
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
 
-from ml.arguments import input_size, non_negative_float, positive_int
-from ml.data import DatasetError, SegmentationBatches, discover_all, load_letterboxed, load_or_make_split, select
-from ml.losses import get_loss
+import numpy as np
+
+from ml.arguments import input_size, non_negative_float, positive_int, probability
+from ml.backgrounds import OUT as BACKGROUNDS
+from ml.backgrounds import load_backgrounds
+from ml.data import (DatasetError, Sample, SegmentationBatches, Synthesis, cutouts_of, discover_all, load_letterboxed,
+                     load_or_make_split, select, teacher_labelled, teacher_masks, with_bystanders_ignored)
+from ml.losses import MaskedIoU, get_loss
 from ml.models import BUILDERS, build_model, load_keras_model
+from ml.teachers import BYSTANDER_TEACHERS, ENSEMBLE
+from ml.teachers.label import OUT as LABELS
 
 DEFAULT_LOSS = {"sinet": "boundary", "mobile-unet": "bce-dice"}
 DEFAULT_LR = 2e-3
@@ -140,7 +148,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="early stopping: epochs without val IoU gain")
     parser.add_argument("--min-delta", type=non_negative_float, default=0.0,
                         help="early stopping: smallest val IoU gain that counts as one (default 0)")
-    parser.add_argument("--composite", type=float, default=0.2, help="fraction of samples pasted on another background")
+    parser.add_argument("--teacher-data", nargs="*", type=Path, default=[],
+                        help="folders of photos without masks, trained on with the teachers' labels "
+                             "(python -m ml.teachers.label first)")
+    parser.add_argument("--labels", type=Path, default=LABELS,
+                        help="teacher label cache: ensemble labels and bystanders in the datasets (default %(default)s)")
+    parser.add_argument("--backgrounds", type=Path, default=BACKGROUNDS,
+                        help="person-free backgrounds (python -m ml.backgrounds first; default %(default)s)")
+    parser.add_argument("--scenes", type=probability, default=0.3, help="share of synthetic scenes (default 0.3)")
+    parser.add_argument("--mosaics", type=probability, default=0.1, help="share of mosaics (default 0.1)")
+    parser.add_argument("--composite", type=probability, default=0.15,
+                        help="share of photos whose person is pasted on a person-free background (default 0.15)")
+    parser.add_argument("--init", type=Path, help="start a fresh run from these weights (a .keras file)")
+    parser.add_argument("--pretrained-encoder", action="store_true",
+                        help="mobile-unet: start the encoder from DeepLabV3's MobileNetV2 (ml.models.pretrained)")
     parser.add_argument("--split", type=Path, help="split file to use or create (default OUT/split.json)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
@@ -153,18 +174,50 @@ def build_for_training(name: str, size: int, lr: float = DEFAULT_LR, loss: str |
     model.compile(
         optimizer=keras.optimizers.Adam(lr),
         loss=get_loss(loss or DEFAULT_LOSS[name]),
-        metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="iou")],
+        metrics=[MaskedIoU()],
     )
     return model
 
 
 def prepare_model(args: argparse.Namespace, state: RunState) -> keras.Model:
-    """A compiled model: resumed from ``last.keras`` with its optimizer, or freshly built."""
+    """A compiled model: resumed from ``last.keras`` with its optimizer, or freshly built (from
+    ``--init`` weights or the pretrained encoder when asked)."""
     last = args.out / "last.keras"
     if args.resume and last.is_file():
         print(f"resuming from {last} after epoch {state.epoch}", flush=True)
         return load_keras_model(last, compile=True)
-    return build_for_training(args.model, args.size, args.lr, args.loss)
+    model = build_for_training(args.model, args.size, args.lr, args.loss)
+    if args.init:
+        model.set_weights(load_keras_model(args.init).get_weights())
+        print(f"weights from {args.init}", flush=True)
+    elif args.pretrained_encoder:
+        from ml.models.pretrained import load_pretrained_encoder
+        print(f"pretrained encoder: {load_pretrained_encoder(model)} layers", flush=True)
+    return model
+
+
+def training_data(args: argparse.Namespace, train_samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, Synthesis, dict]:
+    """Training photos (labelled, with bystanders left out of the loss, plus teacher-labelled
+    ones) at the input size, the synthesis that mixes scenes, mosaics and composites in, and the
+    facts of it all for ``run.json`` (the model card names every source and count)."""
+    images, masks = load_letterboxed(train_samples, args.size, with_bystanders_ignored(args.labels))
+    taught = teacher_labelled(args.teacher_data, args.labels)
+    if taught:
+        more_images, more_masks = load_letterboxed(taught, args.size, teacher_masks(args.labels))
+        images, masks = np.concatenate([images, more_images]), np.concatenate([masks, more_masks])
+    backgrounds = load_backgrounds(args.backgrounds, "train", max_side=2 * args.size)
+    if not backgrounds and (args.scenes or args.composite):
+        raise DatasetError(f"no person-free backgrounds in {args.backgrounds / 'train'}: "
+                           "run python -m ml.backgrounds first, or pass --scenes 0 --composite 0")
+    synthesis = Synthesis(backgrounds, cutouts_of(train_samples) if args.scenes else [],
+                          args.scenes, args.mosaics, args.composite)
+    facts = {"labelled": len(train_samples), "teacher_labelled": dict(Counter(s.dataset for s in taught)),
+             "teachers": list(ENSEMBLE), "bystanders_by": list(BYSTANDER_TEACHERS), "backgrounds": len(backgrounds),
+             "cutouts": len(synthesis.cutouts), "scenes": args.scenes, "mosaics": args.mosaics,
+             "composite": args.composite}
+    print(f"training data: {len(train_samples)} labelled + {len(taught)} teacher-labelled photos, "
+          f"{len(backgrounds)} backgrounds, {len(synthesis.cutouts)} cutouts", flush=True)
+    return images, masks, synthesis, facts
 
 
 def command_history(run_json: Path, command: str, epochs_done: int) -> list[dict]:
@@ -196,17 +249,17 @@ def train(args: argparse.Namespace) -> RunState:
     if not train_samples or not val_samples:
         raise DatasetError("the split leaves no training or no validation images; add more data")
     command = "python -m ml.train " + shlex.join(sys.argv[1:])
+    train_x, train_y, synthesis, facts = training_data(args, train_samples)
     _atomic_write_text(args.out / "run.json", json.dumps({
         "command": command, "args": {k: str(v) for k, v in vars(args).items()},
         "history": command_history(args.out / "run.json", command, state.epoch),
-        "train_images": len(train_samples), "val_images": len(val_samples)}, indent=1))
-    train_x, train_y = load_letterboxed(train_samples, args.size)
+        "train_images": len(train_samples), "val_images": len(val_samples), "data": facts}, indent=1))
     val_x, val_y = load_letterboxed(val_samples, args.size)
     model = prepare_model(args, state)
     print(f"{args.model}: {model.count_params():,} parameters, {len(train_x)} train / {len(val_x)} val images, "
           f"input {args.size}px", flush=True)
     model.fit(
-        SegmentationBatches(train_x, train_y, args.batch, augment=True, composite_p=args.composite,
+        SegmentationBatches(train_x, train_y, args.batch, augment=True, synthesis=synthesis,
                             seed=args.seed + state.epoch, workers=2),
         validation_data=SegmentationBatches(val_x, val_y, args.batch),
         initial_epoch=state.epoch,

@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     finalize(app.config)
     memory.init_app(app)  # before any thread allocates: flat memory over weeks (webapp/memory.py)
 
-    store = JobStore(app.config["DATA_DIR"])
+    store = JobStore(app.config["DATA_DIR"], app.config["DATABASE_URL"])
     removed = store.prepare()
     if removed:
         app.logger.info("removed %d temporary files left by an earlier run", removed)

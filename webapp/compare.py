@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, redirect, render_template, url_for
 
+from webapp import owners
 from webapp.errors import describe, wants_json
 from webapp.forms import read_upload
 from webapp.pages import USER_ERRORS
@@ -23,7 +24,7 @@ def create():
     try:
         picture = read_upload("image")
         truth = read_upload("truth", required=False)
-        record = jobs.start_compare(picture, truth)
+        record = jobs.start_compare(picture, truth, owners.caller())
     except USER_ERRORS as exc:
         if wants_json():
             raise

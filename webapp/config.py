@@ -42,6 +42,9 @@ def _flag(text: str) -> bool:
 # Flask key -> (environment variable, default, parser)
 _ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
     "DATA_DIR": ("BACKDROP_DATA_DIR", REPO_ROOT / "data", Path),
+    # Job metadata: SQLite in DATA_DIR when unset; a PostgreSQL URL (postgresql+psycopg://...) lets
+    # several hosts share one service (with one shared DATA_DIR for the files).
+    "DATABASE_URL": ("BACKDROP_DATABASE_URL", None, str),
     "WEIGHTS_DIR": ("BACKDROP_WEIGHTS_DIR", REPO_ROOT / "weights", Path),
     "MAX_UPLOAD_MB": ("BACKDROP_MAX_UPLOAD_MB", 20.0, float),
     "MAX_PIXELS": ("BACKDROP_MAX_PIXELS", 40_000_000, int),
@@ -58,11 +61,17 @@ _ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
     "RETENTION": ("BACKDROP_RETENTION", "24h", _retention),
     # Security (webapp/security.py, docs/reliability.md). No API key: the API is open.
     "API_KEY": ("BACKDROP_API_KEY", "", str),
+    # History lists every job, not only the caller's own: for a one-person install.
+    "SHARED_HISTORY": ("BACKDROP_SHARED_HISTORY", False, _flag),
     # Signs the session cookie (CSRF token); unset: a key file in DATA_DIR that every worker shares.
     "SECRET_KEY": ("BACKDROP_SECRET_KEY", None, str),
     # Requests that do work or change state, per client per minute, and how many at once; 0 = no limit.
     "RATE_LIMIT_PER_MINUTE": ("BACKDROP_RATE_LIMIT", 60.0, float),
-    "RATE_LIMIT_BURST": ("BACKDROP_RATE_BURST", 20, int),
+    "RATE_LIMIT_BURST": ("BACKDROP_RATE_BURST", 20, int),  # at most this many in any 10 s
+    # Clients sending the API key (batch scripts) have a limit of their own, per minute.
+    "RATE_LIMIT_KEY_PER_MINUTE": ("BACKDROP_RATE_LIMIT_KEY", 600.0, float),
+    # Rate-limit counts in Redis (redis://host:6379/0), shared by every worker and host; unset: in memory.
+    "REDIS_URL": ("BACKDROP_REDIS_URL", None, str),
     # Multipart parts (fields + files) and files per request; the forms need at most 2 files, ~12 fields.
     "FORM_PARTS_LIMIT": ("BACKDROP_MAX_FORM_PARTS", 64, int),
     "MAX_FILES": ("BACKDROP_MAX_FILES", 4, int),

@@ -11,12 +11,13 @@ import logging
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ml.compose import BackgroundError
 from ml.errors import BackdropError, ImageError, ImageTooLarge, ModelError
 
-from webapp.jobstore import JobNotFound
+from webapp.jobstore import JobDamaged, JobNotFound
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,11 @@ STORAGE_ERRORS = {
     errno.EACCES: (503, "The server may not write to its storage at the moment, so nothing was saved; "
                         "please try again later."),
 }
+
+
+# gunicorn raises these while the app reads a request body that breaks HTTP's rules (a chunk size that
+# is not hex, a chunk without its CRLF) or ends early: the client's fault, and nothing was read yet.
+MALFORMED_BODY = (ParseException, NoMoreData)
 
 
 class FieldError(BackdropError):
@@ -52,12 +58,24 @@ class NotAnImage(FieldError):
 
 @dataclass(frozen=True)
 class ErrorInfo:
+    """An error as answered: ``message`` names the field first ("model: unknown model ..."), as API
+    clients have always read it; ``text`` is the same message for people, without the field name."""
+
     status: int
     message: str
     field: str | None = None
 
-    def as_json(self) -> dict:
-        return {"error": {"status": self.status, "message": self.message, "field": self.field}}
+    @property
+    def text(self) -> str:
+        """The message without its leading field name, starting with a capital letter (pages)."""
+        message = self.message
+        if self.field and message.startswith(f"{self.field}: "):
+            message = message[len(self.field) + 2:]
+        return message[:1].upper() + message[1:]
+
+    def as_json(self, for_people: bool = False) -> dict:
+        message = self.text if for_people else self.message
+        return {"error": {"status": self.status, "message": message, "field": self.field}}
 
 
 def describe(exc: BaseException) -> ErrorInfo:
@@ -70,6 +88,8 @@ def describe(exc: BaseException) -> ErrorInfo:
             # Within the byte limit, so werkzeug refused the form's shape: too many parts or a long field.
             return ErrorInfo(413, "The form has too many fields or files, or a field value is too long.")
         return ErrorInfo(413, f"image: the upload is larger than the {limit:g} MB limit.", "image")
+    if isinstance(exc, MALFORMED_BODY):
+        return ErrorInfo(400, f"The request body is malformed ({type(exc).__name__}: {exc}); nothing was stored.")
     if isinstance(exc, OSError) and exc.errno in STORAGE_ERRORS:
         return ErrorInfo(*STORAGE_ERRORS[exc.errno])
     if isinstance(exc, ImageTooLarge):
@@ -80,6 +100,9 @@ def describe(exc: BaseException) -> ErrorInfo:
         return ErrorInfo(422, f"background: {exc}", "background")
     if isinstance(exc, ModelError):
         return ErrorInfo(422, str(exc), "model")
+    if isinstance(exc, JobDamaged):
+        return ErrorInfo(410, f"This job can no longer be shown: {exc}. Other jobs are not affected; "
+                              f"delete it, or it is purged with the old ones.")
     if isinstance(exc, JobNotFound):
         return ErrorInfo(404, "No such job: it may have been deleted or purged.")
     if isinstance(exc, HTTPException):
@@ -96,13 +119,17 @@ def wants_json() -> bool:
 
 
 def error_response(info: ErrorInfo) -> tuple[Response | str, int]:
+    """JSON for the API and the pages' scripts (they show it to people, so without field names), else the
+    error page."""
     if wants_json():
-        return jsonify(info.as_json()), info.status
+        return jsonify(info.as_json(for_people=not request.path.startswith("/api/"))), info.status
     return render_template("error.html", error=info), info.status
 
 
 def register_error_handlers(app: Flask) -> None:
     def handle(exc: Exception):
+        if isinstance(exc, HTTPException) and exc.response is not None:
+            return exc.response  # answered already (a rate limit's 429 with its Retry-After)
         info = describe(exc)
         if info.status >= 500:
             log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)

@@ -3,23 +3,27 @@ with the same message. Each check raises :class:`FieldError` naming the field.
 """
 from __future__ import annotations
 
-import re
+import math
+from typing import Callable, TypeVar
 
 from flask import current_app, request
 from werkzeug.datastructures import FileStorage
 
+from ml.compose import BackgroundError, Framing, colour_hex, parse_colour
 from ml.errors import ImageError, ImageTooLarge
-from ml.imageio import load_image, normalise_format
+from ml.imageio import FORMAT_NAMES, load_image, normalise_format
+from ml.segmenter import CROP_MARGIN
 
 from webapp.config import _flag
 from webapp.errors import FieldError, NotAnImage
 from webapp.models import ModelPool
 from webapp.pipeline import Picture
 
-HEX_COLOUR_RE = re.compile(r"#[0-9a-fA-F]{6}")
-# Background kinds a request may name besides a #RRGGBB colour; "image" needs an uploaded file.
+# Background kinds a request may name besides a colour; "image" needs an uploaded file.
 BACKGROUND_KINDS = ("transparent", "blur", "image")
 OUTPUTS = ("image", "mask")
+CROPS = ("none", "subject")
+Number = TypeVar("Number", int, float)
 # Declared upload types we try to decode; anything else (text/plain, application/pdf...) is refused
 # as 415 without being decoded. Clients that do not know the type send octet-stream or nothing.
 _UNTYPED = {"", "application/octet-stream"}
@@ -40,7 +44,7 @@ def read_upload(field: str, required: bool = True) -> Picture | None:
         raise FieldError(field, f"{field}: the file is empty.", 400)
     declared = (storage.mimetype or "").lower()
     if declared not in _UNTYPED and not declared.startswith("image/"):
-        raise NotAnImage(field, f"{field}: {declared} is not an image; upload a JPEG, PNG, WebP, BMP or TIFF.")
+        raise NotAnImage(field, f"{field}: the file is {declared}, not an image; upload a {FORMAT_NAMES} file.")
     try:
         rgb = load_image(data, max_pixels=current_app.config["MAX_PIXELS"])
     except ImageTooLarge as exc:
@@ -61,22 +65,26 @@ def model_field(models: ModelPool, field: str = "model") -> str:
     return name
 
 
-def background_field(allow_image: bool, field: str = "background") -> str:
-    """The background spec: ``transparent``, ``blur``, ``#rrggbb`` or (pages only) ``image``.
+def background_field(field: str = "background") -> str:
+    """The background spec: ``transparent``, ``blur``, ``image`` or a colour, stored as ``#rrggbb``.
 
-    The page's radio buttons send ``background=color`` with the hex value in ``color``, so the form
-    works without JavaScript; the API sends the colour itself.
+    The page's radio buttons send ``background=color`` with the colour in ``color``, so the form works
+    without JavaScript; the API sends the colour itself. Colours are read by ``ml.compose.parse_colour``
+    (#RGB, #RRGGBB, CSS names), the parser the CLIs use too.
     """
     value = (request.form.get(field) or "transparent").strip()
     if value == "color":
         field, value = "color", (request.form.get("color") or "").strip()
-    if HEX_COLOUR_RE.fullmatch(value):
+    if value.lower() in BACKGROUND_KINDS:
         return value.lower()
-    kinds = BACKGROUND_KINDS if allow_image else tuple(k for k in BACKGROUND_KINDS if k != "image")
-    if value.lower() in kinds:
-        return value.lower()
-    raise FieldError(field, f"{field}: {value!r} is not a background; use {', '.join(kinds)} "
-                            f"or a colour as #RRGGBB.")
+    try:
+        return colour_hex(parse_colour(value))
+    except BackgroundError:
+        if field == "color":  # the page's colour box: people typed a colour
+            raise FieldError(field, f"{field}: cannot read {value!r} as a colour; write it as #RRGGBB or #RGB, "
+                                    f"or use a name such as navy.") from None
+        raise FieldError(field, f"{field}: cannot use {value!r} as a background; use {', '.join(BACKGROUND_KINDS)} "
+                                f"or a colour (#RRGGBB, #RGB or a name such as navy).") from None
 
 
 def format_field(field: str = "format") -> str:
@@ -84,6 +92,35 @@ def format_field(field: str = "format") -> str:
         return normalise_format(request.form.get(field) or "png")
     except ValueError as exc:
         raise FieldError(field, f"{field}: {exc}.") from None
+
+
+def _number(field: str, kind: Callable[[str], Number], low: Number, high: Number | None = None) -> Number | None:
+    """The number in ``field`` from ``low`` to ``high`` (no upper bound when None); None when absent."""
+    text = (request.form.get(field) or "").strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < low or (high is not None and value > high):
+        noun = "whole number" if kind is int else "number"
+        bounds = f"from {low:g} to {high:g}" if high is not None else f"of {low:g} or more"
+        raise FieldError(field, f"{field}: {text!r} is not a {noun} {bounds}.")
+    return value
+
+
+def framing_fields() -> Framing:
+    """``crop`` (none or subject), ``margin`` round a cropped subject, ``max_side`` to scale down."""
+    crop = (request.form.get("crop") or "none").strip().lower()
+    if crop not in CROPS:
+        raise FieldError("crop", f"crop: {crop!r} is not a crop; use {' or '.join(CROPS)}.")
+    margin = _number("margin", float, 0.0, 1.0)
+    if margin is not None and crop != "subject":
+        raise FieldError("margin", "margin: the margin only applies with crop=subject.")
+    max_side = _number("max_side", int, MIN_SIDE)
+    crop_margin = (CROP_MARGIN if margin is None else margin) if crop == "subject" else None
+    return Framing(crop_margin, max_side)
 
 
 def output_field(field: str = "output") -> str:

@@ -13,7 +13,7 @@ from webapp.jobstore import JobStore
 def main(older_than: str | None, dry_run: bool) -> None:
     """Delete jobs older than an age (default BACKDROP_RETENTION, 24h) from BACKDROP_DATA_DIR (./data)."""
     settings = settings_from_env()
-    store = JobStore(settings["DATA_DIR"])
+    store = JobStore(settings["DATA_DIR"], settings["DATABASE_URL"])
     store.prepare()  # also clears temporaries that dead workers left
     purge(store, older_than or settings["RETENTION"], dry_run)
 

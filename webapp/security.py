@@ -1,15 +1,18 @@
 """Defences every request passes through, installed by ``init_app(app)``.
 
-* CSRF: the site's HTML forms change state (upload, re-run, delete), and a browser sends its cookies
-  with a form another site makes it submit. Every such request must carry the token this site put in
-  the form (field ``csrf_token``, or header ``X-CSRF-Token`` for scripts); the token lives in the
-  signed session cookie (``SameSite=Lax``, ``HttpOnly``), so another origin can neither read nor
-  forge it.
+* CSRF (Flask-WTF's CSRFProtect): the site's HTML forms change state (upload, re-run, delete), and
+  a browser sends its cookies with a form another site makes it submit. Every such request must carry
+  the token this site put in the form (field ``csrf_token``, or header ``X-CSRF-Token`` for scripts),
+  signed against a secret in the session cookie (``SameSite=Lax``, ``HttpOnly``), so another origin
+  can neither read nor forge it.
 * API key (optional, ``BACKDROP_API_KEY``): when set, ``/api/*`` requests need it in ``X-API-Key``
-  or ``Authorization: Bearer``, and so does every delete, on any route. The site's own pages call
-  the API with their CSRF token instead, so the UI keeps working without knowing the key.
-* Rate limit: a token bucket per client address for requests that make the server work or change
-  state (not GET/HEAD). In memory, per worker process: N gunicorn workers allow N times the rate.
+  or ``Authorization: Bearer``; a page's CSRF token is not a key (anyone can fetch one). The site's
+  pages post to page routes with their CSRF token instead. Who may delete a job: webapp/owners.py.
+* Rate limit (Flask-Limiter, moving windows): requests that make the server work or change state (not
+  GET/HEAD, except the reads marked ``@rate_limited``, such as a zip of full-size results), per client
+  address, or per API key with a higher limit for key holders (batch scripts);
+  every 429 says when to come back (Retry-After). Counted in Redis when ``BACKDROP_REDIS_URL`` is set,
+  so every worker and host shares one count; in each process's memory otherwise.
 * Request shape: few multipart parts, one file per field, a handful of files per request, refused
   before any image is decoded.
 * Headers on every response: a Content-Security-Policy without inline scripts or styles, nosniff,
@@ -21,26 +24,23 @@ another and survives restarts.
 """
 from __future__ import annotations
 
-import hmac
 import math
 import os
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
-from flask import Flask, Response, current_app, request, session
+from flask import Flask, Response, current_app, request
+from flask_limiter import Limiter, RequestLimit
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from markupsafe import Markup, escape
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from webapp import owners
 from webapp.errors import ErrorInfo, error_response
 
 CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
-API_KEY_HEADER = "X-API-Key"
-API_KEY_FIELD = "api_key"
 SECRET_FILE = "secret.key"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -102,89 +102,56 @@ def _secret_key(app: Flask) -> str:
 
 
 # -- CSRF ------------------------------------------------------------------------------------------
-def csrf_token() -> str:
-    """This browser session's token (made on first use); templates put it in every form."""
-    token = session.get(CSRF_FIELD)
-    if not isinstance(token, str) or not token:
-        token = secrets.token_urlsafe(32)
-        session[CSRF_FIELD] = token
-    return token
+csrf = CSRFProtect()
 
 
 def csrf_field() -> Markup:
     """The hidden input a state-changing form needs: ``{{ csrf_field() }}``."""
-    return Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(csrf_token())}">')
-
-
-def _same(sent: object, expected: object) -> bool:
-    """Constant-time comparison that also refuses missing or non-text values."""
-    if not isinstance(sent, str) or not isinstance(expected, str) or not expected:
-        return False
-    return hmac.compare_digest(sent.encode(), expected.encode())
-
-
-def _csrf_valid() -> bool:
-    sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD)
-    return _same(sent, session.get(CSRF_FIELD))
-
-
-# -- API key ---------------------------------------------------------------------------------------
-def _sent_api_key() -> str | None:
-    key = request.headers.get(API_KEY_HEADER)
-    authorization = request.headers.get("Authorization", "")
-    if key is None and authorization[:7].lower() == "bearer ":
-        key = authorization[7:].strip()
-    if key is None and request.method not in SAFE_METHODS:
-        key = request.form.get(API_KEY_FIELD)
-    return key
+    return Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(generate_csrf())}">')
 
 
 def api_key_required() -> bool:
     return bool(current_app.config["API_KEY"])
 
 
-# Routes that delete: with an API key set they need it, whatever their method.
-DELETE_ENDPOINTS = frozenset({"history.delete", "api.delete_job"})
-
-
-def _is_delete() -> bool:
-    return request.method == "DELETE" or request.endpoint in DELETE_ENDPOINTS
-
-
 # -- rate limit ------------------------------------------------------------------------------------
-class RateLimiter:
-    """Token bucket per client: ``burst`` requests at once, then ``per_minute`` on average.
+def _client() -> str:
+    """Whose count a request adds to: the API key's (its own, higher limit) or the client address's.
+    Only headers are read here: the body is not parsed before the limit is checked."""
+    return owners.API_KEY_OWNER if owners.holds_api_key(form=False) else f"addr:{request.remote_addr or 'unknown'}"
 
-    Memory stays bounded however many addresses call: the least recently seen clients are forgotten
-    beyond ``max_clients`` (a forgotten client simply starts again with a full bucket).
-    """
 
-    def __init__(self, per_minute: float, burst: int, max_clients: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = max(1, burst)
-        self.max_clients = max_clients
-        self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
+def _limits() -> str:
+    """The limits of this request's client, as Flask-Limiter reads them ("N per minute; ...")."""
+    config = current_app.config
+    if owners.holds_api_key(form=False):
+        return f"{round(config['RATE_LIMIT_KEY_PER_MINUTE'])} per minute"
+    return f"{config['RATE_LIMIT_BURST']} per 10 seconds; {round(config['RATE_LIMIT_PER_MINUTE'])} per minute"
 
-    @property
-    def enabled(self) -> bool:
-        return self.rate > 0
 
-    def take(self, client: str) -> float:
-        """Spend one request for ``client``: 0.0 if allowed, else the seconds until one is allowed."""
-        if not self.enabled:
-            return 0.0
-        now = self._clock()
-        with self._lock:
-            tokens, last = self._buckets.pop(client, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-            wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
-            self._buckets[client] = (tokens - 1.0 if wait == 0.0 else tokens, now)
-            while len(self._buckets) > self.max_clients:
-                self._buckets.popitem(last=False)
-        return wait
+def _too_many(limit: RequestLimit) -> Response:
+    seconds = max(1, math.ceil(limit.reset_at - time.time()))
+    return _refuse(429, f"Too many requests; try again in {seconds} s (the limit is per client, per minute).",
+                   headers={"Retry-After": str(seconds)})
+
+
+def rate_limited(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Count a GET view like work (it makes the server work hard): ``@rate_limited`` under its route."""
+    view.rate_limited = True  # type: ignore[attr-defined]
+    return view
+
+
+def _exempt() -> bool:
+    """Reads are free, except views marked ``@rate_limited``."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return request.method in SAFE_METHODS and not getattr(view, "rate_limited", False)
+
+
+def _make_limiter(app: Flask) -> Limiter:
+    """One per app: its storage (memory or Redis) and on/off setting are the app's own."""
+    # Application limits: one count per client across every route (default limits count per route).
+    return Limiter(_client, app=app, application_limits=[_limits], strategy="moving-window", on_breach=_too_many,
+                   application_limits_exempt_when=_exempt)
 
 
 # -- the checks ------------------------------------------------------------------------------------
@@ -219,12 +186,7 @@ def _guard() -> Response | None:
     """Runs before every view; returns the refusal, or None to let the request through."""
     config = current_app.config
     unsafe = request.method not in SAFE_METHODS
-    if unsafe:
-        wait = current_app.extensions["rate_limiter"].take(request.remote_addr or "unknown")
-        if wait:
-            seconds = max(1, math.ceil(wait))
-            return _refuse(429, f"Too many requests from your address; try again in {seconds} s.",
-                           headers={"Retry-After": str(seconds)})
+    if unsafe:  # the rate limit (Flask-Limiter) has counted the request already
         try:
             problem = _shape_problem()
         except RequestEntityTooLarge:
@@ -233,22 +195,20 @@ def _guard() -> Response | None:
             raise
         if problem:
             return _refuse(problem.status, problem.message, problem.field)
-    key = config["API_KEY"]
-    if key and _is_delete() and not _same(_sent_api_key(), key):
-        return _refuse(401 if _sent_api_key() is None else 403,
-                       "Deleting jobs needs the API key (X-API-Key header, or the key field of the form).",
-                       API_KEY_FIELD, {"WWW-Authenticate": "Bearer"})
     if request.path.startswith("/api/"):
-        # The API is for scripts, which hold no session: the key authenticates them, and the site's own
-        # pages authenticate with their CSRF token. With no key configured the API is open.
-        if key and not (_same(_sent_api_key(), key) or _csrf_valid()):
-            return _refuse(401 if _sent_api_key() is None else 403,
+        # The API is for scripts, which hold no session: the key authenticates them (a CSRF token, which
+        # any visitor can fetch from a page, is not a key). With no key configured the API is open.
+        if config["API_KEY"] and not owners.holds_api_key():
+            return _refuse(401 if owners.sent_api_key() is None else 403,
                            "This API needs a key: send it in the X-API-Key header or as Authorization: Bearer.",
                            None, {"WWW-Authenticate": "Bearer"})
         return None
-    if unsafe and not _csrf_valid():
-        return _refuse(403, "This form has expired or did not come from this site; reload the page and "
-                            "send it again.", CSRF_FIELD)
+    if unsafe:
+        try:
+            csrf.protect()
+        except CSRFError:
+            return _refuse(403, "This form has expired or did not come from this site; reload the page and "
+                                "send it again.", CSRF_FIELD)
     return None
 
 
@@ -265,13 +225,21 @@ def _add_headers(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """Check the settings (webapp/config.py), then install the checks, the headers and the template helpers."""
-    if app.config["MAX_FILES"] < 1 or app.config["FORM_PARTS_LIMIT"] < 2 or app.config["RATE_LIMIT_PER_MINUTE"] < 0:
-        raise ValueError("BACKDROP_MAX_FILES, BACKDROP_MAX_FORM_PARTS and BACKDROP_RATE_LIMIT must be positive")
-    app.config.update(MAX_FORM_PARTS=app.config["FORM_PARTS_LIMIT"], SESSION_COOKIE_SECURE=app.config["COOKIE_SECURE"],
-                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_NAME="backdrop_session")
+    config = app.config
+    if config["MAX_FILES"] < 1 or config["FORM_PARTS_LIMIT"] < 2 or config["RATE_LIMIT_PER_MINUTE"] < 0 \
+            or config["RATE_LIMIT_KEY_PER_MINUTE"] < 1:
+        raise ValueError("BACKDROP_MAX_FILES, BACKDROP_MAX_FORM_PARTS and BACKDROP_RATE_LIMIT* must be positive")
+    config.update(MAX_FORM_PARTS=config["FORM_PARTS_LIMIT"], SESSION_COOKIE_SECURE=config["COOKIE_SECURE"],
+                  SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_NAME="backdrop_session",
+                  # Checked in _guard, after the rate limit and the request's shape, and never on the API.
+                  WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
+                  RATELIMIT_ENABLED=config["RATE_LIMIT_PER_MINUTE"] > 0,
+                  RATELIMIT_STORAGE_URI=config["REDIS_URL"] or "memory://",
+                  # Redis unreachable: count in memory meanwhile rather than refuse or fail requests.
+                  RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True, RATELIMIT_SWALLOW_ERRORS=True)
     app.secret_key = _secret_key(app)
-    app.extensions["rate_limiter"] = RateLimiter(app.config["RATE_LIMIT_PER_MINUTE"], app.config["RATE_LIMIT_BURST"])
+    _make_limiter(app)  # before _guard: a client over its limit is refused before its body is read
+    csrf.init_app(app)
     app.before_request(_guard)
     app.after_request(_add_headers)
-    app.jinja_env.globals.update(csrf_token=csrf_token, csrf_field=csrf_field, api_key_required=api_key_required)
+    app.jinja_env.globals.update(csrf_field=csrf_field, api_key_required=api_key_required)

@@ -5,8 +5,13 @@ from typing import Any
 
 from flask import Flask, current_app, url_for
 
+from ml.imageio import FORMAT_NAMES
+
 from webapp.models import LABELS
 from webapp.pipeline import JobRunner
+
+# What the file pickers offer: "image/*" alone hides .heic files in some desktop pickers.
+UPLOAD_ACCEPT = "image/*,.heic,.heif,.avif"
 
 # Preset backgrounds on the colour picker (ID-photo colours included: white, light blue, red).
 PRESETS = [("white", "#ffffff"), ("blue", "#438edb"), ("red", "#d32f2f"), ("green", "#2e7d32"),
@@ -28,6 +33,19 @@ def background_label(spec: str) -> str:
     return {"transparent": "Transparent", "blur": "Blurred", "image": "Image"}.get(spec, spec)
 
 
+def job_thumbnail(job: dict[str, Any]) -> str:
+    """The file the history shows for a job: its latest result's thumbnail, else a model's cutout
+    thumbnail (compare jobs), else the photo's (ID-photo jobs, and jobs made before result thumbnails)."""
+    renders = [render["thumb"] for render in job.get("renders", []) if "thumb" in render]
+    cutouts = [mask["cutout_thumb"] for mask in job.get("masks", {}).values() if "cutout_thumb" in mask]
+    return (renders[-1:] or cutouts[:1] or ["thumb.jpg"])[0]
+
+
+def job_name(job: dict[str, Any]) -> str:
+    """What people call a job: the name of the photo they uploaded."""
+    return job["original"].get("filename") or f"Job {job['id'][:8]}"
+
+
 def form_context() -> dict[str, Any]:
     """What the upload and compare forms need: the models with their cards, limits and presets."""
     config = current_app.config
@@ -36,7 +54,9 @@ def form_context() -> dict[str, Any]:
 
 
 def register_template_helpers(app: Flask) -> None:
-    app.jinja_env.globals.update(label=model_label, background_label=background_label, file_url=file_url)
+    app.jinja_env.globals.update(label=model_label, background_label=background_label, file_url=file_url,
+                                 upload_accept=UPLOAD_ACCEPT, format_names=FORMAT_NAMES,
+                                 job_thumbnail=job_thumbnail, job_name=job_name)
     app.jinja_env.filters["model_label"] = model_label
 
 

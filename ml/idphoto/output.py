@@ -1,5 +1,5 @@
 """Files a person takes away: the photo as a JPEG with its DPI, optionally under a size cap, and a
-4x6 in print sheet for a photo kiosk with as many copies as fit and thin cut guides.
+4x6 in print sheet for a photo kiosk with as many copies as fit, a chosen gap and crop marks.
 """
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ QUALITY_FLOOR = 60              # below this JPEG blocks and colour smearing bec
 SHEET_INCHES = (6, 4)           # 10x15 cm kiosk print, landscape; portrait is tried too
 SHEET_DPI = 300
 SHEET_GAPS_MM = (2.0, 1.0, 0.0) # widest gap that still fits the most copies wins
-GUIDE_COLOUR = (170, 170, 170)
+CROP_MARK_COLOUR = (0, 0, 0)
+CROP_MARK_MM = 3.0              # length of a crop mark in the margin
+CROP_MARK_OFFSET_MM = 1.0       # gap between a mark and the photos
 
 
 @dataclass(frozen=True)
@@ -94,33 +96,45 @@ def _fit(length: int, photo: int, gap: int) -> int:
     return max(0, (length + gap) // (photo + gap))
 
 
-def plan_sheet(preset: Preset) -> SheetLayout:
-    """Most copies of the photo on a 4x6 in sheet at 300 DPI, trying both orientations and gaps."""
+def plan_sheet(preset: Preset, gap_mm: float | None = None) -> SheetLayout:
+    """Most copies of the photo on a 4x6 in sheet at 300 DPI, trying both orientations; with ``gap_mm``
+    that gap between copies, else the widest of SHEET_GAPS_MM that keeps the most copies."""
     photo = preset.pixel_size(SHEET_DPI)
     landscape = (SHEET_INCHES[0] * SHEET_DPI, SHEET_INCHES[1] * SHEET_DPI)
     best: SheetLayout | None = None
     for sheet in (landscape, landscape[::-1]):
-        for gap_mm in SHEET_GAPS_MM:
-            gap = mm_to_px(gap_mm, SHEET_DPI)
-            layout = SheetLayout(_fit(sheet[0], photo[0], gap), _fit(sheet[1], photo[1], gap), photo, gap, sheet)
+        for gap in (SHEET_GAPS_MM if gap_mm is None else (gap_mm,)):
+            gap_px = mm_to_px(gap, SHEET_DPI)
+            layout = SheetLayout(_fit(sheet[0], photo[0], gap_px), _fit(sheet[1], photo[1], gap_px), photo, gap_px,
+                                 sheet)
             if best is None or layout.copies > best.copies:
                 best = layout
     return best
 
 
-def render_sheet(photo: np.ndarray, layout: SheetLayout) -> np.ndarray:
-    """White sheet with the copies and 1 px grey cut lines along every photo edge, edge to edge."""
+def render_sheet(photos: np.ndarray | list[np.ndarray], layout: SheetLayout) -> np.ndarray:
+    """White sheet with the copies and crop marks: short lines in the margin, in line with every cut.
+
+    Several photos (one per person of a group) take the copies in turn, so each person gets about
+    the same number on one sheet.
+
+    Marks stay outside the photos (a line across a photo would be printed on it) and stop short of
+    the grid so a slightly misaligned cut does not leave a mark on the photo's edge.
+    """
     sheet = np.full((layout.sheet_px[1], layout.sheet_px[0], 3), 255, np.uint8)
     pw, ph = layout.photo_px
-    if photo.shape[:2] != (ph, pw):
-        photo = cv2.resize(photo, (pw, ph), interpolation=cv2.INTER_AREA)
+    photos = [photos] if isinstance(photos, np.ndarray) else photos
+    photos = [p if p.shape[:2] == (ph, pw) else cv2.resize(p, (pw, ph), interpolation=cv2.INTER_AREA) for p in photos]
     origins = layout.origins()
-    xs = sorted({x for x, _ in origins} | {x + pw - 1 for x, _ in origins})
-    ys = sorted({y for _, y in origins} | {y + ph - 1 for _, y in origins})
-    for x in xs:
-        sheet[:, x] = GUIDE_COLOUR
-    for y in ys:
-        sheet[y, :] = GUIDE_COLOUR
-    for x, y in origins:
-        sheet[y + 1:y + ph - 1, x + 1:x + pw - 1] = photo[1:-1, 1:-1]
+    for number, (x, y) in enumerate(origins):
+        sheet[y:y + ph, x:x + pw] = photos[number % len(photos)]
+    left, top = origins[0]
+    right, bottom = origins[-1][0] + pw, origins[-1][1] + ph
+    offset, length = mm_to_px(CROP_MARK_OFFSET_MM, SHEET_DPI), mm_to_px(CROP_MARK_MM, SHEET_DPI)
+    for x in sorted({x for x, _ in origins} | {x + pw - 1 for x, _ in origins}):
+        sheet[max(0, top - offset - length):max(0, top - offset), x] = CROP_MARK_COLOUR
+        sheet[bottom + offset:bottom + offset + length, x] = CROP_MARK_COLOUR
+    for y in sorted({y for _, y in origins} | {y + ph - 1 for _, y in origins}):
+        sheet[y, max(0, left - offset - length):max(0, left - offset)] = CROP_MARK_COLOUR
+        sheet[y, right + offset:right + offset + length] = CROP_MARK_COLOUR
     return sheet

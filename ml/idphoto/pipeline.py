@@ -1,27 +1,38 @@
-"""One ID photo from one portrait: face, cut-out, new background, framing, report, files.
+"""One ID photo from one portrait: face, cut-out, background, framing, report, files.
 
-The CLI and the web layer both call ``make_id_photo``; neither repeats any of these steps.
-The face is looked for first, so a photo without exactly one face is refused before the
-(slower) segmentation model runs.
+The CLI and the web layer both call ``make_id_photo`` (or ``make_id_photos`` for every face of a
+group); neither repeats any of these steps. The face is looked for first, so a photo without a usable
+face is refused before the (slower) segmentation model runs. Whether the background is replaced or
+kept as photographed is the preset's rule (presets.yaml), not the caller's choice.
 """
 from __future__ import annotations
 
+import io
+import json
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ml.compose import compose, parse_background
+from ml.errors import FaceError
 from ml.idphoto.compliance import build_report, overall
-from ml.idphoto.face import find_single_face
-from ml.idphoto.framing import apply_frame, padding_share, plan_frame, source_window
-from ml.idphoto.output import SHEET_DPI, EncodedPhoto, encode_photo, plan_sheet, render_sheet
+from ml.idphoto.face import NO_FACE, Face, choose_face, counted_faces, detect_faces
+from ml.idphoto.framing import ALPHA_ON, Adjustment, apply_frame, body_cut_sides, plan_frame, source_window
+from ml.idphoto.output import SHEET_DPI, EncodedPhoto, SheetLayout, encode_photo, plan_sheet, render_sheet
 from ml.idphoto.presets import Preset, PresetError, check_dpi, hex_to_rgb, resolve_background
 from ml.segmenter import Matte
 
 LAYOUTS = ("single", "sheet-4x6")
 MAX_KB_RANGE = (10, 10_000)
+GAP_RANGE_MM = (0.0, 10.0)
+# The crop cut out around a face, in face widths beside, above and below the eyes: the tallest output
+# (50x70 mm with a 31 mm head) spans about 2.7 face widths and the widest about 1.5, plus the shift.
+CROP_FACE_WIDTHS = (2.0, 2.5, 3.5)
+MAX_CROP_SHARE = 0.5            # a crop larger than this share of the photo: segment the whole photo
 
 
 @dataclass(frozen=True)
@@ -53,54 +64,212 @@ def check_max_kb(max_kb) -> int | None:
     return value
 
 
+def check_face(face) -> int | None:
+    """The face number a request names (1 = leftmost), or None."""
+    if face in (None, ""):
+        return None
+    try:
+        value = int(face)
+    except (TypeError, ValueError):
+        raise PresetError(f"Face '{face}' is not a whole number (1 = the leftmost face).") from None
+    if value < 1:
+        raise PresetError("Face numbers start at 1 (the leftmost face).")
+    return value
+
+
+def check_gap(gap_mm) -> float | None:
+    """The gap between copies on a sheet in mm, or None for the widest that keeps the most copies."""
+    if gap_mm in (None, ""):
+        return None
+    try:
+        value = float(gap_mm)
+    except (TypeError, ValueError):
+        raise PresetError(f"Gap '{gap_mm}' is not a number of millimetres.") from None
+    if not GAP_RANGE_MM[0] <= value <= GAP_RANGE_MM[1]:
+        raise PresetError(f"Gap must be between {GAP_RANGE_MM[0]:g} and {GAP_RANGE_MM[1]:g} mm.")
+    return value
+
+
+def check_adjustment(head_mm, offset_mm=None, top_mm=None) -> Adjustment | None:
+    """A hand-set crop from form or CLI values (head height, face offset from the middle, space above
+    the crown, all mm); None without a head height. The head is held inside the preset's range when
+    framing."""
+    if head_mm in (None, ""):
+        return None
+    values = []
+    for name, value in (("Head height", head_mm), ("Offset", offset_mm), ("Space above the head", top_mm)):
+        if value in (None, ""):
+            values.append(None)
+            continue
+        try:
+            values.append(float(value))
+        except (TypeError, ValueError):
+            raise PresetError(f"{name} '{value}' is not a number of millimetres.") from None
+        if not np.isfinite(values[-1]) or abs(values[-1]) > 100:
+            raise PresetError(f"{name} must be a number of millimetres under 100.")
+    return Adjustment(values[0], values[1] or 0.0, values[2])
+
+
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 1)
 
 
+def isolate_person(alpha: np.ndarray, face: Face) -> tuple[np.ndarray, float]:
+    """(alpha with only the region joined to this face, share of the photo taken out).
+
+    Other people of a group and objects the model took for a person are not joined to the body
+    under the face; in a replaced background they would float in the new colour.
+    """
+    person = (alpha >= ALPHA_ON).astype(np.uint8)
+    _, labels = cv2.connectedComponents(person, connectivity=8)
+    height, width = alpha.shape
+    col = int(np.clip(face.centre_x, 0, width - 1))
+    seeds = [labels[int(np.clip(y, 0, height - 1)), col] for y in (face.chin_y, face.eye_y)]
+    seed = next((s for s in seeds if s), 0)
+    if not seed:
+        return alpha, 0.0
+    # soft edge pixels below ALPHA_ON belong to whichever region they border: grow the body a little
+    body = cv2.dilate((labels == seed).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    removed = person.astype(bool) & ~body
+    return np.where(body, alpha, 0).astype(alpha.dtype), float(removed.mean())
+
+
+def face_crop(shape: tuple[int, ...], face: Face) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the part of the photo around one face that any preset can frame.
+
+    The model sees its input at about 200 px: a group photo or a full-body photo squeezed whole into
+    that leaves each head a few dozen pixels and a poor outline, so each face is cut out from this
+    portrait-like crop instead (it holds the output at every allowed head size, see CROP_FACE_WIDTHS).
+    """
+    beside, above, below = (CROP_FACE_WIDTHS[0] * face.width, CROP_FACE_WIDTHS[1] * face.width,
+                            CROP_FACE_WIDTHS[2] * face.width)
+    top, bottom = int(max(0, face.eye_y - above)), int(min(shape[0], face.eye_y + below))
+    left, right = int(max(0, face.centre_x - beside)), int(min(shape[1], face.centre_x + beside))
+    return top, bottom, left, right
+
+
+def segment_face(rgb: np.ndarray, face: Face, segment: Callable[[np.ndarray], Matte]) -> np.ndarray:
+    """The photo's person alpha around ``face``: from the crop around it when that is a small part of
+    the photo (zero outside the crop), else from the whole photo."""
+    top, bottom, left, right = face_crop(rgb.shape, face)
+    if (bottom - top) * (right - left) > MAX_CROP_SHARE * rgb.shape[0] * rgb.shape[1]:
+        return segment(rgb).alpha
+    alpha = np.zeros(rgb.shape[:2], np.uint8)
+    alpha[top:bottom, left:right] = segment(np.ascontiguousarray(rgb[top:bottom, left:right])).alpha
+    return alpha
+
+
 def make_id_photo(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset, background: str | None = None,
-                  dpi: int | None = None, layout: str | None = "single", max_kb: int | None = None) -> IdPhoto:
-    """Frame ``rgb`` to ``preset``; raises FaceError for no face or several, PresetError for bad options.
+                  dpi: int | None = None, layout: str | None = "single", max_kb: int | None = None,
+                  face: int | None = None, gap_mm: float | None = None, adjust: Adjustment | None = None) -> IdPhoto:
+    """Frame ``rgb`` to ``preset``; raises FaceError for no face or several without ``face``, PresetError
+    for bad options. ``face`` picks one face of a group (1 = leftmost); ``adjust`` is a hand-set crop.
 
     ``segment`` is ``Segmenter.segment`` or anything with its signature (the web app's model pool).
     """
     dpi = check_dpi(dpi or preset.dpi)
     layout = check_layout(layout)
     max_kb = check_max_kb(max_kb)
+    gap_mm = check_gap(gap_mm)
     if max_kb is None and layout == "single":
         max_kb = preset.max_kb
     colour, colour_name = resolve_background(background, preset)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    face = find_single_face(rgb)
+    chosen, number, count = choose_face(rgb, check_face(face))
     timings["face"] = _ms(start)
+    return _frame_face(rgb, segment, preset, colour, colour_name, dpi, layout, max_kb, gap_mm, chosen,
+                       (count, number), timings, adjust)
+
+
+def _frame_face(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset, colour: str,
+                colour_name: str | None, dpi: int, layout: str, max_kb: int | None, gap_mm: float | None, face: Face,
+                faces: tuple[int, int], timings: dict[str, float], adjust: Adjustment | None = None) -> IdPhoto:
+    """Cut out, frame, report and encode one face; ``faces`` is (how many were counted, this one's number)."""
     start = time.perf_counter()
-    alpha = segment(rgb).alpha
+    alpha = segment_face(rgb, face, segment)
     timings["segment"] = _ms(start)
     start = time.perf_counter()
-    frame = plan_frame(alpha, face, preset, dpi)
+    frame = plan_frame(alpha, face, preset, dpi, adjust)
     top, bottom, left, right = source_window(frame, alpha.shape)
     window_rgb = np.ascontiguousarray(rgb[top:bottom, left:right])
     window_alpha = np.ascontiguousarray(alpha[top:bottom, left:right])
-    composed = compose(window_rgb, window_alpha, parse_background(colour))
-    photo = apply_frame(composed, frame, hex_to_rgb(colour), offset=(left, top))
+    removed = 0.0
+    if preset.replace_background:
+        moved = Face(face.left - left, face.top - top, face.right - left, face.bottom - top, face.score,
+                     tuple((x - left, y - top) for x, y in face.eyes))
+        window_alpha, removed = isolate_person(window_alpha, moved)
+        window_rgb = compose(window_rgb, window_alpha, parse_background(colour))
+    photo = apply_frame(window_rgb, frame, hex_to_rgb(colour), offset=(left, top))
     photo_alpha = apply_frame(window_alpha, frame, 0, offset=(left, top))
+    covered = apply_frame(np.full(window_alpha.shape, 255, np.uint8), frame, 0, offset=(left, top)) > 0
     timings["frame"] = _ms(start)
     start = time.perf_counter()
-    report = build_report(preset, dpi, colour, colour_name, frame, photo, photo_alpha,
-                          padding_share(alpha.shape, frame))
-    report["face"] = face.to_dict()
+    report = build_report(preset, dpi, colour, colour_name, frame, faces, photo, photo_alpha, covered, removed,
+                          body_cut_sides(alpha, frame))
+    report["face"] = {"number": faces[1], "count": faces[0], **face.to_dict()}
+    if adjust:
+        report["adjusted"] = {"head_mm": adjust.head_mm, "offset_mm": adjust.offset_mm, "top_mm": adjust.top_mm}
     timings["report"] = _ms(start)
-    file = _encode(photo, preset, dpi, layout, max_kb, report)
+    file = _encode(photo, preset, dpi, layout, max_kb, gap_mm, report)
     report["timings_ms"] = timings
     return IdPhoto(photo=photo, file=file, layout=layout, report=report)
 
 
-def _encode(photo: np.ndarray, preset: Preset, dpi: int, layout: str, max_kb: int | None, report: dict) -> EncodedPhoto:
+@dataclass(frozen=True)
+class GroupIdPhotos:
+    """One ID photo per face of a group: one 4x6 sheet holding them all, or a zip of the single photos."""
+
+    photos: list[IdPhoto]
+    data: bytes
+    content_type: str           # image/jpeg (sheet) or application/zip
+    report: dict                # overall status and every person's report, left to right
+
+
+def make_id_photos(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset,
+                   background: str | None = None, dpi: int | None = None, layout: str | None = "single",
+                   max_kb: int | None = None, gap_mm: float | None = None) -> GroupIdPhotos:
+    """An ID photo for every face, left to right, each cut out from the crop around it."""
+    dpi = check_dpi(dpi or preset.dpi)
+    layout, max_kb, gap_mm = check_layout(layout), check_max_kb(max_kb), check_gap(gap_mm)
+    colour, colour_name = resolve_background(background, preset)
+    faces = counted_faces(detect_faces(rgb))
+    if not faces:
+        raise FaceError(NO_FACE)
+    single_cap = max_kb if layout == "single" else None
+    photos = [_frame_face(rgb, segment, preset, colour, colour_name, dpi, "single", single_cap or preset.max_kb,
+                          None, face, (len(faces), number), {}) for number, face in enumerate(faces, 1)]
+    report = {"preset": preset.id, "faces": len(faces), "layout": layout,
+              "overall": overall(p.report["overall"] for p in photos), "reports": [p.report for p in photos]}
+    if layout == "sheet-4x6":
+        sheet = plan_sheet(preset, gap_mm)
+        encoded = encode_photo(render_sheet([p.photo for p in photos], sheet), SHEET_DPI, max_kb)
+        report["sheet"] = _sheet_summary(sheet)
+        return GroupIdPhotos(photos, encoded.data, "image/jpeg", report)
+    return GroupIdPhotos(photos, _zip(photos, report), "application/zip", report)
+
+
+def _zip(photos: list[IdPhoto], report: dict) -> bytes:
+    """face-1.jpg ... face-N.jpg (1 = leftmost) and report.json."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as bundle:  # JPEGs do not compress further
+        for number, photo in enumerate(photos, 1):
+            bundle.writestr(f"face-{number}.jpg", photo.file.data)
+        bundle.writestr("report.json", json.dumps(report, indent=1))
+    return buffer.getvalue()
+
+
+def _sheet_summary(layout: SheetLayout) -> dict:
+    return {"copies": layout.copies, "columns": layout.columns, "rows": layout.rows, "size_px": list(layout.sheet_px),
+            "dpi": SHEET_DPI, "gap_mm": round(layout.gap_px / SHEET_DPI * 25.4, 1)}
+
+
+def _encode(photo: np.ndarray, preset: Preset, dpi: int, layout: str, max_kb: int | None, gap_mm: float | None,
+            report: dict) -> EncodedPhoto:
     """The requested file; records the sheet layout and the size-cap result in the report."""
     if layout == "sheet-4x6":
-        sheet_layout = plan_sheet(preset)
-        report["sheet"] = {"copies": sheet_layout.copies, "columns": sheet_layout.columns, "rows": sheet_layout.rows,
-                           "size_px": list(sheet_layout.sheet_px), "dpi": SHEET_DPI}
+        sheet_layout = plan_sheet(preset, gap_mm)
+        report["sheet"] = _sheet_summary(sheet_layout)
         encoded = encode_photo(render_sheet(photo, sheet_layout), SHEET_DPI, max_kb)
     else:
         encoded = encode_photo(photo, dpi, max_kb)
@@ -110,4 +279,3 @@ def _encode(photo: np.ndarray, preset: Preset, dpi: int, layout: str, max_kb: in
         report["overall"] = overall(r["status"] for r in report["rules"])
     report["file"] = {"layout": layout, "kb": round(encoded.kb, 1), "jpeg_quality": encoded.quality}
     return encoded
-

@@ -39,6 +39,8 @@ class Preset:
     backgrounds: tuple[str, ...]
     dpi: int
     source: str
+    replace_background: bool        # may software replace the background (the document's own rule)
+    background_rule: str            # the source's words for that rule
     url: str | None = None
     eyes_from_bottom_mm: tuple[float, float] | None = None
     top_margin_mm: tuple[float, float] | None = None
@@ -60,6 +62,7 @@ class Preset:
             "top_margin_mm": list(self.top_margin_mm) if self.top_margin_mm else None,
             "backgrounds": [{"name": b, "colour": background_colours.get(b, b)} for b in self.backgrounds],
             "max_kb": self.max_kb, "source": self.source, "url": self.url,
+            "replace_background": self.replace_background, "background_rule": self.background_rule,
         }
 
 
@@ -96,6 +99,7 @@ def load_presets() -> dict[str, Preset]:
             id=pid, name=raw["name"], width_mm=float(raw["width_mm"]), height_mm=float(raw["height_mm"]),
             head_mm=_pair(raw["head_mm"]), backgrounds=tuple(raw["backgrounds"]), dpi=int(raw["dpi"]),
             source=" ".join(raw["source"].split()), url=raw.get("url"),
+            replace_background=bool(raw["background_replacement"]), background_rule=raw["background_rule"],
             eyes_from_bottom_mm=_pair(raw.get("eyes_from_bottom_mm")),
             top_margin_mm=_pair(raw.get("top_margin_mm")), max_kb=raw.get("max_kb"))
     return presets
@@ -134,7 +138,8 @@ def custom_preset(size: str, dpi: int = 300) -> Preset:
     low, high = raw["head_fraction"]
     return Preset(id="custom", name=f"{raw['name']} ({size.strip()})", width_mm=width, height_mm=height,
                   head_mm=(low * height, high * height), backgrounds=tuple(raw["backgrounds"]), dpi=dpi,
-                  source=raw["source"])
+                  source=raw["source"], replace_background=bool(raw["background_replacement"]),
+                  background_rule=raw["background_rule"])
 
 
 def resolve_preset(preset_id: str, size: str | None = None, dpi: int | None = None) -> Preset:

@@ -1,7 +1,8 @@
 /* Backdrop's page behaviour. Every feature attaches to data-* hooks in the templates, so a page only
  * gets what its markup asks for, and there is no inline script anywhere (the pages can run under a
- * strict Content-Security-Policy). Forms all work without this file; it adds drag and drop, the
- * preview, the colour picker sync, inline errors without a page reload, and the before/after slider. */
+ * strict Content-Security-Policy). Forms all work without this file; it adds drag and drop (anywhere on
+ * the page), paste, the preview, several photos at once (the batch list), the colour picker sync, inline
+ * errors without a page reload, and the before/after slider. */
 (function ($) {
   "use strict";
 
@@ -24,6 +25,13 @@
     } else if (field) {
       $form.find("[name='" + field + "']").closest(".field").addClass("invalid");
     }
+    focusError($box);
+  }
+
+  // Screen readers and keyboards land on the message, and it scrolls into view wherever it is.
+  function focusError($box) {
+    $box.closest("details").prop("open", true);
+    $box[0].focus();
   }
 
   function clearError($form) {
@@ -48,7 +56,8 @@
     var previewUrl = null;
 
     function showPreview() {
-      var file = input.files && input.files[0];
+      var files = input.files || [];
+      var file = files[0];
       if (previewUrl) { URL.revokeObjectURL(previewUrl); previewUrl = null; }
       clearError($form);
       if (!file) {
@@ -57,13 +66,23 @@
         return;
       }
       previewUrl = URL.createObjectURL(file);
-      // Files the browser cannot draw (not images, TIFF) get a note instead of a broken image.
+      // Files the browser cannot draw (not images, TIFF, HEIC) get a note instead of a broken image.
       $preview.find("[data-preview-img]").removeClass("hidden").attr("src", previewUrl);
       $preview.find("[data-preview-none]").addClass("hidden");
-      $preview.find("[data-preview-name]").text(file.name);
-      $preview.find("[data-preview-size]").text(formatBytes(file.size));
+      $preview.find("[data-preview-name]").text(files.length > 1 ? files.length + " photos: " +
+        $.map(files, function (f) { return f.name; }).join(", ") : file.name);
+      $preview.find("[data-preview-size]").text(formatBytes($.map(files, function (f) { return f.size; })
+        .reduce(function (a, b) { return a + b; }, 0)));
       $preview.removeClass("hidden");
       $form.find("[data-drop-empty]").addClass("hidden");
+    }
+
+    // Files dropped anywhere on the page or pasted: into the input (only the first unless it takes several).
+    function takeFiles(files) {
+      var transfer = new DataTransfer();
+      $.each(input.multiple ? files : [files[0]], function (_, file) { transfer.items.add(file); });
+      input.files = transfer.files;
+      showPreview();
     }
 
     $(input).on("change", showPreview);
@@ -72,17 +91,20 @@
       $preview.find("[data-preview-none]").removeClass("hidden");
     });
     $preview.on("click", function () { input.click(); });
-    $zone.on("dragenter dragover", function (event) {
-      event.preventDefault();
-      $zone.addClass("dragover");
-    }).on("dragleave dragend drop", function () {
+    $(document).on("dragover", function (event) {
+      if (carriesFiles(event)) { $zone.addClass("dragover"); }
+    }).on("dragleave", function (event) {
+      if (!event.originalEvent.relatedTarget) { $zone.removeClass("dragover"); }  // left the window
+    }).on("drop dragend", function () {
       $zone.removeClass("dragover");
     }).on("drop", function (event) {
-      event.preventDefault();
       var files = event.originalEvent.dataTransfer && event.originalEvent.dataTransfer.files;
+      if (files && files.length) { takeFiles(files); }
+    }).on("paste", function (event) {
+      var files = event.originalEvent.clipboardData && event.originalEvent.clipboardData.files;
       if (files && files.length) {
-        input.files = files;
-        showPreview();
+        event.preventDefault();
+        takeFiles(files);
       }
     });
 
@@ -99,11 +121,16 @@
       var limit = Number($form.data("max-bytes"));
       event.preventDefault();
       if (!file) {
-        showError($form, "image: no file was uploaded; choose a photo first.", "image");
+        showError($form, "No file was uploaded; choose a photo first.", "image");
+        return;
+      }
+      if (input.files.length > 1) {
+        clearError($form);
+        runBatch($form, $.makeArray(input.files));
         return;
       }
       if (limit && file.size > limit) {
-        showError($form, "image: the file is " + formatBytes(file.size) + "; the limit is " + formatBytes(limit) + ".", "image");
+        showError($form, "The file is " + formatBytes(file.size) + "; the limit is " + formatBytes(limit) + ".", "image");
         return;
       }
       clearError($form);
@@ -124,12 +151,120 @@
         if (error) {
           showError($form, error.message, error.field);
         } else if (xhr.status === 413) {
-          showError($form, "image: the upload is too large.", "image");
+          showError($form, "The upload is too large.", "image");
         } else {
           showError($form, "The upload failed (" + (xhr.status || "no connection") + "). Please try again.", null);
         }
       });
     });
+  }
+
+  function carriesFiles(event) {
+    var transfer = event.originalEvent.dataTransfer;
+    return Boolean(transfer) && $.inArray("Files", transfer.types) >= 0;
+  }
+
+  // Wherever a file is dropped, the browser must not open it in place of the page (and lose the form).
+  function initDropGuard() {
+    $(document).on("dragover drop", function (event) {
+      if (carriesFiles(event)) { event.preventDefault(); }
+    });
+  }
+
+  /* ---- several photos at once: one row each, sent one after another with the form's settings ---- */
+  function runBatch($form, files) {
+    var $batch = $("[data-batch]").removeClass("hidden");
+    var $list = $batch.find("[data-batch-list]").empty();
+    var $zip = $batch.find("[data-batch-zip]").addClass("hidden");
+    var queue = [];
+    var done = [];
+    var busy = false;
+
+    function updateZip() {
+      $zip.toggleClass("hidden", done.length === 0).attr("href", $batch.data("zip-url") + "?" +
+        $.map(done, function (id) { return "job=" + id; }).join("&"));
+      $zip.text("Download all " + done.length + " (zip)");
+    }
+
+    function setState(item, state, text) {
+      item.$row.attr("data-state", state);
+      item.$row.find("[data-batch-status]").text(text);
+      item.$row.find("[data-batch-retry]").toggleClass("hidden", state !== "failed");
+    }
+
+    // The Upload button stays busy while any photo of the batch is on its way (a second click would
+    // start a second batch over this one).
+    function next() {
+      if (busy || !queue.length) { return; }
+      busy = true;
+      setBusy($form, true);
+      send(queue.shift());
+    }
+
+    function finish() {
+      busy = false;
+      if (!queue.length) { setBusy($form, false); }
+      next();
+    }
+
+    function send(item) {
+      var data = new FormData($form[0]);
+      var $bar = item.$row.find("progress").removeClass("hidden").attr("value", 0);
+      data.set("image", item.file, item.file.name);  // one file per request, the form's other fields as set
+      setState(item, "uploading", "Uploading…");
+      $.ajax({
+        url: $form.attr("action"), method: "POST", data: data, processData: false, contentType: false,
+        dataType: "json", headers: { Accept: "application/json" },
+        xhr: function () {
+          var xhr = $.ajaxSettings.xhr();
+          xhr.upload.addEventListener("progress", function (event) {
+            if (!event.lengthComputable) { return; }
+            $bar.attr("value", Math.round(100 * event.loaded / event.total));
+            if (event.loaded === event.total) { setState(item, "working", "Removing the background…"); }
+          });
+          return xhr;
+        }
+      }).done(function (result) {
+        done.push(result.id);
+        $bar.addClass("hidden");
+        setState(item, "done", "Done");
+        item.$row.find("[data-batch-link]").attr("href", result.url);
+        item.$row.find("[data-batch-thumb]").attr("src", result.thumb).removeClass("hidden");
+        updateZip();
+        finish();
+      }).fail(function (xhr) {
+        var error = xhr.responseJSON && xhr.responseJSON.error;
+        var wait = Number(xhr.getResponseHeader("Retry-After"));
+        $bar.addClass("hidden");
+        if (xhr.status === 429 && wait) {  // the server's rate limit: wait as it says, then go on
+          setState(item, "waiting", "Waiting " + wait + " s for the server…");
+          queue.unshift(item);
+          window.setTimeout(finish, wait * 1000);
+          return;
+        }
+        setState(item, "failed", error ? error.message : "The upload failed (" + (xhr.status || "no connection") + ").");
+        finish();
+      });
+    }
+
+    $.each(files, function (_, file) {
+      var item = { file: file, $row: $("<li class='batch-item' data-batch-item>").html(
+        "<a data-batch-link><img alt='' class='checkerboard hidden' data-batch-thumb></a>" +
+        "<div class='batch-body'><strong data-batch-name></strong><span data-batch-status></span>" +
+        "<progress max='100' value='0' class='hidden'></progress></div>" +
+        "<button type='button' class='button hidden' data-batch-retry>Retry</button>") };
+      item.$row.find("[data-batch-name]").text(file.name);
+      item.$row.find("[data-batch-retry]").on("click", function () {
+        setState(item, "queued", "Waiting…");
+        queue.push(item);
+        next();
+      });
+      setState(item, "queued", "Waiting…");
+      $list.append(item.$row);
+      queue.push(item);
+    });
+    updateZip();
+    next();
   }
 
   /* ---- background picker: colour input, hex field and preset swatches stay in step ---- */
@@ -198,11 +333,14 @@
   }
 
   $(function () {
+    initDropGuard();
     $("[data-upload-form]").each(function () { initUploadForm(this); });
     $("[data-background-picker]").each(function () { initBackgroundPicker(this); });
     $("[data-before-after]").each(function () { initBeforeAfter(this); });
     $("form[data-confirm]").each(function () { initConfirm(this); });
     $("form[method=post]").not("[data-upload-form], [data-confirm]").each(function () { initBusyOnSubmit(this); });
     $("time[data-local-time]").each(function () { initLocalTime(this); });
+    // An error the server put in the page (a form sent without this script's help) gets focus too.
+    $("[data-error-box]").not(".hidden").first().each(function () { focusError($(this)); });
   });
 }(jQuery));

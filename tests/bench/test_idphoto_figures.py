@@ -1,14 +1,26 @@
-"""bench.idphoto: the ID-photo figures per preset, computed with the stored mask only (no weights)."""
+"""bench.idphoto: group assembly, face counts per detector, outcome tables and the contact sheet, on the
+test portrait with its stored mask (no data sets, no weights)."""
 import json
+import random
 from types import SimpleNamespace
 
+import cv2
+import numpy as np
 import pytest
 
 from bench import idphoto
-from ml.idphoto.presets import load_presets
+from ml.idphoto.presets import get_preset
 from ml.imageio import load_image
+from ml.segmenter import Matte
 
-MASK = idphoto.PHOTO.with_name("astronaut_mask.png")
+MASK = idphoto.ROOT / "tests" / "idphoto" / "data" / "astronaut_mask.png"
+PHOTO = idphoto.ROOT / "tests" / "idphoto" / "data" / "astronaut.jpg"
+PRESETS = {p: get_preset(p) for p in ("eu-passport", "us-passport")}
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    return load_image(PHOTO)
 
 
 @pytest.fixture(scope="module")
@@ -16,84 +28,77 @@ def stored():
     return idphoto.StoredMask(MASK)
 
 
-@pytest.fixture(scope="module")
-def rows(stored):
-    """Every preset, with the stored mask standing in for the model too."""
-    return idphoto.build_rows(load_image(idphoto.PHOTO), stored.segment, stored.segment, runs=1)
+def scaled(stored):
+    """The stored mask resized to a copy of the portrait of another size."""
+    def segment(rgb):
+        alpha = cv2.resize(stored.alpha, (rgb.shape[1], rgb.shape[0]))
+        return Matte(alpha, alpha >= 128, {})
+    return segment
 
 
-def test_one_row_per_preset_in_file_order(rows):
-    assert [row["preset"] for row in rows] == list(load_presets())
+def test_a_group_is_the_portraits_side_by_side_at_their_own_sizes(portrait):
+    group = idphoto.assemble_group([portrait] * 3, random.Random(1))
+    assert group.shape[0] == idphoto.GROUP_HEIGHT and group.shape[1] <= 3 * idphoto.PORTRAIT_HEIGHTS[1]
+    assert idphoto.hog_now(group) == 3
 
 
-def test_head_height_with_the_stored_mask_is_inside_each_range(rows):
-    for row in rows:
-        low, high = row["head_range_mm"]
-        assert low <= row["stored_mask"]["head_mm"] <= high, row["preset"]
-        assert row["model"]["head_mm"] == row["stored_mask"]["head_mm"]  # same mask, same framing
+def test_detection_rows_count_found_missing_and_extra_faces():
+    groups = [(np.zeros((4, 4, 3), np.uint8), 3), (np.ones((4, 4, 3), np.uint8), 2)]
+    portraits = [np.zeros((4, 4, 3), np.uint8)] * 2
+    answers = iter([2, 3, 1, 0])  # group 1: 2 of 3, group 2: 3 of 2 (one extra), portraits: 1 and 0
+    row = idphoto.detection_rows(portraits, groups, {"fake": lambda rgb: next(answers)})[0]
+    assert (row["group_faces_found"], row["group_faces"], row["groups_all_found"]) == (4, 5, 1)
+    assert (row["portraits_found"], row["extra_faces"]) == (1, 1)
 
 
-def test_eye_line_only_where_the_preset_sets_one(rows):
-    for row in rows:
-        eye = row["stored_mask"]["eye_line_mm"]
-        if row["eye_range_mm"] is None:
-            assert eye is None, row["preset"]
-        else:
-            low, high = row["eye_range_mm"]
-            assert low <= eye <= high, row["preset"]
+def test_every_preset_of_a_photo_shares_one_cut_out(portrait, stored):
+    calls = []
+    outcomes = idphoto.photo_outcomes([("astronaut", portrait)], lambda rgb: calls.append(1) or stored.segment(rgb),
+                                      PRESETS)
+    assert len(calls) == 1 and [o["preset"] for o in outcomes] == list(PRESETS)
+    rows = idphoto.preset_rows(outcomes, PRESETS)
+    assert rows[0]["head_in_range"] == "1/1" and rows[1]["eye_in_range"] == "1/1"
+    assert rows[0]["pass"] + rows[0]["warn"] + rows[0]["fail"] == 1
+    rules = {r["rule"]: r for r in idphoto.rule_rows(outcomes)}
+    assert rules["resolution"]["fail"] == 2  # the 512 px portrait is enlarged too much for 300 DPI
 
 
-def test_issues_are_the_rules_that_did_not_pass_and_explain_the_overall_status(rows):
-    for row in rows:
-        result = row["model"]
-        statuses = {issue.split(": ")[1].split(" ")[0] for issue in result["issues"]}
-        assert statuses <= {"warn", "fail"}
-        expected = "fail" if "fail" in statuses else "warn" if statuses else "pass"
-        assert result["overall"] == expected, row["preset"]
-        assert result["ms"] > 0
+def test_contact_sheet_shows_each_result_with_its_status(portrait, stored):
+    outcomes = idphoto.photo_outcomes([("astronaut", portrait)], stored.segment, PRESETS)
+    sheet = idphoto.contact_sheet(outcomes, columns=2)
+    assert sheet.shape == (idphoto.TILE[1] + 22, 2 * idphoto.TILE[0], 3)
+    bar = sheet[idphoto.TILE[1] + 2, 2]
+    assert tuple(bar) == idphoto.STATUS_COLOURS[outcomes[0]["overall"]]
 
 
-def test_table_has_the_header_and_one_line_per_preset(rows):
-    lines = idphoto.markdown_table(rows, "sinet").splitlines()
-    assert lines[0] == ("| preset | head range mm | head, stored mask | head, sinet | eye line, sinet (range) "
-                        "| overall, sinet | time, sinet | warn/fail, sinet |")
-    assert lines[1] == "|" + " --- |" * 8
-    assert [line.split(" | ")[0].lstrip("| ") for line in lines[2:]] == list(load_presets())
-    us = next(line for line in lines if line.startswith("| us-passport |"))
-    assert "| 25.4-34.9 |" in us and "(28.6-34.9)" in us
-
-
-def test_stored_mask_refuses_another_photo(stored):
-    with pytest.raises(idphoto.BackdropError):
-        stored.segment(load_image(idphoto.PHOTO)[:100])
-
-
-def test_main_writes_the_results(tmp_path, monkeypatch, capsys):
-    presets = dict(list(load_presets().items())[:2])
-    monkeypatch.setattr(idphoto, "load_presets", lambda: presets)
+def test_main_writes_results_tables_and_the_sheet(tmp_path, monkeypatch, stored, capsys):
+    images = tmp_path / "picsart" / "images"
+    images.mkdir(parents=True)
+    for n in range(8):
+        (images / f"p{n}.jpg").write_bytes(PHOTO.read_bytes())
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"test": [f"picsart/p{n}" for n in range(8)] + ["ccp/x"]}))
     monkeypatch.setattr(idphoto, "load_runtime", lambda name, weights: SimpleNamespace(card={"status": "interim"}))
-    monkeypatch.setattr(idphoto, "Segmenter", lambda runtime, tta: idphoto.StoredMask(MASK))
-    out = tmp_path / "idphoto.json"
-    assert idphoto.main(["--runs", "2", "--out", str(out)]) == 0
+    monkeypatch.setattr(idphoto, "Segmenter", lambda runtime, tta: SimpleNamespace(segment=scaled(stored)))
+    monkeypatch.setattr(idphoto, "DETECTORS", {"now": idphoto.hog_now})
+    out, sheet = tmp_path / "idphoto.json", tmp_path / "sheet.jpg"
+    assert idphoto.main(["--data", str(tmp_path), "--split", str(split), "--portraits", "2", "--groups", "1",
+                         "--out", str(out), "--sheet", str(sheet)]) == 0
     result = json.loads(out.read_text())
-    assert set(result) == {"date", "photo", "model", "weights_status", "machine", "load_average_1min", "runs",
-                           "rows", "table"}
-    assert (result["photo"], result["model"], result["weights_status"], result["runs"]) == \
-        ("tests/idphoto/data/astronaut.jpg", "sinet", "interim", 2)
-    assert [row["preset"] for row in result["rows"]] == list(presets)
+    assert result["detection"][0]["portraits"] == 2 and result["weights_status"] == "interim"
     assert result["table"] in capsys.readouterr().out
+    assert "| detector | faces found in group photos |" in result["table"]
+    assert cv2.imread(str(sheet)) is not None
 
 
-def test_missing_weights_or_photo_is_exit_2_with_a_message(tmp_path, capsys):
-    out = tmp_path / "idphoto.json"
-    assert idphoto.main(["--weights", str(tmp_path), "--out", str(out)]) == 2
-    assert "no weights file" in capsys.readouterr().err
-    assert idphoto.main(["--photo", str(tmp_path / "none.jpg"), "--out", str(out)]) == 2
-    assert "no such file" in capsys.readouterr().err
-    assert not out.exists()
+def test_too_few_test_portraits_is_exit_2(tmp_path, capsys):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"test": ["picsart/p0"]}))
+    assert idphoto.main(["--data", str(tmp_path), "--split", str(split), "--out", str(tmp_path / "x.json")]) == 2
+    assert "test portraits" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["--model", "nope"], ["--runs", "0"]])
+@pytest.mark.parametrize("argv", [["--model", "nope"], ["--portraits", "0"]])
 def test_bad_arguments_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         idphoto.parse_args(argv)

@@ -16,6 +16,7 @@ from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
 from bench import peers  # noqa: E402
+from ml.teachers import mediapipe  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def as_mediapipe_custom_op(model_bytes: bytes) -> bytes:
     model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
     code = schema.OperatorCodeT()
     code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
-    code.customCode, code.version = peers.CUSTOM_TRANSPOSE_CONV, 1
+    code.customCode, code.version = mediapipe.CUSTOM_TRANSPOSE_CONV, 1
     model.operatorCodes.append(code)
     for op in model.subgraphs[0].operators:
         if model.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.TRANSPOSE_CONV:
@@ -56,7 +57,7 @@ def files(keras_model, tmp_path_factory):
     plain = tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
     custom = as_mediapipe_custom_op(plain)
     (root / "custom.tflite").write_bytes(custom)
-    (root / "rewritten.tflite").write_bytes(peers.standardize_transpose_conv(custom))
+    (root / "rewritten.tflite").write_bytes(mediapipe.standardize_transpose_conv(custom))
     return root
 
 
@@ -85,7 +86,7 @@ def test_rewrite_runs_anywhere_and_matches(files, keras_model, delegate):
 
 def test_rewrite_leaves_standard_models_alone(keras_model):
     plain = tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
-    assert peers.standardize_transpose_conv(plain) == plain
+    assert mediapipe.standardize_transpose_conv(plain) == plain
 
 
 def test_parameters_count_constant_floats_only(files):
@@ -93,12 +94,12 @@ def test_parameters_count_constant_floats_only(files):
 
 
 def test_peer_runtime_scales_to_unit_range_and_maps_back(files, keras_model):
-    peer = peers.MediaPipeSelfie("peer", files / "rewritten.tflite", {})
+    peer = mediapipe.MediaPipeSelfie("peer", files / "rewritten.tflite", {})
     assert peer.input_size == 8
     canvas = X[0] * 255
     np.testing.assert_allclose(peer.predict(canvas), np.asarray(keras_model(X))[0, ..., 0], atol=1e-5)
     photo = np.zeros((12, 20, 3), np.uint8)
-    mask = peers.peer_mask(peer, photo)
+    mask = mediapipe.peer_mask(peer, photo)
     assert mask.shape == (12, 20) and mask.dtype == bool
 
 

@@ -55,14 +55,32 @@ def test_sheet_holds_the_expected_copies(preset_id, copies):
     photo = np.full(preset.pixel_size(300)[::-1] + (3,), (200, 30, 40), np.uint8)
     sheet = render_sheet(photo, layout)
     assert sheet.shape[:2] in ((1200, 1800), (1800, 1200))
-    is_photo = np.all(sheet == (200, 30, 40), axis=2).astype(np.uint8)
-    count, _ = cv2.connectedComponents(is_photo, connectivity=4)
-    assert count - 1 == copies  # the cut guides separate every copy
+    pw, ph = layout.photo_px
+    for x, y in layout.origins():
+        assert np.all(sheet[y:y + ph, x:x + pw] == (200, 30, 40))
+    assert np.all(sheet == (200, 30, 40), axis=2).sum() == copies * pw * ph  # copies do not overlap
 
 
-def test_sheet_has_grey_cut_guides():
+def test_a_chosen_gap_is_kept_between_copies():
+    layout = plan_sheet(get_preset("eu-passport"), gap_mm=4.0)
+    assert layout.gap_px == 47 and layout.copies == 8  # 4 mm at 300 DPI: 4 x 413 + 3 x 47 <= 1800
+    assert plan_sheet(get_preset("eu-passport"), gap_mm=10.0).copies < 8
+    (x0, y0), (x1, _) = layout.origins()[:2]
+    assert x1 - x0 == layout.photo_px[0] + 47
+
+
+def test_sheet_has_crop_marks_in_the_margin_only():
     layout = plan_sheet(get_preset("eu-passport"))
-    sheet = render_sheet(np.zeros((531, 413, 3), np.uint8), layout)
+    sheet = render_sheet(np.full((531, 413, 3), 255, np.uint8), layout)
     x, y = layout.origins()[0]
-    assert tuple(sheet[0, x]) == (170, 170, 170)      # the guide runs into the margin
-    assert tuple(sheet[y + 100, x]) == (170, 170, 170)
+    marks = np.all(sheet == 0, axis=2)
+    assert marks[:y, x].any() and marks[y, :x].any()          # in line with the first cut, in the margin
+    assert not marks[y:y + 531, x:x + 413].any()              # never on a photo
+
+
+def test_several_people_share_one_sheet_in_turn():
+    layout = plan_sheet(get_preset("eu-passport"))
+    red, blue = (np.full((531, 413, 3), colour, np.uint8) for colour in ((200, 0, 0), (0, 0, 200)))
+    sheet = render_sheet([red, blue], layout)
+    firsts = [tuple(sheet[y + 5, x + 5]) for x, y in layout.origins()]
+    assert firsts == [(200, 0, 0), (0, 0, 200)] * (layout.copies // 2)

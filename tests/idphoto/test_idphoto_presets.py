@@ -73,3 +73,12 @@ def test_unknown_preset_lists_the_valid_ones():
         resolve_preset("mars-passport")
     with pytest.raises(PresetError, match="size"):
         resolve_preset("custom")
+
+
+def test_every_preset_states_whether_software_may_replace_the_background():
+    for preset in [*load_presets().values(), custom_preset("35x45mm")]:
+        assert isinstance(preset.replace_background, bool), preset.id
+        assert len(preset.background_rule) > 20, preset.id
+    # the documents whose offices refuse edited photos (issue 12: an Australian photo was refused)
+    assert not get_preset("au-passport").replace_background and not get_preset("uk-passport").replace_background
+    assert get_preset("eu-passport").replace_background

@@ -18,8 +18,14 @@ README = """# Training data
 
 Rules: read-only.
 """
-SCHEMA_KEYS = {"name", "architecture", "input_size", "parameters", "status", "data", "split_file", "split_counts",
-               "training", "metrics", "date"}
+SCHEMA_KEYS = {"name", "architecture", "input_size", "parameters", "status", "data", "synthesis", "split_file",
+               "split_counts", "training", "metrics", "date"}
+UNLABELLED_README = """# Unlabelled photos
+
+| folder | photos | what | size | licence |
+| --- | --- | --- | --- | --- |
+| `street/images/` | 40 | street photos | 512 | Apache-2.0 (repository) |
+"""
 
 
 def tiny_model(seed):
@@ -84,6 +90,25 @@ def test_card_follows_the_schema_with_facts_from_their_sources(project):
     assert metrics["per_dataset"]["all"]["images"] == 4 and metrics["per_dataset"]["alpha"]["images"] == 2
     summary = json.loads(project["eval"].read_text())
     assert metrics["per_dataset"]["all"]["iou_mean"] == round(summary["per_dataset"]["all"]["iou_mean"], 4)
+    assert card["synthesis"] is None          # a run from before teachers and scenes
+
+
+def test_card_names_every_teacher_source_and_count(project):
+    run_json = project["run"] / "run.json"
+    run = json.loads(run_json.read_text())
+    run["args"].update({"init": "None", "pretrained_encoder": "True"})
+    run["data"] = {"labelled": 6, "teacher_labelled": {"street": 36}, "teachers": ["mediapipe", "isnet"],
+                   "bystanders_by": ["mediapipe"], "backgrounds": 12, "cutouts": 6, "scenes": 0.3, "mosaics": 0.1,
+                   "composite": 0.15}
+    run_json.write_text(json.dumps(run))
+    (project["folders"][0].parent / "unlabelled").mkdir()
+    (project["folders"][0].parent / "unlabelled" / "README.md").write_text(UNLABELLED_README)
+    assert make_card(project) == 0
+    synthesis = json.loads((project["weights"] / "sinet.json").read_text())["synthesis"]
+    assert synthesis["teacher_labelled"] == [{"folder": "street", "photos": 36, "licence": "Apache-2.0 (repository)"}]
+    assert [t["name"] for t in synthesis["teachers"]] == ["mediapipe", "isnet"]
+    assert "Apache-2.0" in synthesis["teachers"][0]["source"] and "MIT" in synthesis["teachers"][1]["source"]
+    assert synthesis["backgrounds"] == 12 and synthesis["init"].startswith("DeepLabV3 MobileNetV2 width 0.5")
 
 
 def test_finished_run_is_trained(project):

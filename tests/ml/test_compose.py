@@ -3,8 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ml.compose import (Background, BackgroundError, Blur, Colour, Grey, ImageBackground, Transparent, compose,
-                        edge_band, parse_background, parse_colour)
+from ml.compose import (Background, BackgroundError, Blur, Colour, Framing, Grey, ImageBackground, Transparent,
+                        colour_hex, compose, edge_band, parse_background, parse_colour)
 from ml.errors import BackdropError, ImageError
 
 H, W = 120, 160
@@ -153,6 +153,23 @@ def test_unreadable_background_image_raises_image_error(tmp_path):
 def test_parse_colour():
     assert parse_colour("#000000") == (0, 0, 0)
     assert parse_colour("FFFFFF") == (255, 255, 255)
+    assert parse_colour("#F80") == (255, 136, 0)
+    assert parse_colour(" Navy ") == (0, 0, 128) and parse_colour("rebeccapurple") == (102, 51, 153)
+    assert colour_hex(parse_colour("#ABC")) == "#aabbcc"
+    with pytest.raises(BackgroundError, match="CSS colour name"):
+        parse_colour("#12345")
+    assert isinstance(parse_background("teal"), Colour) and isinstance(parse_background("grey"), Grey)
+
+
+def test_framing_crops_to_the_subject_and_scales_down():
+    mask = np.zeros((100, 200), bool)
+    mask[20:60, 50:90] = True  # a 40 x 40 subject
+    rgb, alpha = np.zeros((100, 200, 3), np.uint8), mask.astype(np.uint8) * 255
+    assert [a.shape for a in Framing(0.0).apply([rgb, alpha], mask)] == [(40, 40, 3), (40, 40)]
+    assert Framing(0.25).apply([alpha], mask)[0].shape == (60, 60)  # 10 px of room on each side
+    assert Framing(None, 50).apply([rgb], mask)[0].shape == (25, 50, 3)
+    assert Framing(0.0).apply([alpha], np.zeros_like(mask))[0].shape == (100, 200)  # no subject: whole photo
+    assert Framing().whole and not Framing(max_side=10).whole
 
 
 def test_edge_band_and_mismatched_shapes():

@@ -116,6 +116,16 @@ def test_help_runs_as_a_module():
     assert out.returncode == 0 and "--background" in out.stdout and "--crop" in out.stdout
 
 
+def test_a_run_prints_only_its_own_lines(tmp_path):
+    """LiteRT's "Created TensorFlow Lite XNNPACK delegate" line is silenced; our summary still shows."""
+    make_photos(tmp_path / "in")
+    out = subprocess.run([sys.executable, "-m", "ml.cutout", str(tmp_path / "in" / "a.jpg"), "--output",
+                          str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "XNNPACK" not in out.stderr and "INFO" not in out.stderr
+    assert "1 of 1 image(s) done" in out.stderr
+
+
 def portrait(height: int = 96, width: int = 72) -> Image.Image:
     photo = np.full((height, width, 3), 225, np.uint8)
     cv2.ellipse(photo, (width // 2, height), (width // 3, height // 2), 0, 0, 360, (150, 90, 60), -1)
@@ -140,6 +150,8 @@ INPUT_MODES = {
     "photo.bmp": lambda im: im,
     "photo.webp": lambda im: im,
     "photo.tif": lambda im: im,
+    "photo.heic": lambda im: im,
+    "photo.avif": lambda im: im,
 }
 
 
@@ -154,6 +166,15 @@ def test_every_input_mode_gives_a_cutout_of_the_right_size(tmp_path, name):
     assert main([str(path), "--output", str(tmp_path / "out")]) == 0
     cutout = Image.open(tmp_path / "out" / f"{path.stem}.png")
     assert cutout.mode == "RGBA" and cutout.size == base.size
+
+
+def test_a_folder_of_iphone_and_avif_photos(tmp_path):
+    """Folders contribute .heic/.heif/.avif files like any other photo."""
+    (tmp_path / "in").mkdir()
+    for name in ("iphone.heic", "other.heif", "web.avif"):
+        portrait().save(tmp_path / "in" / name)
+    assert main([str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["iphone.png", "other.png", "web.png"]
 
 
 def test_exif_rotated_photo_gives_an_upright_cutout(tmp_path):

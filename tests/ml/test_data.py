@@ -10,6 +10,7 @@ pytest.importorskip("keras")
 from ml import data  # noqa: E402
 from ml.augment import composite_onto, training_augmentation  # noqa: E402
 from ml.metrics import iou  # noqa: E402
+from ml.teachers import IGNORE  # noqa: E402
 
 
 @pytest.fixture
@@ -140,9 +141,11 @@ def test_augmentation_moves_image_and_mask_together(mask_of):
 def test_composite_onto_keeps_person_and_swaps_background():
     image = np.full((2, 2, 3), 200, np.uint8)
     background = np.full((2, 2, 3), 10, np.uint8)
-    mask = np.array([[255, 0], [0, 255]], np.uint8)
-    out = composite_onto(image, mask, background)
+    mask = np.array([[255, 0], [IGNORE, 255]], np.uint8)
+    out, label = composite_onto(image, mask, background)
     assert out[0, 0].tolist() == [200] * 3 and out[0, 1].tolist() == [10] * 3
+    # the unlabelled pixel now shows the person-free background, so it is labelled background
+    assert out[1, 0].tolist() == [10] * 3 and label.tolist() == [[255, 0], [0, 255]]
 
 
 def test_batches_without_augmentation(dataset):
@@ -150,10 +153,11 @@ def test_batches_without_augmentation(dataset):
     batches = data.SegmentationBatches(images, masks, batch_size=4)
     assert len(batches) == 2
     x, y = batches[0]
-    assert x.shape == (4, 32, 32, 3) and y.shape == (4, 32, 32, 1)
+    assert x.shape == (4, 32, 32, 3) and y.shape == (4, 32, 32, 2)
     assert x.dtype == y.dtype == np.float32
     np.testing.assert_array_equal(x, images[:4].astype(np.float32))
     np.testing.assert_array_equal(y[..., 0], masks[:4] / 255)
+    assert (y[..., 1] == 1).all()        # every pixel of a dataset mask counts
     assert batches[1][0].shape[0] == 2   # the last batch holds the remainder
 
 
@@ -163,8 +167,56 @@ def test_augmented_batches_stay_aligned_and_reshuffle(dataset):
     order = batches.order.copy()
     x, y = batches[0]
     assert x.shape == (6, 64, 64, 3) and set(np.unique(y)) <= {0.0, 1.0}
+    y = y[..., :1]
     for image, mask in zip(x.astype(np.uint8), y[..., 0]):
         if mask.any():
             assert bright_iou(image, mask * 255) > 0.7
     batches.on_epoch_end()
     assert sorted(batches.order) == sorted(order) and list(batches.order) != list(order)
+
+
+def test_targets_leave_unlabelled_pixels_out():
+    y = data.targets(np.array([[[0, 255, IGNORE]]], np.uint8))
+    assert y[0, 0].tolist() == [[0, 1], [1, 1], [0, 0]]
+
+
+def synthesis_for(images, masks, samples):
+    backgrounds = [np.random.default_rng(i).integers(0, 40, (80, 90, 3)).astype(np.uint8) for i in range(3)]
+    return data.Synthesis(backgrounds, data.cutouts_of(samples), scene_p=0.4, mosaic_p=0.3, composite_p=0.3)
+
+
+def test_batches_mix_in_scenes_mosaics_and_composites_that_stay_aligned(dataset):
+    samples = data.discover(dataset)
+    images, masks = data.load_letterboxed(samples, 64)
+    batches = data.SegmentationBatches(images, masks, batch_size=6, augment=True, seed=3,
+                                       synthesis=synthesis_for(images, masks, samples))
+    pairs = [batches[0] for _ in range(6)]
+    people = 0
+    for x, y in pairs:
+        for image, mask in zip(x.astype(np.uint8), y[..., 0]):
+            if mask.sum() > 20:        # a bright person on a dark background, wherever it went
+                assert bright_iou(image, mask * 255) > 0.6
+                people += 1
+    assert people >= 20
+    # more than one person per frame happens only through scenes and mosaics
+    counts = [cv2.connectedComponents((m > 0.5).astype(np.uint8))[0] - 1 for _, y in pairs for m in y[..., 0]]
+    assert max(counts) >= 2
+
+
+def test_bystanders_are_left_out_where_both_fast_teachers_see_a_person(tmp_path, dataset):
+    labels = tmp_path / "labels"
+    sample = data.discover(dataset)[0]
+    mask = data.read_mask(sample.mask_path)
+    bystander = np.zeros_like(mask, np.float32)
+    bystander[-6:, -6:] = 1.0                       # a person in the corner the dataset did not label
+    from ml.teachers.label import encode_probability, label_path
+    for teacher in ("mediapipe", "deeplab"):
+        path = label_path(labels, sample.dataset, teacher, sample.stem)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(encode_probability(np.maximum(bystander, mask / 255.0)))
+    marked = data.with_bystanders_ignored(labels)(sample)
+    assert (marked[-6:, -6:] == IGNORE).all()
+    np.testing.assert_array_equal(marked[mask == 255], 255)     # the labelled person is untouched
+    assert (marked[:-6] != IGNORE).all()
+    other = data.discover(dataset)[1]                             # no teacher labels: mask as it is
+    np.testing.assert_array_equal(data.with_bystanders_ignored(labels)(other), data.read_mask(other.mask_path))

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from ml.errors import ImageError, ImageTooLarge
-from ml.imageio import MIME_TYPES, encode_image, load_image
+from ml.imageio import MIME_TYPES, encode_image, fit_within, load_image
 
 H, W = 30, 40
 
@@ -57,6 +57,8 @@ CASES = {
     "16-bit grey png": lambda: cv2.imencode(".png", grey().astype(np.uint16) * 257)[1].tobytes(),
     "16-bit rgb png": lambda: cv2.imencode(".png", photo()[:, :, ::-1].astype(np.uint16) * 257)[1].tobytes(),
     "16-bit rgb tiff": lambda: cv2.imencode(".tiff", photo()[:, :, ::-1].astype(np.uint16) * 257)[1].tobytes(),
+    "heic": lambda: save(pil_rgb(), "HEIF", quality=95),
+    "avif": lambda: save(pil_rgb(), "AVIF", quality=95),
 }
 
 
@@ -89,6 +91,17 @@ def test_first_frame_of_a_multi_page_tiff():
     assert load_image(data)[0, 0].tolist() == [250, 0, 0]
 
 
+def test_a_damaged_later_page_does_not_stop_the_first():
+    """Failure 3 (issue 11): counting a TIFF's pages raised TypeError on a page without ImageWidth."""
+    from tests.reliability.conftest import tiff_with_a_damaged_second_page
+
+    rgb = np.full((H, W, 3), (250, 0, 0), np.uint8)
+    data = tiff_with_a_damaged_second_page(rgb)
+    with pytest.raises(TypeError):
+        Image.open(io.BytesIO(data)).n_frames
+    assert load_image(data)[0, 0].tolist() == [250, 0, 0]
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_is_applied(orientation):
     exif = Image.Exif()
@@ -111,6 +124,42 @@ def test_exif_rotated_jpeg_file_comes_out_upright(tmp_path):
     assert rgb.shape == (W, H, 3)
     # Orientation 6: the stored top-left (red) quadrant ends up top-right.
     assert np.abs(rgb[2, -3].astype(int) - (200, 30, 30)).max() < 20
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_phone_formats_come_out_upright(fmt):
+    """An iPhone HEIC or an AVIF taken with the phone turned: the stored top-left (red) quadrant ends
+    up top-right, whether the file rotates itself (HEIC's irot) or says so in EXIF (AVIF here)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rgb = load_image(save(pil_rgb(), fmt, quality=95, exif=exif.tobytes()))
+    assert rgb.shape == (W, H, 3)
+    assert np.abs(rgb[2, -3].astype(int) - (200, 30, 30)).max() < 30
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_phone_formats_have_the_same_pixel_limit(fmt):
+    data = save(Image.new("RGB", (30, 20)), fmt)
+    with pytest.raises(ImageTooLarge, match=r"30x20 = 0\.0 megapixels"):
+        load_image(data, max_pixels=599)
+    assert load_image(data, max_pixels=600).shape == (20, 30, 3)
+
+
+def test_fit_within_keeps_small_images_and_shrinks_large_ones():
+    assert fit_within(photo(), 100).shape == (H, W, 3)
+    assert fit_within(photo(), 20).shape == (15, 20, 3)
+    assert fit_within(grey(), 8).shape == (6, 8)
+
+
+def test_fit_within_rgba_leaves_no_dark_fringe():
+    """White subject on transparent (colour zeroed there, as ml.compose writes it): halving it must
+    keep the edge pixels white, only less opaque; plain averaging would make them grey."""
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[:, :3] = (255, 255, 255, 255)  # columns 0-2 opaque white; column 3 is a half-covered edge
+    small = fit_within(rgba, 4)
+    assert small.shape == (4, 4, 4)
+    assert small[0, 1, 3] == 128 and small[0, 1, :3].tolist() == [255, 255, 255]
+    assert small[0, 3, 3] == 0
 
 
 def test_pixel_limit_refuses_with_a_clear_message():
@@ -150,6 +199,14 @@ def test_corrupt_input_raises_image_error_saying_what_is_wrong(data, message):
     with pytest.raises(ImageError, match=message):
         load_image(data)
 
+
+def test_a_heif_file_libheif_cannot_decode_is_an_image_error():
+    """An AVIF stream in a container labelled heic goes to pillow-heif, whose libheif here has no AV1
+    decoder and raises RuntimeError: a bad upload (ImageError), never a crash."""
+    avif = save(pil_rgb(), "AVIF")
+    labelled_heic = avif.replace(b"ftypavif", b"ftypheic", 1).replace(b"avif", b"heic")
+    with pytest.raises(ImageError, match="cannot be decoded|corrupt|not an image"):
+        load_image(labelled_heic)
 
 def test_unsupported_format_is_named():
     with pytest.raises(ImageError, match="GIF images are not supported"):

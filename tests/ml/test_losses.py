@@ -91,3 +91,20 @@ def test_boundary_loss_defaults_and_config():
 def test_unknown_loss():
     with pytest.raises(ValueError, match="unknown loss"):
         losses.get_loss("focal")
+
+
+def test_pixels_of_weight_zero_are_left_out_of_every_loss():
+    target, pred = t([[1, 0, 1]]), t([[0.9, 0.2, 0.05]])
+    weighted = np.concatenate([target, t([[1, 1, 0]])], axis=-1)    # the last pixel is unlabelled
+    for name in losses.LOSSES:
+        loss = losses.get_loss(name)
+        expected = value(loss(t([[1, 0]]), t([[0.9, 0.2]])))
+        assert value(loss(weighted, pred)) == pytest.approx(expected, rel=1e-5), name
+        assert value(loss(target, pred)) != pytest.approx(expected, rel=1e-3), name
+
+
+def test_masked_iou_counts_labelled_pixels_only():
+    metric = losses.MaskedIoU()
+    y_true = np.concatenate([t([[1, 0, 0, 1]]), t([[1, 1, 0, 1]])], axis=-1)
+    metric.update_state(y_true, t([[0.9, 0.1, 0.9, 0.2]]))    # the wrong third pixel is unlabelled
+    assert value(metric.result()) == pytest.approx(0.5)       # person: 1 right, 1 missed

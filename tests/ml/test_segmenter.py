@@ -8,6 +8,7 @@ import pytest
 from ml.metrics import boundary_f, iou
 from ml.refine import RefineConfig, clean_mask
 from ml.registry import ModelRuntime, available_models, load_runtime
+from ml.refocus import RefocusConfig
 from ml.segmenter import Matte, Segmenter
 
 
@@ -191,3 +192,16 @@ def test_soft_band_fades_out_without_a_staircase(radius, largest_step):
     alpha = matte.alpha.astype(int)
     steps = np.maximum(np.abs(np.diff(alpha, axis=0))[:, :-1], np.abs(np.diff(alpha, axis=1))[:-1, :])
     assert steps[away[:-1, :-1]].max() <= largest_step
+
+
+def test_refocus_finds_a_small_person_the_whole_photo_pass_blurs():
+    photo = np.empty((600, 800, 3), np.uint8)
+    photo[...] = (40, 160, 60)
+    truth = np.zeros((600, 800), np.uint8)
+    cv2.rectangle(truth, (380, 240), (403, 319), 1, -1)   # 24x80 px: under 2 canvas pixels wide at 48 px
+    photo[truth > 0] = (200, 40, 40)
+    coarse = Segmenter(RedFinder(48), refine=False, clean=False).segment(photo)
+    finder = RedFinder(48)
+    closer = Segmenter(finder, refine=False, clean=False, refocus=RefocusConfig(threshold=0.05)).segment(photo)
+    assert finder.calls == 2 and "refocus" in closer.timings_ms     # the whole photo, then one closer look
+    assert iou(closer.mask, truth > 0) > iou(coarse.mask, truth > 0) + 0.2

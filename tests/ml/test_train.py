@@ -1,26 +1,45 @@
 """A real (tiny) training run through the CLI entry point, then a resumed one."""
 import csv
 import json
+import shutil
 
+import cv2
+import numpy as np
 import pytest
 
 pytest.importorskip("keras")
 
 from ml import train  # noqa: E402
+from ml.holdout import held_back  # noqa: E402
 from ml.models import load_keras_model  # noqa: E402
+from ml.teachers import ENSEMBLE  # noqa: E402
+from ml.teachers.label import label_path  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, make_dataset):
-    """One epoch of SINet at 64 px on 12 generated pairs (8 train, 2 val, 2 test)."""
+    """One epoch of SINet at 64 px on 12 generated pairs (8 train, 2 val, 2 test), plus 4 photos
+    labelled by (stored) teachers, with scenes, mosaics and composites on generated backgrounds."""
     root = tmp_path_factory.mktemp("train")
     folder = make_dataset(root / "people", 12)
     split = root / "split.json"
     keys = [f"people/{i}" for i in range(12)]
     split.write_text(json.dumps({"train": keys[:8], "val": keys[8:10], "test": keys[10:], "seed": 0}))
+    unlabelled = make_dataset(root / "street", 4)
+    labels = root / "labels"
+    for stem in range(4):
+        for teacher in ENSEMBLE:
+            path = label_path(labels, "street", teacher, str(stem))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(unlabelled / "masks" / f"{stem}.png", path)
+    backgrounds = root / "backgrounds" / "train"
+    backgrounds.mkdir(parents=True)
+    for i in range(3):
+        cv2.imwrite(str(backgrounds / f"{i}.jpg"), np.random.default_rng(i).integers(0, 50, (70, 90, 3)).astype(np.uint8))
     out = root / "run"
     args = ["--model", "sinet", "--data", str(folder), "--out", str(out), "--size", "64", "--batch", "4",
-            "--epochs", "1", "--split", str(split), "--composite", "0.5"]
+            "--epochs", "1", "--split", str(split), "--teacher-data", str(unlabelled), "--labels", str(labels),
+            "--backgrounds", str(backgrounds.parent), "--scenes", "0.3", "--mosaics", "0.2", "--composite", "0.3"]
     assert train.main(args) == 0
     return out, args
 
@@ -42,6 +61,20 @@ def test_one_epoch_writes_everything_a_restart_needs(run):
     recorded = json.loads((out / "run.json").read_text())
     assert recorded["command"].startswith("python -m ml.train ")
     assert (recorded["train_images"], recorded["val_images"]) == (8, 2)
+
+
+def test_teacher_labelled_photos_join_training_except_the_held_back_ones(run, capsys):
+    out, args = run
+    kept = sum(not held_back(f"street/{stem}") for stem in range(4))
+    train.main([a for a in args if a != "--resume"] + ["--out", str(out.parent / "again"), "--epochs", "1"])
+    assert f"8 labelled + {kept} teacher-labelled photos, 3 backgrounds, 8 cutouts" in capsys.readouterr().out
+
+
+def test_synthesis_without_backgrounds_is_refused(run, tmp_path, capsys):
+    _, args = run
+    empty = [a if a != args[args.index("--backgrounds") + 1] else str(tmp_path) for a in args]
+    assert train.main(empty + ["--out", str(tmp_path / "run")]) == 2
+    assert "no person-free backgrounds" in capsys.readouterr().err
 
 
 def test_checkpoint_is_a_loadable_model(run):

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests import servers
 from webapp import create_app
 
 # Small limits keep hostile cases cheap; the models and code paths are the production ones. The rate
@@ -63,6 +64,23 @@ def jpeg_claiming(width: int, height: int) -> bytes:
     data = bytearray(encode(portrait(64, 48)))
     sof = data.index(b"\xff\xc0")
     data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def tiff_with_a_damaged_second_page(rgb: np.ndarray) -> bytes:
+    """A two-page TIFF whose second page lacks its ImageWidth tag: Pillow's n_frames raises TypeError
+    on it (failure 3), though the first page, the photo, is whole."""
+    buffer = io.BytesIO()
+    page = Image.fromarray(rgb)
+    page.save(buffer, "TIFF", save_all=True, append_images=[page])
+    data = bytearray(buffer.getvalue())
+    first = struct.unpack("<I", data[4:8])[0]
+    entries = struct.unpack("<H", data[first:first + 2])[0]
+    second = struct.unpack("<I", data[first + 2 + 12 * entries:first + 6 + 12 * entries])[0]
+    for index in range(struct.unpack("<H", data[second:second + 2])[0]):
+        entry = second + 2 + 12 * index
+        if struct.unpack("<H", data[entry:entry + 2])[0] == 256:  # ImageWidth -> a private tag
+            data[entry:entry + 2] = struct.pack("<H", 65000)
     return bytes(data)
 
 
@@ -122,6 +140,24 @@ def assert_refused(response, statuses: range | tuple = range(400, 500)) -> str:
 
 def assert_healthy(client) -> None:
     assert client.get("/healthz").status_code == 200
+
+
+# -- real servers (tests/servers.py) ----------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for the whole run (URL without a database; see servers.create_database)."""
+    if servers.postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed here (make test installs Debian's postgresql)")
+    with servers.postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    if servers.redis_bin() is None:
+        pytest.skip("redis-server is not installed here (make test installs Debian's redis-server)")
+    with servers.redis() as url:
+        yield url
 
 
 # -- file access audit -------------------------------------------------------------------------------

@@ -103,11 +103,12 @@ def test_store_refuses_paths_itself(tmp_path):
             store.delete(bad_id)
     for bad_name in ["../job.json", "job.json", "..", "/etc/passwd", "original.jpg/..", "ORIGINAL.JPG"]:
         with pytest.raises(JobNotFound):
-            store.file_path(record["id"], bad_name)
+            store.open_file(record["id"], bad_name)
     for bad_name in ["../x.png", ".tmp-x.png", "a/b.png", "x", "job.json", "A.PNG"]:
         with pytest.raises(ValueError):
-            store.add_files(record["id"], {bad_name: (b"x", "image/png")})
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["jobs", "tmp"]
+            store.update(record["id"], lambda current, name=bad_name: {name: (b"x", "image/png")})
+    assert sorted(p.name for p in (tmp_path / "data").iterdir() if not p.name.startswith("backdrop.db")) == ["jobs", "tmp"]
+    assert sorted(p.name for p in (tmp_path / "data" / "jobs" / record["id"]).iterdir()) == ["original.jpg"]
 
 
 def test_job_ids_are_random_and_unguessable():

@@ -3,15 +3,14 @@ setting, 24 hours unless BACKDROP_RETENTION says otherwise, by either purge comm
 from __future__ import annotations
 
 import io
-import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
 
+from tests.stored import backdate
 from webapp import create_app
 from webapp.config import REPO_ROOT
 from webapp.purge import main as purge_main
@@ -19,19 +18,15 @@ from webapp.purge import main as purge_main
 from .conftest import TEST_CONFIG, encode, portrait
 
 
-def make_jobs(app, data_dir, ages_h: list[float]) -> list[str]:
+def make_jobs(app, ages_h: list[float]) -> list[str]:
     """One job per age (hours), stored through the API and then back-dated."""
     client = app.test_client()
     ids = []
     for age in ages_h:
         response = client.post("/api/v1/remove-background",
                                data={"image": (io.BytesIO(encode(portrait())), "p.jpg", "image/jpeg")})
-        job_id = response.headers["X-Job-Id"]
-        path = data_dir / "jobs" / job_id / "job.json"
-        record = json.loads(path.read_text())
-        record["created"] = (datetime.now(timezone.utc) - timedelta(hours=age)).isoformat()
-        path.write_text(json.dumps(record))
-        ids.append(job_id)
+        ids.append(response.headers["X-Job-Id"])
+        backdate(app.extensions["backdrop"].store, ids[-1], age)
     return ids
 
 
@@ -43,7 +38,7 @@ def test_default_retention_is_24_hours(data_dir, monkeypatch):
     monkeypatch.delenv("BACKDROP_RETENTION", raising=False)
     app = create_app({**TEST_CONFIG, "DATA_DIR": data_dir})
     assert app.config["RETENTION"] == "24h"
-    old, fresh = make_jobs(app, data_dir, [24.5, 23.5])
+    old, fresh = make_jobs(app, [24.5, 23.5])
     monkeypatch.setenv("BACKDROP_DATA_DIR", str(data_dir))
     result = CliRunner().invoke(purge_main, [])
     assert result.exit_code == 0 and "deleted 1 job(s) older than 24h" in result.output
@@ -55,7 +50,7 @@ def test_retention_from_the_environment(data_dir, monkeypatch):
     monkeypatch.setenv("BACKDROP_RETENTION", "2h")
     monkeypatch.setenv("BACKDROP_DATA_DIR", str(data_dir))
     app = create_app({**TEST_CONFIG, "DATA_DIR": data_dir})
-    old, fresh = make_jobs(app, data_dir, [3, 1])
+    old, fresh = make_jobs(app, [3, 1])
     dry = app.test_cli_runner().invoke(args=["purge", "--dry-run"])
     assert dry.exit_code == 0 and "would delete 1 job(s) older than 2h" in dry.output
     assert remaining(data_dir) == {old, fresh}
@@ -76,7 +71,7 @@ def test_a_bad_retention_stops_start_up(data_dir, monkeypatch, value):
 def test_purge_from_cron_while_the_server_runs(data_dir):
     """The cron line from docs/reliability.md, as a real process, next to a live app on the same data."""
     app = create_app({**TEST_CONFIG, "DATA_DIR": data_dir})
-    old, fresh = make_jobs(app, data_dir, [30, 1])
+    old, fresh = make_jobs(app, [30, 1])
     (data_dir / "tmp" / "99999999-deadbeef").mkdir()  # a temporary whose writer is long gone
     env = {**os.environ, "BACKDROP_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO_ROOT)}
     env.pop("BACKDROP_RETENTION", None)

@@ -55,7 +55,9 @@ def test_every_post_form_on_every_page_carries_the_token(app):
     job_id = make_job(client)
     client.post(f"/jobs/{job_id}/model", data={"model": "mobile-unet", "next": "compare",
                                               "csrf_token": token_from(client)})
-    token = token_from(client)
+    # Flask-WTF signs the session's one token with a timestamp in seconds, so two reads may differ
+    # after the first dot; the token itself (before it) must be the session's in every form.
+    session_token = token_from(client).split(".")[0]
     pages = ["/", "/compare", "/id-photo", "/history", f"/jobs/{job_id}", f"/jobs/{job_id}/compare"]
     forms = 0
     for url in pages:
@@ -63,7 +65,8 @@ def test_every_post_form_on_every_page_carries_the_token(app):
         for form in FORM_RE.findall(html):
             if re.search(r'method="post"', form, re.I):
                 forms += 1
-                assert f'name="csrf_token" value="{token}"' in form, (url, form[:300])
+                found = re.search(r'name="csrf_token" value="([^"]+)"', form)
+                assert found and found.group(1).split(".")[0] == session_token, (url, form[:300])
     assert forms >= 6
 
 
@@ -167,30 +170,130 @@ def test_with_a_key_the_api_needs_it(make_app):
 
 
 def test_with_a_key_the_sites_own_pages_still_work(make_app):
-    """The ID-photo page calls the API from its script: its CSRF token stands in for the key."""
+    """The ID-photo page posts its form (with its CSRF token) to a page route, not to the API."""
     client = make_app(API_KEY=KEY).test_client()
     token = token_from(client, "/id-photo")
+    assert 'action="/id-photo"' in client.get("/id-photo").get_data(as_text=True)
     astronaut = (REPO_ROOT / "tests" / "idphoto" / "data" / "astronaut.jpg").read_bytes()
     form = {"image": (io.BytesIO(astronaut), "me.jpg", "image/jpeg"), "preset": "eu-passport", "csrf_token": token}
-    response = client.post("/api/v1/id-photo", data=form, content_type="multipart/form-data")
+    response = client.post("/id-photo", data=form, content_type="multipart/form-data",
+                           headers={"Accept": "application/json"})
     assert response.status_code == 200 and response.mimetype == "image/jpeg"
-    assert client.get("/api/v1/id-presets", headers={"X-CSRF-Token": token}).status_code == 200
-    assert client.get("/api/v1/id-presets").status_code == 401
 
 
-def test_with_a_key_deleting_needs_it_everywhere(make_app):
+def test_with_a_key_the_id_pages_face_finder_and_reopen_still_work(make_app):
+    """The ID page finds faces through POST /id-photo/faces (CSRF token) and reopens its job through
+    GET /id-photo/jobs/<id>; the API twin of the face finder needs the key like every API route."""
+    client = make_app(API_KEY=KEY).test_client()
+    astronaut = (REPO_ROOT / "tests" / "idphoto" / "data" / "astronaut.jpg").read_bytes()
+    token = token_from(client, "/id-photo")
+    assert 'data-faces-url="/id-photo/faces"' in client.get("/id-photo").get_data(as_text=True)
+    faces = client.post("/id-photo/faces", data={"image": (io.BytesIO(astronaut), "me.jpg"), "csrf_token": token},
+                        content_type="multipart/form-data", headers={"Accept": "application/json"})
+    assert faces.status_code == 200 and len(faces.get_json()["faces"]) == 1
+    forged = client.post("/id-photo/faces", data={"image": (io.BytesIO(astronaut), "me.jpg"), "csrf_token": "x"},
+                         content_type="multipart/form-data", headers={"Accept": "application/json"})
+    assert forged.status_code == 403
+    api = client.post("/api/v1/id-photo/faces", data={"image": (io.BytesIO(astronaut), "me.jpg")},
+                      content_type="multipart/form-data", headers={"X-CSRF-Token": token})
+    assert api.status_code == 401 and "needs a key" in api.get_json()["error"]["message"]
+    keyed = client.post("/api/v1/id-photo/faces", data={"image": (io.BytesIO(astronaut), "me.jpg")},
+                        content_type="multipart/form-data", headers={"X-API-Key": KEY})
+    assert keyed.status_code == 200 and len(keyed.get_json()["faces"]) == 1
+    made = client.post("/id-photo", data={"image": (io.BytesIO(astronaut), "me.jpg", "image/jpeg"), "preset": "eu-passport",
+                                          "csrf_token": token}, content_type="multipart/form-data",
+                       headers={"Accept": "application/json"})
+    job_id = made.headers["X-Job-Id"]
+    assert client.get(f"/jobs/{job_id}").headers["Location"].endswith(f"/id-photo?job={job_id}")
+    assert client.get(f"/id-photo/jobs/{job_id}").get_json()["idphoto"]["file"] == "idphoto.jpg"
+    assert client.get(f"/api/v1/jobs/{job_id}").status_code == 401
+
+
+def test_a_pages_csrf_token_is_not_an_api_key(make_app):
+    """Failure 7: with BACKDROP_API_KEY set, the token any visitor gets from GET / opened the API."""
     app = make_app(API_KEY=KEY)
     client = app.test_client()
-    job_id = make_job(client)
-    token = token_from(client, "/history")
-    refused = client.post(f"/jobs/{job_id}/delete", data={"csrf_token": token})
-    assert refused.status_code == 401 and job_count(app) == 1
-    assert client.delete(f"/api/v1/jobs/{job_id}", headers={"X-CSRF-Token": token}).status_code == 401
-    assert client.post(f"/jobs/{job_id}/delete", data={"csrf_token": token, "api_key": "nope"}).status_code == 403
-    assert client.post(f"/jobs/{job_id}/delete", data={"csrf_token": token, "api_key": KEY}).status_code == 303
+    token = token_from(client)
+    refused = client.post("/api/v1/remove-background", data=photo_form(csrf_token=token),
+                          content_type="multipart/form-data", headers={"X-CSRF-Token": token})
+    assert refused.status_code == 401 and "needs a key" in refused.get_json()["error"]["message"]
+    assert client.get("/api/v1/id-presets", headers={"X-CSRF-Token": token}).status_code == 401
     assert job_count(app) == 0
-    other = make_job(client)
-    assert client.delete(f"/api/v1/jobs/{other}", headers={"X-API-Key": KEY}).status_code == 204
+
+
+def test_deleting_needs_the_owner_or_the_key(make_app):
+    app = make_app(API_KEY=KEY)
+    owner, stranger = app.test_client(), app.test_client()
+    job_id = make_job(owner)
+    token = token_from(stranger)
+    refused = stranger.post(f"/jobs/{job_id}/delete", data={"csrf_token": token})
+    assert refused.status_code == 403 and "belongs to another" in refused.get_data(as_text=True)
+    assert stranger.post(f"/jobs/{job_id}/delete", data={"csrf_token": token, "api_key": "nope"}).status_code == 403
+    assert stranger.delete(f"/api/v1/jobs/{job_id}", headers={"X-CSRF-Token": token}).status_code == 401
+    assert job_count(app) == 1
+    assert owner.post(f"/jobs/{job_id}/delete", data={"csrf_token": token_from(owner, "/history")}).status_code == 303
+    other = make_job(owner)
+    assert stranger.post(f"/jobs/{other}/delete", data={"csrf_token": token, "api_key": KEY}).status_code == 303
+    by_script = api_post(owner, {"X-API-Key": KEY}).headers["X-Job-Id"]
+    assert owner.post(f"/jobs/{by_script}/delete", data={"csrf_token": token_from(owner)}).status_code == 403
+    assert stranger.delete(f"/api/v1/jobs/{by_script}", headers={"X-API-Key": KEY}).status_code == 204
+    assert job_count(app) == 0
+
+
+def test_history_lists_only_the_callers_own_jobs(make_app):
+    """Failure 7: /history listed every visitor's jobs, with thumbnails and download links."""
+    app = make_app()
+    alice, bob = app.test_client(), app.test_client()
+    alices = make_job(alice)
+    bobs = make_job(bob)
+    scripted = api_post(bob).headers["X-Job-Id"]  # same cookies: Bob's too
+    alice_sees, bob_sees = (c.get("/history").get_data(as_text=True) for c in (alice, bob))
+    assert alices in alice_sees and bobs not in alice_sees and scripted not in alice_sees
+    assert bobs in bob_sees and scripted in bob_sees and alices not in bob_sees
+    assert "1 job," in alice_sees and "2 jobs" in bob_sees
+    shared = make_app(SHARED_HISTORY=True).test_client().get("/history").get_data(as_text=True)
+    assert all(job in shared for job in (alices, bobs, scripted))
+
+
+def test_a_job_link_can_be_shared_but_not_deleted_by_its_viewer(make_app):
+    app = make_app()
+    owner, friend = app.test_client(), app.test_client()
+    job_id = make_job(owner)
+    assert friend.get(f"/jobs/{job_id}").status_code == 200
+    assert friend.delete(f"/api/v1/jobs/{job_id}").status_code == 403
+    assert owner.delete(f"/api/v1/jobs/{job_id}").status_code == 204
+
+
+
+def test_deleting_ticked_jobs_needs_the_owner_of_every_one(make_app):
+    """"Delete selected" follows the one-job rule for each ticked job, and refuses them all if one is
+    not the caller's (nothing is half done)."""
+    app = make_app()
+    owner, stranger = app.test_client(), app.test_client()
+    owners_jobs = [make_job(owner), make_job(owner)]
+    strangers = make_job(stranger)
+    token = token_from(stranger, "/history")
+    refused = stranger.post("/history/delete", data={"csrf_token": token, "job": [strangers, owners_jobs[0]]})
+    assert refused.status_code == 403 and "belongs to another" in refused.get_data(as_text=True)
+    assert job_count(app) == 3
+    assert stranger.post("/history/delete", data={"csrf_token": token, "job": [strangers]}).status_code == 303
+    mine = owner.post("/history/delete", data={"csrf_token": token_from(owner, "/history"), "job": owners_jobs})
+    assert mine.status_code == 303 and job_count(app) == 0
+
+
+def test_a_zip_of_results_gathers_only_the_callers_own_jobs(make_app):
+    app = make_app()
+    alice, bob = app.test_client(), app.test_client()
+    alices, bobs = make_job(alice), make_job(bob)
+    assert bob.get(f"/batch.zip?job={bobs}").status_code == 200
+    for asked in ([alices], [bobs, alices]):
+        refused = bob.get("/batch.zip?" + "&".join(f"job={job_id}" for job_id in asked))
+        assert refused.status_code == 403 and "another browser" in refused.get_data(as_text=True)
+    assert bob.get(f"/batch.zip?job={alices}", headers={"X-API-Key": KEY}).status_code == 403  # no key is set
+    keyed = make_app(API_KEY=KEY).test_client()
+    assert keyed.get(f"/batch.zip?job={alices}&job={bobs}", headers={"X-API-Key": KEY}).status_code == 200
+    shared = make_app(SHARED_HISTORY=True).test_client()
+    assert shared.get(f"/batch.zip?job={alices}&job={bobs}").status_code == 200
 
 
 # -- rate limit --------------------------------------------------------------------------------------
@@ -200,23 +303,37 @@ def test_rate_limit_per_client(make_app):
     statuses = [client.post("/api/v1/remove-background", data={}).status_code for _ in range(4)]
     assert statuses[:3] == [400, 400, 400] and statuses[3] == 429
     limited = client.post("/api/v1/remove-background", data={})
-    assert limited.headers["Retry-After"] == "10" and "Too many requests" in limited.get_json()["error"]["message"]
+    assert 1 <= int(limited.headers["Retry-After"]) <= 11
+    assert "Too many requests" in limited.get_json()["error"]["message"]
+    page = client.post("/jobs", data={})  # pages too, with the page's message, and Retry-After
+    assert page.status_code == 429 and "Retry-After" in page.headers and "Too many requests" in page.get_data(as_text=True)
     assert client.get("/healthz").status_code == 200  # reads are not limited
     neighbour = app.test_client()
     other = neighbour.post("/api/v1/remove-background", data={}, environ_base={"REMOTE_ADDR": "10.0.0.2"})
     assert other.status_code == 400
 
 
-def test_rate_limiter_refills_and_forgets_old_clients():
-    now = [0.0]
-    limiter = security.RateLimiter(per_minute=60, burst=2, max_clients=100, clock=lambda: now[0])
-    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, pytest.approx(1.0)]
-    now[0] += 1.0
-    assert limiter.take("a") == 0.0 and limiter.take("a") > 0
-    for n in range(1000):
-        limiter.take(f"client-{n}")
-    assert len(limiter._buckets) == 100
-    assert security.RateLimiter(per_minute=0, burst=1).take("a") == 0.0
+def test_a_zip_of_results_counts_like_work(make_app):
+    """GET /batch.zip reads and packs up to 100 full-size files: it is counted, unlike other reads."""
+    client = make_app(RATE_LIMIT_PER_MINUTE=6, RATE_LIMIT_BURST=3).test_client()
+    statuses = [client.get("/batch.zip").status_code for _ in range(4)]
+    assert statuses == [400, 400, 400, 429]
+    assert client.get("/history").status_code == 200  # other reads are still free
+
+
+def test_api_key_holders_have_their_own_higher_limit(make_app):
+    """A batch script with the key is not held to the per-address limit of anonymous visitors."""
+    app = make_app(RATE_LIMIT_PER_MINUTE=6, RATE_LIMIT_BURST=3, RATE_LIMIT_KEY_PER_MINUTE=8, API_KEY=KEY)
+    client = app.test_client()
+    assert [client.post("/jobs", data={}).status_code for _ in range(4)][-1] == 429  # the address is spent
+    with_key = [client.post("/api/v1/remove-background", data={}, headers={"X-API-Key": KEY}).status_code
+                for _ in range(9)]
+    assert with_key == [400] * 8 + [429]
+
+
+def test_rate_limit_off(make_app):
+    client = make_app(RATE_LIMIT_PER_MINUTE=0, RATE_LIMIT_BURST=1).test_client()
+    assert {client.post("/api/v1/remove-background", data={}).status_code for _ in range(5)} == {400}
 
 
 # -- request shape -----------------------------------------------------------------------------------

@@ -6,23 +6,18 @@ directory only, exactly as the kernel would answer.
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import os
 from pathlib import Path
 
 import pytest
 
+from tests.stored import snapshot
 from webapp import create_app
 
 from .conftest import TEST_CONFIG, encode, portrait
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def fail_storage(monkeypatch, data_dir: Path, code: int) -> None:
@@ -115,6 +110,28 @@ def test_refused_writes_get_a_clear_status_and_lose_nothing(app, client, data_di
         assert client.get(url).status_code == 200, url
 
 
+def test_other_model_refused_late_changes_nothing(app, client, data_dir, stored, monkeypatch):
+    """Failure 9: "other model" answered 507 "nothing was saved" after its new mask was already in the
+    job's record. Here the disk fills just as the render itself is written, after the new mattes."""
+    job_id, before = stored
+    real_fsync = os.fsync
+
+    def full_at_the_render(fd):
+        if full_at_the_render.count >= 2:  # the two mattes went through; the render does not
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        full_at_the_render.count += 1
+        return real_fsync(fd)
+
+    full_at_the_render.count = 0
+    monkeypatch.setattr(os, "fsync", full_at_the_render)
+    response = client.post(f"/jobs/{job_id}/model", data={"model": "mobile-unet"})
+    assert response.status_code == 507 and "nothing was saved" in response.get_data(as_text=True)
+    assert full_at_the_render.count == 2
+    monkeypatch.undo()
+    assert snapshot(data_dir) == before
+    assert "mobile-unet" not in client.get(f"/api/v1/jobs/{job_id}").get_json()["masks"]
+
+
 def test_deleting_on_read_only_storage_keeps_the_job(app, client, data_dir, stored, monkeypatch):
     job_id, before = stored
     fail_storage(monkeypatch, data_dir, errno.EROFS)
@@ -142,6 +159,31 @@ def test_a_server_restarted_on_read_only_storage_serves_what_it_has(data_dir, st
     client = app.test_client()
     assert client.get(f"/jobs/{job_id}").status_code == 200
     assert client.post("/api/v1/remove-background", data=photo_form()).status_code == 503
+    assert snapshot(data_dir) == before
+
+
+def test_start_up_on_read_only_storage_despite_a_crash_leftover(app, client, data_dir, stored, monkeypatch,
+                                                                form_client_class):
+    """Failure 6: a temporary that a crash left could not be removed, and start-up failed, so the whole
+    service went down instead of serving reads. The first server stopped cleanly here (its database
+    has no write-ahead log left), the other read-only case from the test above."""
+    job_id, _ = stored
+    app.extensions["backdrop"].store.engine.dispose()
+    (data_dir / "jobs" / job_id / ".tmp-99999999-half").write_bytes(b"half")  # its writer is long gone
+    before = snapshot(data_dir)
+    fail_storage(monkeypatch, data_dir, errno.EROFS)
+    restarted = create_app({**TEST_CONFIG, "DATA_DIR": data_dir})
+    restarted.test_client_class = form_client_class
+    session = client.get_cookie("backdrop_session").value
+    client = restarted.test_client()
+    client.set_cookie("backdrop_session", session)  # the browser that made the job comes back
+    assert client.get(f"/jobs/{job_id}").status_code == 200
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["id"] == job_id
+    assert job_id in client.get("/history").get_data(as_text=True)
+    for response in (client.post("/api/v1/remove-background", data=photo_form()),
+                     client.delete(f"/api/v1/jobs/{job_id}"),
+                     client.post(f"/jobs/{job_id}/background", data={"background": "blur"})):
+        assert response.status_code == 503 and "read-only" in response.get_data(as_text=True)
     assert snapshot(data_dir) == before
 
 

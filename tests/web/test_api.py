@@ -5,11 +5,13 @@ import io
 import re
 
 import numpy as np
+import pytest
+from PIL import Image
 
 from ml.registry import load_runtime
 from webapp.config import REPO_ROOT
 
-from .conftest import decode, upload
+from .conftest import decode, encode, portrait, upload
 
 API = "/api/v1/remove-background"
 
@@ -117,3 +119,119 @@ def test_bad_matting_value_names_the_field(client, photo):
     response = upload(client, API, image=photo, matting="maybe")
     assert response.status_code == 422
     assert response.get_json()["error"]["field"] == "matting"
+
+
+@pytest.mark.parametrize("fmt, ext, mimetype", [("HEIF", "heic", "image/heic"), ("AVIF", "avif", "image/avif")])
+def test_iphone_heic_and_avif_uploads(client, store, fmt, ext, mimetype):
+    """Stored as sent, turned upright by its EXIF orientation (6: the phone was turned), then cut out."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways = np.ascontiguousarray(np.rot90(portrait(), 1))  # 240 high, 320 wide as stored
+    data = encode(sideways, fmt, quality=90, exif=exif.tobytes())
+    response = upload(client, API, image=data, filename=f"IMG_0001.{ext}", mimetype=mimetype)
+    assert response.status_code == 200, response.data[:300]
+    assert decode(response.data).size == (240, 320)  # upright: taller than wide
+    record = store.load(response.headers["X-Job-Id"])
+    assert record["original"]["file"] == f"original.{ext}" and record["original"]["content_type"] == mimetype
+    assert store.read_file(record["id"], f"original.{ext}") == data
+
+
+@pytest.mark.parametrize("colour, rgb", [("#F00", (255, 0, 0)), ("#00ff00", (0, 255, 0)), ("navy", (0, 0, 128)),
+                                         ("RebeccaPurple", (102, 51, 153))])
+def test_colours_as_short_hex_long_hex_and_css_names(client, store, photo, colour, rgb):
+    response = upload(client, API, image=photo, background=colour, format="png")
+    assert response.status_code == 200, response.data[:300]
+    result = np.asarray(decode(response.data)).astype(int)
+    alpha = np.asarray(decode(store.read_file(response.headers["X-Job-Id"], "alpha-sinet.png")))
+    assert result.shape == (320, 240, 3) and np.abs(np.median(result[alpha == 0], axis=0) - rgb).max() <= 1
+    assert store.load(response.headers["X-Job-Id"])["settings"]["background"] == "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def test_image_background_from_a_second_file(client, photo):
+    green = np.zeros((50, 80, 3), np.uint8)
+    green[:] = (20, 200, 40)
+    response = client.post(API, content_type="multipart/form-data", data={
+        "image": (io.BytesIO(photo), "me.jpg", "image/jpeg"), "background": "image",
+        "background_image": (io.BytesIO(encode(green, "PNG")), "beach.png", "image/png"), "format": "png"})
+    assert response.status_code == 200, response.data[:300]
+    result = np.asarray(decode(response.data)).astype(int)
+    assert result.shape == (320, 240, 3) and np.abs(result[2, 2] - (20, 200, 40)).max() <= 2  # a corner is background
+    missing = upload(client, API, image=photo, background="image")
+    assert missing.status_code == 400 and missing.json["error"]["field"] == "background_image"
+
+
+def test_crop_to_the_subject_with_a_margin_and_max_side(client, store, photo):
+    alpha = None
+    sizes = {}
+    for fields in ({}, {"crop": "subject", "margin": "0"}, {"crop": "subject"}, {"crop": "subject", "margin": "0.2"}):
+        response = upload(client, API, image=photo, **fields)
+        assert response.status_code == 200, response.data[:300]
+        sizes[fields.get("margin", "default" if fields else "none")] = decode(response.data).size
+        alpha = np.asarray(decode(store.read_file(response.headers["X-Job-Id"], "mask-sinet.png")))
+    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+    tight = (cols[-1] + 1 - cols[0], rows[-1] + 1 - rows[0])
+    assert sizes["none"] == (240, 320) and sizes["0"] == tight
+    assert sizes["0"] < sizes["default"] <= sizes["0.2"] <= (240, 320)  # tuples: compared by width first
+    small = upload(client, API, image=photo, max_side="100", background="#fff", format="jpg")
+    assert decode(small.data).size == (75, 100)
+    assert store.load(small.headers["X-Job-Id"])["settings"]["framing"] == {"crop_margin": None, "max_side": 100}
+    mask = upload(client, API, image=photo, output="mask", crop="subject", margin="0", max_side="64")
+    values = np.asarray(decode(mask.data))
+    assert max(values.shape) == 64 and set(np.unique(values)) <= {0, 255}
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"crop": "face"}, "crop"), ({"crop": "subject", "margin": "2"}, "margin"), ({"margin": "0.1"}, "margin"),
+    ({"crop": "subject", "margin": "nan"}, "margin"), ({"max_side": "10"}, "max_side"),
+    ({"max_side": "1.5"}, "max_side"), ({"background": "#ggg"}, "background"),
+    ({"background": "not-a-colour"}, "background")])
+def test_bad_framing_and_colours_are_422_naming_the_field(client, store, photo, fields, field):
+    response = upload(client, API, image=photo, **fields)
+    assert response.status_code == 422 and response.json["error"]["field"] == field, response.json
+    assert not list(store.jobs_dir.iterdir())  # nothing stored
+
+
+def test_renders_of_a_stored_job(client, store, photo):
+    job_id = upload(client, API, image=photo, background="#ff0000", format="jpg").headers["X-Job-Id"]
+    again = client.post(f"/api/v1/jobs/{job_id}/renders", data={"model": "mobile-unet", "background": "blur",
+                                                               "format": "webp"})
+    assert again.status_code == 200 and again.mimetype == "image/webp"
+    assert again.headers["X-Job-Id"] == job_id and again.headers["X-Render-Id"] == "2"
+    assert again.headers["X-Model"] == "mobile-unet" and decode(again.data).size == (240, 320)
+    cutout = client.post(f"/api/v1/jobs/{job_id}/renders", data={})  # the defaults: sinet, transparent PNG
+    assert cutout.headers["X-Render-Id"] == "3" and decode(cutout.data).mode == "RGBA"
+    mask = client.post(f"/api/v1/jobs/{job_id}/renders", data={"output": "mask"})
+    assert mask.status_code == 200 and "X-Render-Id" not in mask.headers
+    listed = client.get(f"/api/v1/jobs/{job_id}").json["renders"]
+    assert [(r["n"], r["model"], r["background"]) for r in listed] == [
+        (1, "sinet", "#ff0000"), (2, "mobile-unet", "blur"), (3, "sinet", "transparent")]
+    assert [r["file"] for r in listed] == ["result-1.jpg", "result-2.webp", "cutout-sinet.png"]
+    assert client.get(f"/jobs/{job_id}/files/result-2.webp").data == again.data
+
+
+def test_renders_take_an_image_background_and_framing_like_remove_background(client, photo):
+    job_id = upload(client, API, image=photo, format="jpg").headers["X-Job-Id"]
+    green = np.zeros((50, 80, 3), np.uint8)
+    green[:] = (20, 200, 40)
+    response = client.post(f"/api/v1/jobs/{job_id}/renders", content_type="multipart/form-data", data={
+        "background": "image", "background_image": (io.BytesIO(encode(green, "PNG")), "beach.png", "image/png"),
+        "format": "png", "max_side": "100"})
+    assert response.status_code == 200, response.data[:300]
+    result = np.asarray(decode(response.data)).astype(int)
+    assert result.shape == (100, 75, 3) and np.abs(result[1, 1] - (20, 200, 40)).max() <= 2
+    listed = client.get(f"/api/v1/jobs/{job_id}").json["renders"]
+    assert [(r["n"], r["background"], r.get("background_file")) for r in listed] == [
+        (1, "transparent", None), (2, "image", "bg-2.png")]
+
+
+def test_renders_refuse_bad_fields_and_unknown_jobs(client, photo):
+    job_id = upload(client, API, image=photo).headers["X-Job-Id"]
+    bad = client.post(f"/api/v1/jobs/{job_id}/renders", data={"model": "resnet"})
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "model"
+    image = client.post(f"/api/v1/jobs/{job_id}/renders", data={"background": "image"})  # but no picture
+    assert image.status_code == 400 and image.json["error"]["field"] == "background_image"
+    crop = client.post(f"/api/v1/jobs/{job_id}/renders", data={"crop": "face"})
+    assert crop.status_code == 422 and crop.json["error"]["field"] == "crop"
+    assert client.post(f"/api/v1/jobs/{'0' * 32}/renders", data={}).status_code == 404
+    assert client.post("/api/v1/jobs/nope/renders", data={}).status_code == 404
+    assert len(client.get(f"/api/v1/jobs/{job_id}").json["renders"]) == 1

@@ -1,9 +1,6 @@
 """create_app settings from the environment, start-up checks, and the purge commands."""
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta, timezone
-
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -11,6 +8,7 @@ from click.testing import CliRunner
 from ml.errors import ModelError
 from webapp import BLUEPRINTS, create_app
 from webapp.config import settings_from_env
+from tests.stored import backdate
 from webapp.purge import main as purge_main
 
 from .conftest import job_id_from, upload
@@ -36,8 +34,8 @@ def test_app_uses_environment_settings(tmp_path, monkeypatch, photo, form_client
     client = app.test_client()
     assert 'value="mobile-unet" checked' in client.get("/").get_data(as_text=True)
     job_id = job_id_from(upload(client, image=photo).headers["Location"])
-    assert (tmp_path / "envdata" / "jobs" / job_id / "job.json").exists()
-    assert json.loads((tmp_path / "envdata" / "jobs" / job_id / "job.json").read_text())["renders"][0]["model"] == "mobile-unet"
+    assert (tmp_path / "envdata" / "backdrop.db").exists() and (tmp_path / "envdata" / "jobs" / job_id).is_dir()
+    assert app.extensions["backdrop"].store.load(job_id)["renders"][0]["model"] == "mobile-unet"
 
 
 def test_start_up_fails_fast_without_weights(tmp_path):
@@ -60,17 +58,10 @@ def test_every_blueprint_is_registered_from_the_one_list(app):
                    if not rule.endpoint.startswith("jquery"))
 
 
-def _age(data_dir, job_id: str, hours: float) -> None:
-    path = data_dir / "jobs" / job_id / "job.json"
-    record = json.loads(path.read_text())
-    record["created"] = (datetime.now(timezone.utc) - timedelta(hours=hours)).isoformat()
-    path.write_text(json.dumps(record))
-
-
 def test_flask_purge_command(app, client, data_dir, photo):
     old = job_id_from(upload(client, image=photo).headers["Location"])
     new = job_id_from(upload(client, image=photo).headers["Location"])
-    _age(data_dir, old, 48)
+    backdate(app.extensions["backdrop"].store, old, 48)
     runner = app.test_cli_runner()
     dry = runner.invoke(args=["purge", "--older-than", "24h", "--dry-run"])
     assert dry.exit_code == 0 and "would delete 1 job(s)" in dry.output and (data_dir / "jobs" / old).exists()
@@ -81,9 +72,9 @@ def test_flask_purge_command(app, client, data_dir, photo):
     assert bad.exit_code != 0 and "30m, 24h or 7d" in bad.output
 
 
-def test_python_m_purge_needs_no_models(client, data_dir, photo, monkeypatch):
+def test_python_m_purge_needs_no_models(client, store, data_dir, photo, monkeypatch):
     old = job_id_from(upload(client, image=photo).headers["Location"])
-    _age(data_dir, old, 3 * 24)
+    backdate(store, old, 3 * 24)
     monkeypatch.setenv("BACKDROP_DATA_DIR", str(data_dir))
     result = CliRunner().invoke(purge_main, ["--older-than", "2d"])
     assert result.exit_code == 0 and "deleted 1 job(s) older than 2d" in result.output

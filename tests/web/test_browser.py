@@ -12,10 +12,14 @@ import os
 import re
 import tempfile
 import threading
+import zipfile
 from pathlib import Path
+
+import io
 
 import numpy as np
 import pytest
+from PIL import Image
 from werkzeug.serving import make_server
 
 from webapp import create_app
@@ -29,6 +33,9 @@ DEMO_STEM = "0037"
 DEMO_DIR = Path("/work/shared/datasets/ccp")
 SHOTS = Path(os.environ.get("BACKDROP_SCREENSHOT_DIR", Path(tempfile.gettempdir()) / "backdrop-screenshots"))
 BLUE = "#438edb"
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+CHECKER_GREY = (201, 204, 214)  # #c9ccd6, the dark squares of .checkerboard in app.css
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +152,7 @@ def test_drag_and_drop_hex_colour_and_reset(page, server, demo):
     assert page.input_value("[data-colour-hex]") == "#ffffff" and "selected" in page.get_attribute(".swatch-white", "class")
     assert page.evaluate("document.querySelector('[data-image-input]').files.length") == 0
     page.click("[data-submit]")  # nothing chosen: told so at once, nothing sent
-    assert "no file was uploaded" in page.text_content("[data-error-text]")
+    assert page.text_content("[data-error-text]") == "No file was uploaded; choose a photo first."
 
 
 def test_non_image_shows_the_error_next_to_the_form(page, server):
@@ -155,7 +162,8 @@ def test_non_image_shows_the_error_next_to_the_form(page, server):
     page.click("[data-submit]")
     page.wait_for_selector("[data-error-box]:visible")
     message = page.text_content("[data-error-text]")
-    assert "image" in message and "not an image" in message
+    assert message.startswith("The file is text/plain, not an image; upload a JPEG")  # no field name
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-box')")
     assert page.url == server + "/"
     assert "invalid" in page.get_attribute("[data-dropzone]", "class")
     assert page.is_visible("[data-preview-none]") and not page.is_visible("[data-preview-img]")
@@ -173,7 +181,7 @@ def test_other_model_and_change_background_reuse_the_upload(page, server, demo):
     page.click(".change-bg .chip:has(input[value=transparent])")
     page.click(".change-bg button[type=submit]")
     page.wait_for_url(re.compile(r"render=3$"))
-    assert page.eval_on_selector("[data-result]", "img => img.parentElement.classList.contains('checkerboard')")
+    assert page.eval_on_selector("[data-result]", "img => img.classList.contains('checkerboard')")
     assert image_loaded(page, "[data-result]")
 
 
@@ -209,3 +217,271 @@ def test_phone_width_has_no_sideways_scroll(browser, server, demo):
         page.goto(url)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
     context.close()
+
+
+def screen_of(browser, viewport: dict):
+    """A page in a fresh context of the given size (phones at 2x pixels, as a real phone draws)."""
+    phone = viewport["width"] < 600
+    context = browser.new_context(viewport=viewport, device_scale_factor=2 if phone else 1, is_mobile=phone)
+    return context, context.new_page()
+
+
+def upload_transparent(page, server, photo: Path) -> None:
+    page.goto(server + "/")
+    page.set_input_files("[data-image-input]", str(photo))
+    page.click(".chip:has(input[value=transparent])")
+    page.click("[data-submit]")
+    page.wait_for_url(re.compile(r"render=1$"))
+    page.wait_for_load_state("networkidle")
+
+
+def pixels(page, selector: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(page.locator(selector).screenshot())).convert("RGB")).astype(int)
+
+
+def share(image: np.ndarray, colour: tuple[int, int, int]) -> float:
+    """Fraction of the screenshot's pixels that are ``colour`` (within 3 levels)."""
+    return float((np.abs(image - colour).max(axis=2) <= 3).mean())
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_result_and_downloads_are_in_the_first_screen(browser, server, demo, viewport):
+    context, page = screen_of(browser, viewport)
+    upload_transparent(page, server, demo[0])
+    assert image_loaded(page, "[data-result]")
+    assert page.evaluate("window.scrollY") == 0
+    result = page.locator("[data-result]").bounding_box()
+    assert result["height"] > 150 and result["y"] + result["height"] <= viewport["height"], result
+    for kind in ("cutout", "composite", "mask"):
+        box = page.locator(f"[data-download={kind}]").bounding_box()
+        assert box["y"] + box["height"] <= viewport["height"], (kind, box)
+    if viewport is PHONE:
+        shot(page, "result-phone.png")
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_transparent_areas_show_a_checkerboard_white_or_black(browser, server, demo, viewport):
+    """Screenshots of the result: the checkerboard's grey squares show through the cutout's
+    transparent pixels; the toggle swaps them for white or black (and the compare page has it too)."""
+    context, page = screen_of(browser, viewport)
+    upload_transparent(page, server, demo[0])
+    checker = pixels(page, "[data-result]")
+    assert share(checker, CHECKER_GREY) > 0.05 and share(checker, (255, 255, 255)) > 0.05
+    page.click(".view-black")
+    black = pixels(page, "[data-result]")
+    assert share(black, CHECKER_GREY) < 0.002 and share(black, (0, 0, 0)) > 0.1
+    page.click(".view-white")
+    white = pixels(page, "[data-result]")
+    assert share(white, CHECKER_GREY) < 0.002 and share(white, (255, 255, 255)) > 0.1
+    page.click("text=Compare both models")
+    page.wait_for_load_state("networkidle")
+    cutout = pixels(page, "[data-cutout=sinet]")
+    assert share(cutout, CHECKER_GREY) > 0.05
+    context.close()
+
+
+def test_a_12_megapixel_result_page_loads_under_one_and_a_half_megabytes(browser, server):
+    """The page fetches the 1600 px previews made with the job, not the 12 MP files (a transparent
+    cutout alone is several MB as PNG)."""
+    grain = np.random.default_rng(1).integers(-12, 13, size=(4000, 3000, 3), dtype=np.int16)
+    rgb = np.clip(portrait(4000, 3000) + grain, 0, 255).astype(np.uint8)  # film grain: as heavy as a photo
+    data = encode(rgb, quality=90)
+    context, page = screen_of(browser, DESKTOP)
+    made = page.request.post(server + "/api/v1/remove-background", timeout=120_000, multipart={
+        "image": {"name": "twelve.jpg", "mimeType": "image/jpeg", "buffer": data}})
+    assert made.ok, made.text()[:300]
+    job_id = made.headers["x-job-id"]
+    loaded: list[int] = []
+    page.on("response", lambda response: loaded.append(len(response.body()))
+            if response.request.resource_type == "image" else None)
+    page.goto(f"{server}/jobs/{job_id}")
+    page.wait_for_load_state("networkidle")
+    assert image_loaded(page, "[data-result]") and image_loaded(page, "[data-original]")
+    cutout_bytes = len(made.body())
+    print(f"12 MP result page: {sum(loaded):,} bytes of images in {len(loaded)} responses (the upload: "
+          f"{len(data):,} bytes; the full-size PNG cutout: {cutout_bytes:,} bytes)")
+    assert sum(loaded) < 1.5e6
+    context.close()
+
+
+FOCUS_SHOWN = """() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) { return null; }
+    const ring = e => { if (!e) { return false; } const s = getComputedStyle(e);
+                        return s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2; };
+    const seen = e => { const r = e.getBoundingClientRect();
+                        return getComputedStyle(e).opacity !== "0" && r.width > 2 && r.height > 2; };
+    const shown = (seen(el) && ring(el)) || ring(el.nextElementSibling) || ring(el.closest(".dropzone, .before-after"));
+    return {control: el.tagName + " " + (el.name || el.className || el.textContent.trim().slice(0, 30)), shown};
+}"""
+
+
+def tab_through(page, stops: int = 40) -> list[dict]:
+    """Press Tab until focus leaves the page; what each stop was and whether its focus could be seen."""
+    visited = []
+    for _ in range(stops):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUS_SHOWN)
+        if stop is None:
+            break
+        visited.append(stop)
+    return visited
+
+
+def test_keyboard_skip_link_visible_focus_and_current_page(page, server, demo):
+    page.goto(server + "/")
+    assert page.get_attribute("nav a[aria-current=page]", "href") == "/"
+    assert page.locator("nav a[aria-current]").count() == 1
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    assert page.locator(".skip-link").bounding_box()["y"] >= 0  # shown once focused
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    visited = tab_through(page)
+    assert any(stop["control"] == "INPUT image" for stop in visited), visited  # the drop zone's input
+    assert [stop for stop in visited if not stop["shown"]] == [], visited
+
+    page.set_input_files("[data-image-input]", str(demo[0]))
+    page.click(".chip:has(input[value=transparent])")
+    page.click("[data-submit]")
+    page.wait_for_url(re.compile(r"render=1$"))
+    page.evaluate("document.activeElement.blur()")
+    visited = tab_through(page)
+    controls = [stop["control"] for stop in visited]
+    assert {"INPUT view-bg", "SUMMARY button ghost", "INPUT ba-range"} <= set(controls), controls
+    assert [stop for stop in visited if not stop["shown"]] == [], visited
+    page.goto(server + "/history")
+    assert page.get_attribute("nav a[aria-current=page]", "href") == "/history"
+
+
+def test_errors_speak_to_people_and_take_the_focus(browser, server, demo):
+    """On a phone, where the form is far down the page: the message has no field name, has the focus
+    and is on screen, both for the script's inline error and for a page the server sent back."""
+    context, page = screen_of(browser, PHONE)
+    page.goto(server + "/")
+    page.click("[data-submit]")
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-box')")
+    assert page.text_content("[data-error-text]").startswith("No file was uploaded")
+
+    upload_transparent(page, server, demo[0])
+    page.click(".change-bg summary")
+    page.click(".change-bg .chip:has(input[value=color])")
+    page.fill(".change-bg [data-colour-hex]", "#zzz")
+    page.click(".change-bg button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    box = page.locator(".change-bg [data-error-box]")
+    assert page.evaluate("document.activeElement.closest('.change-bg') !== null && "
+                         "document.activeElement.hasAttribute('data-error-box')")
+    text = box.text_content().strip()
+    assert text.startswith("Cannot read '#zzz' as a colour") and "color:" not in text
+    bounds = box.bounding_box()
+    assert 0 <= bounds["y"] and bounds["y"] + bounds["height"] <= PHONE["height"], bounds
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_history_shows_whole_results_and_deletes_the_ticked_jobs(browser, server, demo, viewport):
+    context, page = screen_of(browser, viewport)
+    ids = []
+    for _ in range(2):
+        upload_transparent(page, server, demo[0])
+        ids.append(re.search(r"/jobs/([0-9a-f]{32})", page.url).group(1))
+    page.goto(server + "/history")
+    page.wait_for_load_state("networkidle")
+    for job_id in ids:
+        item = f"[data-job='{job_id}']"
+        page.locator(item).scroll_into_view_if_needed()
+        assert page.locator(f"{item} .history-link").inner_text().strip() == demo[0].name
+        shape = page.eval_on_selector(f"{item} .thumb img", "img => [img.naturalWidth / img.naturalHeight, "
+                                      "img.clientWidth / img.clientHeight, img.src]")
+        assert "cutout-sinet-thumb.webp" in shape[2] and abs(shape[0] - shape[1]) < 0.03  # whole, not cropped
+        assert share(pixels(page, f"{item} .thumb img"), CHECKER_GREY) > 0.05
+    page.on("dialog", lambda dialog: dialog.accept())
+    for job_id in ids:
+        page.check(f"[data-job='{job_id}'] [data-tick]")
+    page.click("[data-delete-selected]")
+    page.wait_for_url(re.compile(r"/history\?page=1$"))
+    assert all(page.locator(f"[data-job='{job_id}']").count() == 0 for job_id in ids)
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    context.close()
+
+
+DROP_OR_PASTE = """([kind, bytes, name, selector]) => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([new Uint8Array(bytes)], name, {type: "image/jpeg"}));
+    const target = document.querySelector(selector);
+    if (kind === "paste") {
+        return !target.dispatchEvent(new ClipboardEvent("paste", {clipboardData: transfer, bubbles: true, cancelable: true}));
+    }
+    target.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    return !target.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+}"""
+
+
+def test_drop_anywhere_and_paste_from_the_clipboard(page, server, demo):
+    """A photo dropped on the page's heading (far from the drop zone) or pasted is taken, not opened by
+    the browser in place of the page; on pages with no upload a drop is refused the same way."""
+    payload = list(demo[0].read_bytes())
+    page.goto(server + "/")
+    assert page.evaluate(DROP_OR_PASTE, ["drop", payload, "dropped-far.jpg", "h1"])  # default prevented
+    assert page.text_content("[data-preview-name]") == "dropped-far.jpg"
+    assert page.evaluate(DROP_OR_PASTE, ["paste", payload, "pasted.jpg", "body"])
+    assert page.text_content("[data-preview-name]") == "pasted.jpg"
+    assert page.evaluate("document.querySelector('[data-image-input]').files[0].name") == "pasted.jpg"
+    page.click("[data-submit]")
+    page.wait_for_url(re.compile(r"render=1$"))
+    assert page.evaluate(DROP_OR_PASTE, ["drop", payload, "stray.jpg", "footer"])
+    assert re.search(r"render=1$", page.url)
+
+
+def test_several_photos_progress_retry_and_one_zip(page, server, demo, tmp_path):
+    second = tmp_path / "second.png"
+    second.write_bytes(encode(portrait(300, 220), "PNG"))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    cut_off = []
+
+    def once_cut_off(route):
+        """The first upload of second.png loses its connection; its retry goes through."""
+        if not cut_off and b'filename="second.png"' in (route.request.post_data_buffer or b""):
+            cut_off.append(True)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/jobs", once_cut_off)
+    page.goto(server + "/")
+    page.set_input_files("[data-image-input]", [str(demo[0]), str(second), str(notes)])
+    assert page.text_content("[data-preview-name]").startswith("3 photos: ")
+    page.click(".chip:has(input[value=transparent])")
+    page.evaluate("""() => { window.seen = [];
+        new MutationObserver(changes => changes.forEach(change => window.seen.push(
+            change.target.querySelector("[data-batch-name]").textContent + " " + change.target.dataset.state)))
+        .observe(document.querySelector("[data-batch-list]"), {attributes: true, subtree: true, attributeFilter: ["data-state"]}); }""")
+    page.click("[data-submit]")
+    rows = page.locator("[data-batch-item]")
+    settled = "() => [...document.querySelectorAll('[data-batch-item]')].every(r => ['done', 'failed'].includes(r.dataset.state))"
+    page.wait_for_function(settled)
+    assert [rows.nth(i).get_attribute("data-state") for i in range(3)] == ["done", "failed", "failed"]
+    assert f"{demo[0].name} uploading" in page.evaluate("window.seen")  # each row shows its progress
+    assert "The upload failed" in rows.nth(1).text_content()
+    assert "not an image" in rows.nth(2).text_content() and "image:" not in rows.nth(2).text_content()
+    assert page.url == server + "/"  # the page stays: results come in as they finish
+    assert page.is_enabled("[data-submit]")  # busy only while the batch runs
+
+    rows.nth(1).locator("[data-batch-retry]").click()
+    page.wait_for_function(settled)
+    assert rows.nth(1).get_attribute("data-state") == "done"
+    for i in (0, 1):
+        assert image_loaded(page, f"[data-batch-item]:nth-child({i + 1}) [data-batch-thumb]")
+        assert re.search(r"/jobs/[0-9a-f]{32}\?render=1$", rows.nth(i).locator("[data-batch-link]").get_attribute("href"))
+    shot(page, "batch.png")
+    with page.expect_download() as info:
+        page.click("[data-batch-zip]")
+    archive = tmp_path / "all.zip"
+    info.value.save_as(archive)
+    bundle = zipfile.ZipFile(archive)
+    assert len(bundle.namelist()) == 2 and all(name.endswith(".png") for name in bundle.namelist())
+    sizes = sorted(decode(bundle.read(name)).size for name in bundle.namelist())
+    assert sizes == sorted([decode(demo[0].read_bytes()).size, (220, 300)])  # full size

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 
@@ -16,8 +17,12 @@ def test_history_lists_newest_first_with_thumbnails_and_pages(app, client, photo
     first = client.get("/history").get_data(as_text=True)
     assert "3 jobs" in first and "Page 1 of 2" in first
     assert first.index(ids[2]) < first.index(ids[1]) and ids[0] not in first
-    assert f"/jobs/{ids[2]}/files/thumb.jpg" in first
-    thumb = decode(client.get(f"/jobs/{ids[2]}/files/thumb.jpg").data)
+    # The (transparent) result's thumbnail, whole, on the checkerboard, in a link named after the photo.
+    item = re.search(r'<a href="/jobs/%s" class="history-link">(.*?)</a>' % ids[2], first, re.S).group(1)
+    assert re.search(r'<img src="/jobs/%s/files/cutout-sinet-thumb.webp" alt="" loading="lazy" class="checkerboard">'
+                     % ids[2], item)
+    assert re.search(r'<span class="history-title">p2.jpg</span>', item)
+    thumb = decode(client.get(f"/jobs/{ids[2]}/files/cutout-sinet-thumb.webp").data)
     assert max(thumb.size) <= 360
     second = client.get("/history?page=2").get_data(as_text=True)
     assert ids[0] in second and ids[2] not in second
@@ -32,6 +37,17 @@ def test_history_delete(client, store, photo):
     assert "No jobs yet" in client.get("/history").get_data(as_text=True)
     assert client.post(f"/jobs/{job_id}/delete").status_code == 404
     assert client.get(f"/jobs/{job_id}/delete").status_code == 405
+
+
+def test_delete_the_ticked_jobs_at_once(client, store, photo):
+    ids = [job_id_from(upload(client, image=photo).headers["Location"]) for _ in range(3)]
+    nothing = client.post("/history/delete", data={"page": "1"})
+    assert nothing.status_code == 400 and "No job was ticked" in nothing.get_data(as_text=True)
+    assert all((store.jobs_dir / job_id).exists() for job_id in ids)
+    gone = "0" * 32  # ticked, but deleted meanwhile (another tab): skipped
+    response = client.post("/history/delete", data={"job": [ids[0], ids[2], gone], "page": "1"})
+    assert response.status_code == 303 and response.headers["Location"] == "/history?page=1"
+    assert [(store.jobs_dir / job_id).exists() for job_id in ids] == [False, True, False]
 
 
 def test_compare_runs_both_models_and_scores_against_the_truth(client, store, photo):

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 
 import numpy as np
 import pytest
 
 from ml.imageio import load_image
-from webapp.pipeline import Picture
+from webapp import create_app
+from webapp.pipeline import PREVIEW_SIDE, THUMB_SIDE, Picture
 
-from .conftest import decode, encode, job_id_from, upload
+from .conftest import decode, encode, job_id_from, portrait, upload
 
 JOB_URL = re.compile(r"^/jobs/([0-9a-f]{32})\?render=(\d+)$")
 
@@ -67,9 +69,12 @@ def test_ajax_upload_gets_the_job_address_as_json(client, photo):
 def test_transparent_shows_the_cutout_and_jpg_gets_white(client, store, photo):
     job_id = create(client, photo, background="transparent")
     render = store.load(job_id)["renders"][0]
-    assert render["display"] == "cutout-sinet.png" and render["file"].endswith(".jpg")
+    assert render["preview"] == "cutout-sinet-preview.webp" and render["file"].endswith(".jpg")
     page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
-    assert 'frame checkerboard"><img src="/jobs/%s/files/cutout-sinet.png' % job_id in page
+    shown = re.search(r'<img src="([^"]+)" alt="Result[^"]*" data-result\s+class="checkerboard"', page)
+    assert shown and shown.group(1) == f"/jobs/{job_id}/files/cutout-sinet-preview.webp"
+    preview = decode(get_file(client, job_id, render["preview"]).data)
+    assert preview.format == "WEBP" and preview.mode == "RGBA" and preview.size == (240, 320)
     cutout = decode(get_file(client, job_id, "cutout-sinet.png").data)
     alpha = np.asarray(decode(get_file(client, job_id, "alpha-sinet.png").data))
     assert cutout.mode == "RGBA" and np.array_equal(np.asarray(cutout)[:, :, 3], alpha)
@@ -179,9 +184,10 @@ def test_a_job_made_elsewhere_gets_a_page_of_its_files(client, app, photo):
     """Other areas (ID photos) store jobs without renders or masks; their page lists the files."""
     jobs = app.extensions["backdrop"]
     record = jobs.start(Picture(photo, load_image(photo), "me.jpg"), "elsewhere", {})
-    jobs.store.save(record, {"special.jpg": (photo, "image/jpeg")})
+    jobs.attach(record, "special", {"file": "special.jpg"}, {"special.jpg": (photo, "image/jpeg")})
     page = client.get(f"/jobs/{record['id']}").get_data(as_text=True)
     assert "special.jpg" in page and "input.jpg" in page and "me.jpg" in page
+    app.config["SHARED_HISTORY"] = True  # it has no owner: made outside any request
     assert f"/jobs/{record['id']}" in client.get("/history").get_data(as_text=True)
     assert not re.search(r"\sstyle=|\son[a-z]+=|<script>", page)
 
@@ -199,3 +205,39 @@ def test_upload_page_matting_box_follows_the_setting_and_reaches_the_job(data_di
     store = app.extensions["backdrop"].store
     assert store.load(create(client, photo, matting="off"))["settings"]["matting"] is False
     assert store.load(create(client, photo, matting=["off", "on"]))["settings"]["matting"] is True
+
+
+def test_pages_show_previews_and_downloads_are_full_size(tmp_path, form_client_class):
+    """A photo larger than a preview: the page's pictures are the 1600 px previews made with the job,
+    the download links the full-size files."""
+    app = create_app({"DATA_DIR": tmp_path / "data", "TESTING": True, "MAX_UPLOAD_MB": 10, "MAX_PIXELS": 5_000_000})
+    app.test_client_class = form_client_class
+    client = app.test_client()
+    job_id = create(client, encode(portrait(1800, 1350)))
+    store = app.extensions["backdrop"].store
+    render = store.load(job_id)["renders"][0]
+    sizes = {name: decode(store.read_file(job_id, name)).size
+             for name in ("input.jpg", "thumb.jpg", render["preview"], render["thumb"], render["file"])}
+    assert sizes["input.jpg"] == sizes[render["preview"]] == (1200, PREVIEW_SIDE)
+    assert sizes["thumb.jpg"] == sizes[render["thumb"]] == (270, THUMB_SIDE)
+    assert sizes[render["file"]] == (1350, 1800)
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    shown = set(re.findall(r'<img src="/jobs/[0-9a-f]{32}/files/([^"]+)"', page))
+    assert shown == {"input.jpg", render["preview"]}
+    downloads = set(re.findall(r'href="/jobs/[0-9a-f]{32}/files/([^"?]+)\?download=1"', page))
+    assert downloads == {"cutout-sinet.png", render["file"], "mask-sinet.png"}
+
+
+def test_one_zip_of_several_results(client, photo):
+    cutout = create(client, photo, background="transparent")
+    blue = create(client, photo)
+    response = client.get(f"/batch.zip?job={cutout}&job={blue}&job={cutout}")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    bundle = zipfile.ZipFile(io.BytesIO(response.data))
+    names = bundle.namelist()
+    assert names == [f"photo-{cutout[:8]}.png", f"photo-{blue[:8]}.jpg"]  # once each, named after the photo
+    assert bundle.read(names[0]) == get_file(client, cutout, "cutout-sinet.png").data  # full size, as stored
+    assert bundle.read(names[1]) == get_file(client, blue, "result-1.jpg").data
+    assert client.get("/batch.zip").status_code == 400
+    assert client.get(f"/batch.zip?job={blue}&job={'0' * 32}").status_code == 404
