@@ -127,6 +127,17 @@ def make_backgrounds(folders: list[Path], split: dict[str, list[str]], out: Path
     return rows
 
 
+def cached_rows(out: Path) -> list[dict]:
+    """Manifest rows for every background in the cache (what a run that is still going has made)."""
+    rows = []
+    for path in sorted(out.glob("*/*.jpg")):
+        folder, stem = path.stem.split("__", 1)
+        rows.append({"key": f"{folder}/{stem}", "split": path.parent.name,
+                     "method": path.with_suffix(".method").read_text(),
+                     "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]})
+    return rows
+
+
 def manifest(rows: list[dict]) -> dict:
     """Counts per split and method, and every background's key and short hash."""
     return {"counts": {f"{s}/{m}": n for (s, m), n in sorted(Counter((r["split"], r["method"]) for r in rows).items())},
@@ -148,17 +159,22 @@ def load_backgrounds(out: Path, split: str, max_side: int) -> list[np.ndarray]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ml.backgrounds", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", nargs="+", type=Path, required=True, help="folders holding images/ (and masks/)")
+    parser.add_argument("--data", nargs="+", type=Path, default=[], help="folders holding images/ (and masks/)")
     parser.add_argument("--split-file", type=Path, default=Path("weights/split.json"))
     parser.add_argument("--out", type=Path, default=OUT, help=f"background cache (default {OUT})")
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help="manifest to write (committed)")
+    parser.add_argument("--manifest-only", action="store_true", help="only list what the cache holds now")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not args.data and not args.manifest_only:
+        print("error: name the photo folders (--data), or ask for --manifest-only", file=sys.stderr)
+        return 2
     try:
-        rows = make_backgrounds(args.data, json.loads(args.split_file.read_text()), args.out)
+        rows = (cached_rows(args.out) if args.manifest_only
+                else make_backgrounds(args.data, json.loads(args.split_file.read_text()), args.out))
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -168,9 +168,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_for_training(name: str, size: int, lr: float = DEFAULT_LR, loss: str | None = None) -> keras.Model:
-    """A fresh model compiled as training compiles it (Adam, the model's default loss, IoU metric)."""
+def build_for_training(name: str, size: int, lr: float = DEFAULT_LR, loss: str | None = None,
+                       pretrained_encoder: bool = False) -> keras.Model:
+    """A fresh model compiled as training compiles it (Adam, the model's default loss, IoU metric),
+    its encoder taken from DeepLabV3 first when asked (mobile-unet)."""
     model = build_model(name, size)
+    if pretrained_encoder:
+        from ml.models.pretrained import load_pretrained_encoder
+        print(f"pretrained encoder: {load_pretrained_encoder(model)} layers", flush=True)
     model.compile(
         optimizer=keras.optimizers.Adam(lr),
         loss=get_loss(loss or DEFAULT_LOSS[name]),
@@ -186,13 +191,10 @@ def prepare_model(args: argparse.Namespace, state: RunState) -> keras.Model:
     if args.resume and last.is_file():
         print(f"resuming from {last} after epoch {state.epoch}", flush=True)
         return load_keras_model(last, compile=True)
-    model = build_for_training(args.model, args.size, args.lr, args.loss)
+    model = build_for_training(args.model, args.size, args.lr, args.loss, args.pretrained_encoder and not args.init)
     if args.init:
         model.set_weights(load_keras_model(args.init).get_weights())
         print(f"weights from {args.init}", flush=True)
-    elif args.pretrained_encoder:
-        from ml.models.pretrained import load_pretrained_encoder
-        print(f"pretrained encoder: {load_pretrained_encoder(model)} layers", flush=True)
     return model
 
 

@@ -56,6 +56,7 @@ def test_backgrounds_hold_nobody_keep_their_split_and_are_listed(tmp_path, make_
     summary = backgrounds.manifest(rows)
     assert summary["total"] == len(rows) == sum(summary["counts"].values())
     assert backgrounds.make_backgrounds([folder], split, out, teachers=[BrightTeacher()]) == rows   # resumable
+    assert backgrounds.cached_rows(out) == sorted(rows, key=lambda r: (r["split"], r["key"]))
     loaded = backgrounds.load_backgrounds(out, "train", max_side=30)
     assert len(loaded) == sum(r["split"] == "train" for r in rows) and min(loaded[0].shape[:2]) <= 30
     json.dumps(summary)

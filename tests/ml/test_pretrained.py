@@ -54,3 +54,9 @@ def test_mobile_unet_takes_the_encoder():
     after = model.get_layer("block_3_project").get_weights()[0]
     assert not np.allclose(before, after)
     assert not after[:, :, 72:, :].any()           # Keras' wider block 3 reads 72 real channels only
+    # Frozen batch norms keep the folded network's function in training as in inference.
+    assert not model.get_layer("block_3_project_BN").trainable and model.get_layer("block_3_project").trainable
+    x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    encoder = keras.Model(model.input, model.get_layer("block_6_expand_relu").output)
+    np.testing.assert_allclose(np.asarray(encoder(x, training=True)), np.asarray(encoder(x, training=False)),
+                               rtol=1e-4, atol=1e-4)
