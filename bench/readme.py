@@ -13,12 +13,14 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from ml.catalogue import table
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCUMENTS = [README] + [ROOT / "docs" / name for name in ("training.md", "segmenter.md", "idphoto.md")]
 RESULTS = ROOT / "bench" / "results"
 BLOCK = re.compile(r"(<!-- BEGIN generated:(?P<name>[\w-]+) -->\n).*?(<!-- END generated:(?P=name) -->)", re.S)
-MODEL_STEMS = {"sinet": "sinet", "mobile-unet": "mobile_unet"}
+MODEL_STEMS: dict[str, str] = table("stem")
 
 
 def _load(path: Path) -> dict | None:

@@ -18,16 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from ml import evaluate
+from ml.catalogue import table
 from ml.data import SPLITS, DatasetError, discover
 from ml.errors import BackdropError
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES
 from ml.teachers import SOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
-ARCHITECTURES = {
-    "sinet": "SINet (Park et al., WACV 2020)",
-    "mobile-unet": "Mobile-UNet (MobileNetV2 alpha 0.5 encoder, U-Net decoder)",
-}
+ARCHITECTURES: dict[str, str] = table("architecture")
 CARD_METRICS = ("images", "iou_mean", "iou_median", "dice_mean", "accuracy_mean", "boundary_f_mean")
 STATUSES = ("trained", "interim")
 

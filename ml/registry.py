@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ml.catalogue import DEFAULT_MODEL, table  # noqa: F401  (DEFAULT_MODEL: re-exported for the CLIs)
 from ml.errors import ModelError
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -25,9 +26,8 @@ NUM_THREADS = 2
 # Interpreters per model: calls beyond this many at once wait (see TFLiteRuntime).
 MAX_INTERPRETERS = 2
 
-# User-facing model name -> file stem under weights/.
-MODEL_FILES = {"sinet": "sinet", "mobile-unet": "mobile_unet"}
-DEFAULT_MODEL = "sinet"
+# User-facing model name -> file stem under weights/ (from ml.catalogue).
+MODEL_FILES: dict[str, str] = table("stem")
 
 
 class ModelRuntime(ABC):

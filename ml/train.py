@@ -22,6 +22,7 @@ import numpy as np
 from ml.arguments import input_size, non_negative_float, positive_int, probability
 from ml.backgrounds import OUT as BACKGROUNDS
 from ml.backgrounds import load_backgrounds
+from ml.catalogue import MODELS, table
 from ml.data import (DatasetError, Sample, SegmentationBatches, Synthesis, cutouts_of, discover_all, load_letterboxed,
                      load_or_make_split, select, teacher_labelled, teacher_masks, with_bystanders_ignored)
 from ml.losses import MaskedIoU, get_loss
@@ -29,7 +30,7 @@ from ml.models import BUILDERS, build_model, load_keras_model
 from ml.teachers import BYSTANDER_TEACHERS, ENSEMBLE
 from ml.teachers.label import OUT as LABELS
 
-DEFAULT_LOSS = {"sinet": "boundary", "mobile-unet": "bce-dice"}
+DEFAULT_LOSS: dict[str, str] = table("loss")
 DEFAULT_LR = 2e-3
 MONITOR = "val_iou"
 
@@ -137,13 +138,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, type=Path, help="run folder for checkpoints and logs")
     parser.add_argument("--epochs", type=positive_int, default=150, help="maximum epochs (default 150)")
     parser.add_argument("--batch", type=positive_int, default=16)
-    parser.add_argument("--size", type=input_size, default=224, help="square input size, multiple of 32")
+    parser.add_argument("--size", type=input_size,
+                        help="square input size, multiple of 32 (default: the model's, "
+                             f"{_per_model('input_size')})")
     parser.add_argument("--lr", type=float, default=DEFAULT_LR, help="initial learning rate")
     parser.add_argument("--decay-epochs", type=positive_int,
                         help="epochs over which the rate decays to its floor (1 %% of --lr), then stays there; "
                              "default --epochs")
     parser.add_argument("--loss", choices=["bce", "dice", "jaccard", "bce-dice", "boundary"],
-                        help="default: boundary for sinet, bce-dice for mobile-unet")
+                        help=f"default: the model's, {_per_model('loss')}")
     parser.add_argument("--patience", type=positive_int, default=15,
                         help="early stopping: epochs without val IoU gain")
     parser.add_argument("--min-delta", type=non_negative_float, default=0.0,
@@ -165,7 +168,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", type=Path, help="split file to use or create (default OUT/split.json)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.size = args.size or MODELS[args.model].input_size
+    return args
+
+
+def _per_model(field: str) -> str:
+    """A catalogue fact per model for a help text, e.g. "sinet 224, mobile-unet 192"."""
+    return ", ".join(f"{name} {value}" for name, value in table(field).items())
 
 
 def build_for_training(name: str, size: int, lr: float = DEFAULT_LR, loss: str | None = None,

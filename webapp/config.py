@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
+from ml.catalogue import DEFAULT_MODEL
 from ml.matting import ON_BY_DEFAULT as MATTING_ON_BY_DEFAULT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +49,7 @@ _ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
     "WEIGHTS_DIR": ("BACKDROP_WEIGHTS_DIR", REPO_ROOT / "weights", Path),
     "MAX_UPLOAD_MB": ("BACKDROP_MAX_UPLOAD_MB", 20.0, float),
     "MAX_PIXELS": ("BACKDROP_MAX_PIXELS", 40_000_000, int),
-    "DEFAULT_MODEL": ("BACKDROP_DEFAULT_MODEL", "sinet", str),
+    "DEFAULT_MODEL": ("BACKDROP_DEFAULT_MODEL", DEFAULT_MODEL, str),
     # How many images are segmented at once; more threads than CPU cores only adds memory.
     "WORKER_THREADS": ("BACKDROP_WORKER_THREADS", 2, int),
     "JOBS_PER_PAGE": ("BACKDROP_JOBS_PER_PAGE", 12, int),

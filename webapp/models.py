@@ -16,12 +16,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ml.catalogue import table
 from ml.errors import ModelError
 from ml.registry import MODEL_FILES, load_runtime
 from ml.segmenter import Matte, Segmenter
 
 # Names shown in the UI; the registry's names are what requests and job records use.
-LABELS = {"sinet": "SINet", "mobile-unet": "Mobile-UNet"}
+LABELS: dict[str, str] = table("label")
 
 
 class ModelPool:

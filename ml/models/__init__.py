@@ -5,13 +5,10 @@ from typing import Callable
 
 import keras
 
-from ml.models.mobile_unet import build_mobile_unet
-from ml.models.sinet import build_sinet
+from ml.catalogue import SPECS
 
-BUILDERS: dict[str, Callable[..., keras.Model]] = {
-    "sinet": build_sinet,
-    "mobile-unet": build_mobile_unet,
-}
+# Name -> builder, imported from the dotted path each catalogue spec names.
+BUILDERS: dict[str, Callable[..., keras.Model]] = {spec.name: spec.build_function() for spec in SPECS}
 
 
 def build_model(name: str, input_size: int) -> keras.Model:
