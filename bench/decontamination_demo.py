@@ -18,7 +18,8 @@ import numpy as np
 
 from ml.compose import Colour, compose
 from ml.imageio import encode_image, load_image
-from ml.registry import MODEL_FILES, load_runtime
+from ml.library import new_segmenter
+from ml.registry import MODEL_FILES
 from ml.segmenter import Segmenter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="sinet", choices=list(MODEL_FILES))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    picture = build(load_image(args.photo), Segmenter(load_runtime(args.model), tta=True))
+    picture = build(load_image(args.photo), new_segmenter(args.model))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(encode_image(picture, "png"))
     print(f"wrote {args.out}")

@@ -40,8 +40,9 @@ from ml.idphoto.face import OTHER_FACE_MIN_SCORE, counted_faces, detect_faces
 from ml.idphoto.pipeline import make_id_photo, make_id_photos
 from ml.idphoto.presets import Preset, get_preset, load_presets
 from ml.imageio import load_image
-from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime
-from ml.segmenter import Matte, Segmenter
+from ml.library import new_segmenter
+from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES
+from ml.segmenter import Matte
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "datasets"
@@ -322,8 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         singles, groups = choose_photos(test_portraits(args.data, args.split), args.portraits, args.groups, args.seed)
-        runtime = load_runtime(args.model, args.weights)
-        segment = Segmenter(runtime, tta=True).segment
+        segmenter = new_segmenter(args.model, weights_dir=args.weights)  # as the app serves it
+        segment = segmenter.segment
         segment(singles[0][1])  # warm-up, untimed: the first call sets up the interpreter
     except (BackdropError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -342,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
               "not_passed": {rule: status for rule, (status, _) in o.get("rules", {}).items() if status != "pass"}}
              for o in outcomes + grouped]
     args.out.write_text(json.dumps({
-        "date": date.today().isoformat(), "model": args.model, "weights_status": runtime.card.get("status"),
+        "date": date.today().isoformat(), "model": args.model, "weights_status": segmenter.runtime.card.get("status"),
         "machine": describe_machine(), "load_average_1min": round(os.getloadavg()[0], 2),
         "photos": f"{args.portraits} test-split portraits and {args.groups} group photos assembled from "
                   f"{sum(e for _, e in groups)} others (seed {args.seed})",

@@ -20,16 +20,16 @@ import numpy as np
 from bench.decontamination_demo import BLUE, DEFAULT_PHOTO, ZOOM, hair_box, label
 from ml.compose import Colour, compose
 from ml.imageio import encode_image, load_image
-from ml.registry import MODEL_FILES, load_runtime
-from ml.segmenter import Segmenter
+from ml.library import new_segmenter
+from ml.registry import MODEL_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "images" / "matting.png"
 
 
-def build(photo: np.ndarray, runtime) -> np.ndarray:
+def build(photo: np.ndarray, model: str) -> np.ndarray:
     """Photo, guided and matted composites on blue, and both enlarged round the hair, side by side."""
-    mattes = [Segmenter(runtime, tta=True, matting=matting).segment(photo) for matting in (False, True)]
+    mattes = [new_segmenter(model, matting=matting).segment(photo) for matting in (False, True)]
     composites = [compose(photo, matte.alpha, Colour(BLUE)) for matte in mattes]
     size = max(32, photo.shape[0] // 6)
     top, left, bottom, right = hair_box(mattes[0].mask, size)
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="sinet", choices=list(MODEL_FILES))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    picture = build(load_image(args.photo), load_runtime(args.model))
+    picture = build(load_image(args.photo), args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(encode_image(picture, "png"))
     print(f"wrote {args.out}")

@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from ml.errors import BackdropError
 from ml.imageio import DEFAULT_MAX_PIXELS
-from ml.matting import ON_BY_DEFAULT as MATTING_ON_BY_DEFAULT
-from ml.registry import BACKENDS, DEFAULT_MODEL, DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime
+from ml.library import DEFAULT_MODEL, DEFAULT_THRESHOLD, MATTING_ON_BY_DEFAULT, TTA_ON_BY_DEFAULT, new_segmenter
+from ml.registry import BACKENDS, DEFAULT_WEIGHTS_DIR, MODEL_FILES
 from ml.segmenter import Segmenter
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
@@ -59,24 +59,32 @@ def _expand(argument: str) -> list[Path]:
     return []
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, matting: bool = False) -> None:
-    """The options every segmenting CLI takes (model, backend, refinement, limits), and ``--matting``
-    for those that make cut-outs (ml.evaluate scores hard masks as the model cards record them)."""
+def add_model_arguments(parser: argparse.ArgumentParser, matting: bool = False,
+                        tta: bool = TTA_ON_BY_DEFAULT) -> None:
+    """The options every segmenting CLI takes (model, backend, refinement, limits), defaulting to the
+    library's settings, and ``--matting`` for those that make cut-outs. ml.evaluate passes ``tta=False``
+    and no matting: it scores the model's own hard masks, as the model cards record them."""
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODEL_FILES),
                         help=f"segmentation model (default {DEFAULT_MODEL})")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of model files")
     parser.add_argument("--backend", default="tflite", choices=sorted(BACKENDS),
                         help="tflite (LiteRT, the default and what the server runs) or keras (for checking)")
-    parser.add_argument("--tta", action="store_true", help="average with the mirror image (2x model time)")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=tta,
+                        help=f"average with the mirror image (2x model time; default {_on_off(tta)})")
     parser.add_argument("--no-refine", action="store_true",
                         help="plain bilinear upsampling instead of the edge-aware refinement (no matting either)")
     if matting:
         parser.add_argument("--matting", action=argparse.BooleanOptionalAction, default=MATTING_ON_BY_DEFAULT,
                             help="solve a real alpha matte round the outline, for hair and fine edges "
-                                 f"(default {'on' if MATTING_ON_BY_DEFAULT else 'off'})")
-    parser.add_argument("--threshold", type=int, default=128, help="alpha at or above which a pixel is person")
+                                 f"(default {_on_off(MATTING_ON_BY_DEFAULT)})")
+    parser.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD,
+                        help=f"alpha at or above which a pixel is person (default {DEFAULT_THRESHOLD})")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS:,})")
+
+
+def _on_off(flag: bool) -> str:
+    return "on" if flag else "off"
 
 
 @contextmanager
@@ -102,11 +110,11 @@ def native_stderr_silenced() -> Iterator[None]:
 
 
 def build_segmenter(args: argparse.Namespace) -> Segmenter:
-    """Segmenter from parsed options; raises ModelError (caught by the caller) for bad weights."""
-    with native_stderr_silenced():
-        runtime = load_runtime(args.model, args.weights, args.backend)
+    """The shared segmenter for the parsed options; raises ModelError (caught by the caller) for bad weights."""
     matting = vars(args).get("matting", False) and not args.no_refine  # CLIs without --matting: off
-    return Segmenter(runtime, tta=args.tta, refine=not args.no_refine, threshold=args.threshold, matting=matting)
+    with native_stderr_silenced():
+        return new_segmenter(args.model, tta=args.tta, refine=not args.no_refine, matting=matting,
+                             threshold=args.threshold, weights_dir=args.weights, backend=args.backend)
 
 
 def prepare_output(folder: Path) -> None:

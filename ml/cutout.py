@@ -1,7 +1,7 @@
 """Cut the person out of photos and put them on a new background.
 
 ``python -m ml.cutout INPUT... --background transparent|#RRGGBB|blur|grey|FILE --format png|jpg|webp
---output DIR [--model NAME] [--tta] [--crop]``
+--output DIR [--model NAME] [--no-tta] [--crop]``
 
 INPUT may be files, folders (their images) or quoted glob patterns. Each result is written as
 ``DIR/<stem>.<format>``. Files that cannot be read are listed at the end and the exit status is 1;
@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 from ml.batch import EXIT_USAGE, add_model_arguments, run_batch, start_batch
-from ml.compose import Background, compose, parse_background
+from ml.compose import Background, parse_background
 from ml.errors import BackdropError
-from ml.imageio import encode_image, load_image, normalise_format
+from ml.imageio import encode_image, normalise_format
+from ml.library import remove
 from ml.segmenter import CROP_MARGIN, Segmenter
 
 
@@ -24,21 +25,20 @@ class CutoutJob:
     """One configured run: segmenter, background and output settings applied to each file."""
 
     def __init__(self, segmenter: Segmenter, background: Background, fmt: str, output: Path,
-                 crop_margin: float | None, quality: int, max_pixels: int):
+                 crop: bool, margin: float, quality: int, max_pixels: int):
         self.segmenter = segmenter
         self.background = background
         self.fmt = fmt
         self.output = output
-        self.crop_margin = crop_margin
+        self.crop = crop
+        self.margin = margin
         self.quality = quality
         self.max_pixels = max_pixels
 
     def __call__(self, source: Path) -> None:
-        rgb = load_image(source, self.max_pixels)
-        matte = self.segmenter.segment(rgb)
-        if self.crop_margin is not None:
-            rgb, matte = matte.crop(rgb, self.crop_margin)
-        data = encode_image(compose(rgb, matte.alpha, self.background), self.fmt, self.quality)
+        cutout = remove(source, self.segmenter, self.background, self.crop, margin=self.margin,
+                        max_pixels=self.max_pixels)
+        data = encode_image(cutout, self.fmt, self.quality)
         target = self.output / f"{source.stem}.{self.fmt}"
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_bytes(data)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except BackdropError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    job = CutoutJob(batch.segmenter, background, fmt, args.output, args.margin if args.crop else None,
+    job = CutoutJob(batch.segmenter, background, fmt, args.output, args.crop, args.margin,
                     args.quality, args.max_pixels)
     return run_batch(batch.files, job, batch.problems, desc="cutouts")
 

@@ -133,7 +133,7 @@ def write_results(out: Path, summary: dict, rows: Sequence[dict]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ml.evaluate", description=__doc__, conflict_handler="resolve",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_arguments(parser)
+    add_model_arguments(parser, tta=False)  # the cards score the model alone, one call per photo
     parser.add_argument("--model", required=True, metavar="NAME|PATH",
                         help=f"{' or '.join(MODEL_FILES)} (from --weights), or a .tflite/.keras file")
     parser.add_argument("--data", required=True, nargs="+", type=Path, help="dataset folders (images/ + masks/)")

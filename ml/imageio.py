@@ -84,6 +84,12 @@ def load_image(source: bytes | str | os.PathLike, max_pixels: int = DEFAULT_MAX_
     return _apply_orientation(rgb, orientation)
 
 
+def image_to_rgb(image: Image.Image) -> np.ndarray:
+    """A Pillow image already in memory, as ``load_image`` would return its file: RGB uint8 from any
+    mode, turned upright by its EXIF orientation (library callers hand over images they opened)."""
+    return _apply_orientation(_to_rgb(image), _orientation(image))
+
+
 def _read(source: bytes | str | os.PathLike) -> bytes:
     """The file's bytes; ImageError for a missing or empty file."""
     if isinstance(source, (bytes, bytearray, memoryview)):

@@ -10,8 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
-from ml.catalogue import DEFAULT_MODEL
-from ml.matting import ON_BY_DEFAULT as MATTING_ON_BY_DEFAULT
+from ml.library import DEFAULT_MODEL, MATTING_ON_BY_DEFAULT, TTA_ON_BY_DEFAULT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -53,9 +52,8 @@ _ENV_SETTINGS: dict[str, tuple[str, Any, Any]] = {
     # How many images are segmented at once; more threads than CPU cores only adds memory.
     "WORKER_THREADS": ("BACKDROP_WORKER_THREADS", 2, int),
     "JOBS_PER_PAGE": ("BACKDROP_JOBS_PER_PAGE", 12, int),
-    # Average the model over the photo and its mirror image: +0.01 test IoU, +0.02 boundary F for one
-    # more model call (about 2 ms for SINet); bench/results/refinement.json, "guided, tta".
-    "TTA": ("BACKDROP_TTA", True, _flag),
+    # Average the model over the photo and its mirror image (ml/library.py says why it is on by default).
+    "TTA": ("BACKDROP_TTA", TTA_ON_BY_DEFAULT, _flag),
     # Whether a request that does not say gets the matting stage (ml/matting.py; README, halo benchmark).
     "MATTING": ("BACKDROP_MATTING", MATTING_ON_BY_DEFAULT, _flag),
     # Privacy: the purge command deletes jobs (originals and results) older than this.

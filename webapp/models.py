@@ -18,8 +18,9 @@ import numpy as np
 
 from ml.catalogue import table
 from ml.errors import ModelError
-from ml.registry import MODEL_FILES, load_runtime
-from ml.segmenter import Matte, Segmenter
+from ml.library import TTA_ON_BY_DEFAULT, new_segmenter
+from ml.registry import MODEL_FILES
+from ml.segmenter import Matte
 
 # Names shown in the UI; the registry's names are what requests and job records use.
 LABELS: dict[str, str] = table("label")
@@ -29,14 +30,14 @@ class ModelPool:
     """Name -> loaded segmenter, plus the processing slots requests queue for."""
 
     def __init__(self, weights_dir: Path, worker_threads: int, names: list[str] | None = None,
-                 tta: bool = True) -> None:
+                 tta: bool = TTA_ON_BY_DEFAULT) -> None:
         names = list(MODEL_FILES) if names is None else names
         start = time.perf_counter()
-        self._runtimes = {name: load_runtime(name, weights_dir) for name in names}
-        self.load_ms = round((time.perf_counter() - start) * 1000, 1)
         # Keyed by (name, matting): each request says whether it wants the matting stage.
-        self._segmenters = {(name, matting): Segmenter(runtime, tta=tta, matting=matting)
-                            for name, runtime in self._runtimes.items() for matting in (False, True)}
+        self._segmenters = {(name, matting): new_segmenter(name, tta=tta, matting=matting, weights_dir=weights_dir)
+                            for name in names for matting in (False, True)}
+        self.load_ms = round((time.perf_counter() - start) * 1000, 1)
+        self._runtimes = {name: self._segmenters[name, False].runtime for name in names}
         self._slots = threading.BoundedSemaphore(worker_threads)
 
     @property

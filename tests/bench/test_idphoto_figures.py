@@ -78,8 +78,8 @@ def test_main_writes_results_tables_and_the_sheet(tmp_path, monkeypatch, stored,
         (images / f"p{n}.jpg").write_bytes(PHOTO.read_bytes())
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"test": [f"picsart/p{n}" for n in range(8)] + ["ccp/x"]}))
-    monkeypatch.setattr(idphoto, "load_runtime", lambda name, weights: SimpleNamespace(card={"status": "interim"}))
-    monkeypatch.setattr(idphoto, "Segmenter", lambda runtime, tta: SimpleNamespace(segment=scaled(stored)))
+    segmenter = SimpleNamespace(segment=scaled(stored), runtime=SimpleNamespace(card={"status": "interim"}))
+    monkeypatch.setattr(idphoto, "new_segmenter", lambda name, weights_dir: segmenter)
     monkeypatch.setattr(idphoto, "DETECTORS", {"now": idphoto.hog_now})
     out, sheet = tmp_path / "idphoto.json", tmp_path / "sheet.jpg"
     assert idphoto.main(["--data", str(tmp_path), "--split", str(split), "--portraits", "2", "--groups", "1",

@@ -131,6 +131,9 @@ def test_serving_path_never_imports_tensorflow_keras_or_numba():
     code = (
         "import sys, numpy as np\n"
         "import ml.imageio, ml.registry, ml.segmenter, ml.compose, ml.refine, ml.cutout, ml.predict, ml.batch\n"
+        "import ml.catalogue, webapp.models, webapp.command\n"
+        "from ml import remove\n"
+        "remove(np.full((30, 20, 3), 90, np.uint8), background='blur')\n"
         "rt = ml.registry.load_runtime('sinet')\n"
         "rgb = np.full((50, 40, 3), 128, np.uint8)\n"
         "m = ml.segmenter.Segmenter(rt, tta=True, matting=True).segment(rgb)\n"
