@@ -11,10 +11,12 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	# Backdrop itself, editable: `from ml import remove` from anywhere and the `backdrop` command.
+	$(PY) -m pip install -q -e . --no-deps
 	touch $@
 
 setup-test: $(VENV)/.installed-test
