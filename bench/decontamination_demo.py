@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -20,7 +21,6 @@ from ml.compose import Colour, compose
 from ml.imageio import encode_image, load_image
 from ml.library import new_segmenter
 from ml.registry import MODEL_FILES
-from ml.segmenter import Segmenter
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTO = ROOT.parent / "shared" / "datasets" / "ccp" / "images" / "0283.jpg"
@@ -47,8 +47,18 @@ def label(image: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
-def build(photo: np.ndarray, segmenter: Segmenter) -> np.ndarray:
-    matte = segmenter.segment(photo)
+def side_by_side(panels: list[np.ndarray]) -> np.ndarray:
+    """Panels of one height in a row, 6 px of white between them."""
+    gap = np.full((panels[0].shape[0], 6, 3), 255, np.uint8)
+    row = [panels[0]]
+    for panel in panels[1:]:
+        row += [gap, panel]
+    return np.hstack(row)
+
+
+def build(photo: np.ndarray, model: str) -> np.ndarray:
+    """Photo, plain and decontaminated composites on blue, and both enlarged round the hair."""
+    matte = new_segmenter(model).segment(photo)  # as served
     naive = compose(photo, matte.alpha, Colour(BLUE), decontaminate=False)
     clean = compose(photo, matte.alpha, Colour(BLUE))
     band = (matte.alpha > 0) & (matte.alpha < 255)
@@ -67,25 +77,27 @@ def build(photo: np.ndarray, segmenter: Segmenter) -> np.ndarray:
                   (255, 0, 0), 2)
     panels = [label(boxed, "photo"), label(whole[1], "plain"), label(whole[2], "decontaminated"),
               label(zoom[0], f"plain, x{ZOOM}"), label(zoom[1], f"decontaminated, x{ZOOM}")]
-    gap = np.full((height, 6, 3), 255, np.uint8)
-    row = [panels[0]]
-    for panel in panels[1:]:
-        row += [gap, panel]
-    return np.hstack(row)
+    return side_by_side(panels)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.decontamination_demo", description=__doc__,
+def demo_main(build: Callable[[np.ndarray, str], np.ndarray], prog: str, description: str, default_out: Path,
+              argv: list[str] | None) -> int:
+    """The command line both demo pictures share: --photo, --model, --out; writes ``build``'s PNG."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photo", type=Path, default=DEFAULT_PHOTO)
     parser.add_argument("--model", default="sinet", choices=list(MODEL_FILES))
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args(argv)
-    picture = build(load_image(args.photo), new_segmenter(args.model))
+    picture = build(load_image(args.photo), args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(encode_image(picture, "png"))
     print(f"wrote {args.out}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return demo_main(build, "python -m bench.decontamination_demo", __doc__, DEFAULT_OUT, argv)
 
 
 if __name__ == "__main__":

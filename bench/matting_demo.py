@@ -10,18 +10,15 @@ the test split (dark hair against pale stone; Clothing Co-Parsing, Apache-2.0).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from bench.decontamination_demo import BLUE, DEFAULT_PHOTO, ZOOM, hair_box, label
+from bench.decontamination_demo import BLUE, ZOOM, demo_main, hair_box, label, side_by_side
 from ml.compose import Colour, compose
-from ml.imageio import encode_image, load_image
 from ml.library import new_segmenter
-from ml.registry import MODEL_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "images" / "matting.png"
@@ -42,25 +39,11 @@ def build(photo: np.ndarray, model: str) -> np.ndarray:
                   (255, 0, 0), 2)
     panels = [label(whole[0], "photo"), label(whole[1], "guided filter"), label(whole[2], "matting"),
               label(zoom[0], f"guided filter, x{ZOOM}"), label(zoom[1], f"matting, x{ZOOM}")]
-    gap = np.full((height, 6, 3), 255, np.uint8)
-    row = [panels[0]]
-    for panel in panels[1:]:
-        row += [gap, panel]
-    return np.hstack(row)
+    return side_by_side(panels)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.matting_demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photo", type=Path, default=DEFAULT_PHOTO)
-    parser.add_argument("--model", default="sinet", choices=list(MODEL_FILES))
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
-    picture = build(load_image(args.photo), args.model)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(encode_image(picture, "png"))
-    print(f"wrote {args.out}")
-    return 0
+    return demo_main(build, "python -m bench.matting_demo", __doc__, DEFAULT_OUT, argv)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ml.batch import EXIT_USAGE, add_model_arguments, run_batch, start_batch
@@ -21,19 +22,18 @@ from ml.library import remove
 from ml.segmenter import CROP_MARGIN, Segmenter
 
 
+@dataclass(frozen=True)
 class CutoutJob:
     """One configured run: segmenter, background and output settings applied to each file."""
 
-    def __init__(self, segmenter: Segmenter, background: Background, fmt: str, output: Path,
-                 crop: bool, margin: float, quality: int, max_pixels: int):
-        self.segmenter = segmenter
-        self.background = background
-        self.fmt = fmt
-        self.output = output
-        self.crop = crop
-        self.margin = margin
-        self.quality = quality
-        self.max_pixels = max_pixels
+    segmenter: Segmenter
+    background: Background
+    fmt: str
+    output: Path
+    crop: bool
+    margin: float
+    quality: int
+    max_pixels: int
 
     def __call__(self, source: Path) -> None:
         cutout = remove(source, self.segmenter, self.background, self.crop, margin=self.margin,
