@@ -1,9 +1,14 @@
 """Shared fixtures for the ML tests: tiny generated datasets, so no test depends on shared data."""
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def person_mask(height: int, width: int, seed: int) -> np.ndarray:
@@ -38,3 +43,14 @@ def make_dataset():
 def mask_of():
     """The ``person_mask`` function (the ground truth ``write_dataset`` draws)."""
     return person_mask
+
+
+@pytest.fixture(scope="session")
+def run_python():
+    """Run ``code`` in a fresh interpreter at the repository root, where imports start from nothing
+    (what a tool or the server sees); return its stdout, failing with its stderr if it fails."""
+    def run(code: str) -> str:
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+    return run

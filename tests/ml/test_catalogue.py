@@ -1,7 +1,5 @@
 """ml.catalogue: one ModelSpec per model, and every table of model facts derived from it."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -46,7 +44,7 @@ def test_training_defaults_to_the_models_input_size_and_loss():
     assert train.parse_args(["--model", "sinet", "--data", "d", "--out", "o", "--size", "96"]).size == 96
 
 
-def test_adding_a_spec_adds_the_model_everywhere_without_importing_keras():
+def test_adding_a_spec_adds_the_model_everywhere_without_importing_keras(run_python):
     """A new spec is all the serving side needs: registry, UI labels and the README table pick it up."""
     code = (
         "import sys, dataclasses, ml.catalogue as c\n"
@@ -56,6 +54,4 @@ def test_adding_a_spec_adds_the_model_everywhere_without_importing_keras():
         "print(ml.registry.MODEL_FILES['tiny'], webapp.models.LABELS['tiny'], bench.readme.MODEL_STEMS['tiny'])\n"
         "print('KERAS', 'keras' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["tiny_net", "Tiny", "tiny_net", "KERAS", "False"]
+    assert run_python(code).split() == ["tiny_net", "Tiny", "tiny_net", "KERAS", "False"]

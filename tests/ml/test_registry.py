@@ -1,7 +1,5 @@
 """ml.registry: models by name, clear errors for bad files, thread safety, no TensorFlow on the serving path."""
 import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -12,7 +10,6 @@ from ml.errors import ModelError
 from ml.registry import (DEFAULT_WEIGHTS_DIR, MAX_INTERPRETERS, MODEL_FILES, TFLiteRuntime, available_models,
                          load_runtime, model_path)
 
-ROOT = Path(__file__).resolve().parents[2]
 needs_weights = pytest.mark.skipif(not available_models(), reason="no weights/*.tflite committed yet")
 
 
@@ -127,7 +124,7 @@ def test_callers_beyond_the_pool_wait_for_an_interpreter(pool):
 
 
 @needs_weights
-def test_serving_path_never_imports_tensorflow_keras_or_numba():
+def test_serving_path_never_imports_tensorflow_keras_or_numba(run_python):
     code = (
         "import sys, numpy as np\n"
         "import ml.imageio, ml.registry, ml.segmenter, ml.compose, ml.refine, ml.cutout, ml.predict, ml.batch\n"
@@ -143,9 +140,7 @@ def test_serving_path_never_imports_tensorflow_keras_or_numba():
         " or n.startswith(('ml.models', 'ml.train', 'ml.data')))\n"
         "print('IMPORTED', bad)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "IMPORTED []" in out.stdout
+    assert "IMPORTED []" in run_python(code)
 
 
 @needs_weights
