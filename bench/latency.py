@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     runtimes = {model: load_runtime(model, args.weights) for model in args.models}
     results["weights_status"] = {model: rt.card.get("status", "unknown") for model, rt in runtimes.items()}
     for model, runtime in runtimes.items():
-        # One model call per photo, as the committed figures were measured; mirror averaging doubles it.
+        # One model call per photo, as the committed figures were measured; mirror averaging adds a second.
         segmenter = new_segmenter(model, tta=False, matting=args.matting, weights_dir=args.weights)
         results["pipeline"][model] = {size: time_pipeline(segmenter, data, args.runs) for size, data in photos.items()}
         results["threading"][model] = thread_scaling(runtime)

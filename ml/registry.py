@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.catalogue import DEFAULT_MODEL, table  # noqa: F401  (DEFAULT_MODEL: re-exported for the CLIs)
+from ml.catalogue import table
 from ml.errors import ModelError
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
