@@ -167,7 +167,7 @@ def test_unknown_fields_are_ignored_and_cannot_steer_the_job(app, client, data_d
     record = app.extensions["backdrop"].store.load(response.headers["X-Job-Id"])
     assert record["id"] != "0" * 32 and record["source"] == "api"
     assert record["original"]["file"] == "original.jpg"
-    assert set(record["settings"]) == {"model", "background", "format", "output"}
+    assert set(record["settings"]) == {"model", "background", "format", "output", "matting"}
     assert file_audit.writes_outside(data_dir) == []
 
 

@@ -27,6 +27,7 @@ from webapp import create_app
 from .conftest import decode, encode, portrait
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
+PlaywrightTimeout = playwright_sync.TimeoutError
 
 CHROMIUM = "/usr/bin/chromium"
 DEMO_STEM = "0037"
@@ -90,8 +91,16 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / name), full_page=True)
 
 
-def image_loaded(page, selector: str) -> bool:
-    return page.eval_on_selector(selector, "img => img.complete && img.naturalWidth > 0")
+def image_loaded(page, selector: str, timeout_ms: int = 15_000) -> bool:
+    """The image has loaded (waiting for it: on a busy machine a thumbnail can arrive after its row
+    says done), or it never does within the timeout."""
+    try:
+        page.wait_for_function("s => { const img = document.querySelector(s); "
+                               "return !!img && img.complete && img.naturalWidth > 0; }",
+                               arg=selector, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        return False
+    return True
 
 
 def test_upload_pick_colour_result_and_download(page, server, demo, tmp_path):
