@@ -9,7 +9,8 @@ Two sets, both kept away from training:
   (``ml.scenes``, ``ml.backgrounds``): groups, small people, busy backgrounds, exact labels;
 - **held-back photos**: the fixed tenth of the unlabelled photos that no training run sees
   (``ml.holdout``), scored against the teachers' ensemble label, pixels where the teachers disagree
-  left out. A teacher is part of that reference, so its own row there flatters it.
+  left out. The ensemble's members (MediaPipe among them) agree with it on every labelled pixel by
+  construction, so they have no row there.
 
 Every model is scored at full resolution: ours through the ``Segmenter`` as the command-line tools
 serve them, MediaPipe and the teachers resized back. Rows: IoU and boundary F overall, by the share
@@ -54,6 +55,8 @@ SCENE_SIZE = 512
 SEED = 2026
 SIZE_BINS = ((0.0, 0.05, "< 5 %"), (0.05, 0.15, "5-15 %"), (0.15, 0.40, "15-40 %"), (0.40, 1.01, "> 40 %"))
 PEOPLE_BINS = ((1, 1, "1"), (2, 2, "2"), (3, 99, "3+"))
+# The held-back photos' reference is the teachers' ensemble: its members cannot be scored against it.
+REFERENCE = set(ENSEMBLE) | {PEER_NAME}
 MIN_REGION_SHARE = 0.001   # a person region smaller than this share of the frame is not counted
 MaskFn = Callable[[np.ndarray], np.ndarray]
 
@@ -190,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         if not images:
             print(f"{name}: nothing to score yet", file=sys.stderr)
             continue
-        summary = summarize(evaluate(images, models), list(models))
-        table = markdown_table(summary, list(models))
+        scored = models if name == "scenes" else {m: f for m, f in models.items() if m not in REFERENCE}
+        summary = summarize(evaluate(images, scored), list(scored))
+        table = markdown_table(summary, list(scored))
         print(f"\n{name} ({len(images)} images; IoU / boundary F)\n{table}")
         report["sets"][name] = {"images": len(images), "digest": digest(images), "summary": summary, "table": table}
     args.out.parent.mkdir(parents=True, exist_ok=True)
