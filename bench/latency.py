@@ -46,6 +46,7 @@ from bench.machine import describe_machine
 from ml.compose import Transparent, compose
 from ml.errors import BackdropError
 from ml.imageio import encode_image, load_image
+from ml.library import new_segmenter
 from ml.matting import ON_BY_DEFAULT as MATTING_ON_BY_DEFAULT
 from ml.preprocess import letterbox
 from ml.refine import RefineConfig, reduce

@@ -20,7 +20,6 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ml.teachers import IGNORE
 
 PEOPLE_PER_SCENE = (1, 2, 3, 4, 5)
 PEOPLE_WEIGHTS = (0.3, 0.25, 0.2, 0.15, 0.1)
