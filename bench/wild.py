@@ -34,7 +34,7 @@ import numpy as np
 from bench.machine import describe_machine
 from ml.backgrounds import OUT as BACKGROUNDS
 from ml.backgrounds import load_backgrounds
-from ml.holdout import subset_of
+from ml.holdout import subset_index, subset_of
 from ml.imageio import load_image
 from ml.metrics import boundary_f, iou
 from ml.refocus import RefocusConfig
@@ -65,10 +65,10 @@ def scenes_of(subset: str, count: int, split: dict[str, list[str]],
               backgrounds: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``count`` scenes (RGB, 0/255 truth) from the people and backgrounds of one split's photos
     (``test`` for the figures; ``val`` to tune settings without looking at test)."""
-    cutouts = []
+    cutouts, index = [], subset_index(split)
     for folder in LABELLED:
         for path in photos(folder):
-            if subset_of(f"{folder.name}/{path.stem}", split) == subset:
+            if subset_of(f"{folder.name}/{path.stem}", index) == subset:
                 mask = cv2.imread(str(folder / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
                 cut = make_cutout(load_image(path), np.where(mask > 127, 255, 0).astype(np.uint8))
                 cutouts += [cut] if cut is not None else []

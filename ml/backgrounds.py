@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ml.holdout import subset_of
+from ml.holdout import subset_index, subset_of
 from ml.imageio import load_image
 from ml.teachers import BYSTANDER_TEACHERS as CHECKERS
 from ml.teachers import Teacher, load_teacher
@@ -105,11 +105,12 @@ def make_backgrounds(folders: list[Path], split: dict[str, list[str]], out: Path
     """Write every usable background; return one manifest row per background written or found.
     ``teachers`` find and check people (default MediaPipe and DeepLab)."""
     teachers = teachers or [load_teacher(name) for name in CHECKERS]
+    index = subset_index(split)
     rows = []
     for folder in folders:
         for path in photos(folder):
             key = f"{folder.name}/{path.stem}"
-            name = subset_of(key, split)
+            name = subset_of(key, index)
             target = out / name / f"{folder.name}__{path.stem}.jpg"
             if not target.is_file():
                 rgb = load_image(path)

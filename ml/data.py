@@ -19,8 +19,8 @@ from ml.augment import composite_onto, scene_augmentation, training_augmentation
 from ml.holdout import bucket, held_back
 from ml.preprocess import letterbox
 from ml.scenes import Cutout, make_cutout, mosaic, random_crop, synthesize_scene
-from ml.teachers import BYSTANDER_TEACHERS, IGNORE
-from ml.teachers.label import ensemble_mask, mark_bystanders, photos
+from ml.teachers import BYSTANDER_TEACHERS, ENSEMBLE, IGNORE
+from ml.teachers.label import ensemble_mask, label_path, mark_bystanders, photos
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "val", "test")
@@ -140,7 +140,8 @@ def teacher_labelled(folders: Iterable[Path], labels: Path) -> list[Sample]:
     (``ml.holdout``) that the wild benchmark keeps unseen."""
     return [Sample(folder.name, path.stem, path, None)
             for folder in map(Path, folders) for path in photos(folder)
-            if not held_back(f"{folder.name}/{path.stem}") and ensemble_mask(labels, folder.name, path.stem) is not None]
+            if not held_back(f"{folder.name}/{path.stem}")
+            and all(label_path(labels, folder.name, teacher, path.stem).is_file() for teacher in ENSEMBLE)]
 
 
 def teacher_masks(labels: Path) -> Callable[[Sample], np.ndarray]:

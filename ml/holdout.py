@@ -24,10 +24,13 @@ def held_back(key: str) -> bool:
     return bucket(key, UNLABELLED_SEED) < HELD_BACK_SHARE
 
 
-def subset_of(key: str, split: dict[str, list[str]]) -> str:
-    """train, val or test for a labelled photo (as the split file says); for a photo the split file
-    does not know (an unlabelled one): ``wild`` when held back, else train."""
-    for name in ("train", "val", "test"):
-        if key in split.get(name, ()):
-            return name
-    return "wild" if held_back(key) else "train"
+def subset_index(split: dict[str, list[str]]) -> dict[str, str]:
+    """key -> train, val or test, from a split file's lists: built once, so placing thousands of
+    photos does not scan the lists once per photo."""
+    return {key: name for name in ("train", "val", "test") for key in split.get(name, ())}
+
+
+def subset_of(key: str, index: dict[str, str]) -> str:
+    """train, val or test for a labelled photo (``subset_index`` of the split file); for a photo the
+    split file does not know (an unlabelled one): ``wild`` when held back, else train."""
+    return index.get(key) or ("wild" if held_back(key) else "train")

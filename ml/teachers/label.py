@@ -19,7 +19,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ml.holdout import SUBSETS, subset_of
+from ml.holdout import SUBSETS, subset_index, subset_of
 from ml.imageio import load_image
 from ml.teachers import ENSEMBLE, IGNORE, TEACHERS, Teacher, ensemble_label, load_teacher
 from ml.teachers.cache import CACHE_ROOT, write_atomic
@@ -75,8 +75,8 @@ def encode_probability(prob: np.ndarray) -> bytes:
     return png.tobytes()
 
 
-def keep(folder: Path, path: Path, split: dict[str, list[str]], subsets: list[str]) -> bool:
-    return subset_of(f"{folder.name}/{path.stem}", split) in subsets
+def keep(folder: Path, path: Path, index: dict[str, str], subsets: list[str]) -> bool:
+    return subset_of(f"{folder.name}/{path.stem}", index) in subsets
 
 
 def label_folder(folder: Path, teachers: list[Teacher], out: Path, paths: list[Path]) -> int:
@@ -109,9 +109,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    split = json.loads(args.split_file.read_text())
+    index = subset_index(json.loads(args.split_file.read_text()))
     try:
-        folders = {folder: [p for p in photos(folder) if keep(folder, p, split, args.subsets)] for folder in args.data}
+        folders = {folder: [p for p in photos(folder) if keep(folder, p, index, args.subsets)] for folder in args.data}
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

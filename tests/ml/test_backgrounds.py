@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from ml import backgrounds
-from ml.holdout import held_back, subset_of
+from ml.holdout import held_back, subset_index, subset_of
 
 
 class BrightTeacher:
@@ -64,7 +64,7 @@ def test_backgrounds_hold_nobody_keep_their_split_and_are_listed(tmp_path, make_
 
 def test_unlabelled_photos_are_train_or_held_back():
     keys = [f"street/{i}" for i in range(200)]
-    splits = [subset_of(key, {"train": [], "val": [], "test": []}) for key in keys]
+    splits = [subset_of(key, subset_index({"train": [], "val": [], "test": []})) for key in keys]
     assert set(splits) == {"train", "wild"}
     assert all((s == "wild") == held_back(k) for k, s in zip(keys, splits))
     assert 5 <= splits.count("wild") <= 40

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ml.holdout import held_back
+from ml.holdout import held_back, subset_index
 from ml.teachers import IGNORE, ensemble_label
 from ml.teachers import label as labelling
 
@@ -58,7 +58,7 @@ def test_labelling_writes_each_photo_once_and_resumes(tmp_path, make_dataset):
 
 
 def test_subsets_choose_labelled_photos_by_split_and_unlabelled_ones_by_hold_out(tmp_path):
-    split = {"train": ["ds/a"], "test": ["ds/b"], "seed": 1}
+    split = subset_index({"train": ["ds/a"], "test": ["ds/b"], "seed": 1})
     folder = tmp_path / "ds"
     keep = [labelling.keep(folder, Path(f"{stem}.jpg"), split, ["test"]) for stem in ("a", "b", "c")]
     assert keep == [False, True, False]
