@@ -30,6 +30,7 @@ import numpy as np
 
 from ml.holdout import subset_index, subset_of
 from ml.imageio import load_image
+from ml.registry import DEFAULT_WEIGHTS_DIR
 from ml.teachers import BYSTANDER_TEACHERS as CHECKERS
 from ml.teachers import Teacher, load_teacher
 from ml.teachers.cache import CACHE_ROOT, write_atomic
@@ -161,7 +162,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ml.backgrounds", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", nargs="+", type=Path, default=[], help="folders holding images/ (and masks/)")
-    parser.add_argument("--split-file", type=Path, default=Path("weights/split.json"))
+    parser.add_argument("--split-file", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
     parser.add_argument("--out", type=Path, default=OUT, help=f"background cache (default {OUT})")
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help="manifest to write (committed)")
     parser.add_argument("--manifest-only", action="store_true", help="only list what the cache holds now")

@@ -21,6 +21,7 @@ import numpy as np
 
 from ml.holdout import SUBSETS, subset_index, subset_of
 from ml.imageio import load_image
+from ml.registry import DEFAULT_WEIGHTS_DIR
 from ml.teachers import ENSEMBLE, IGNORE, TEACHERS, Teacher, ensemble_label, load_teacher
 from ml.teachers.cache import CACHE_ROOT, write_atomic
 
@@ -102,7 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", nargs="+", type=Path, required=True, help="folders holding images/")
     parser.add_argument("--teachers", nargs="+", choices=sorted(TEACHERS), default=list(ENSEMBLE))
     parser.add_argument("--out", type=Path, default=OUT, help=f"label cache (default {OUT})")
-    parser.add_argument("--split-file", type=Path, default=Path("weights/split.json"), help="the labelled split")
+    parser.add_argument("--split-file", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json", help="the labelled split")
     parser.add_argument("--subsets", nargs="+", choices=SUBSETS, default=list(SUBSETS))
     return parser.parse_args(argv)
 
