@@ -24,19 +24,19 @@ def photometric() -> list[A.BasicTransform]:
     ]
 
 
-def training_augmentation() -> A.Compose:
-    """Augmentation pipeline for square, letterboxed training photos."""
+def training_augmentation(seed: int | None = None) -> A.Compose:
+    """Augmentation pipeline for square, letterboxed training photos (``seed``: the same draws every time)."""
     return A.Compose([
         A.HorizontalFlip(p=0.5),
         A.Affine(scale=(0.5, 1.5), translate_percent=(-0.25, 0.25), rotate=(-45, 45),
                  border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=0.7),
         *photometric(),
-    ])
+    ], seed=seed)
 
 
-def scene_augmentation() -> A.Compose:
+def scene_augmentation(seed: int | None = None) -> A.Compose:
     """Augmentation for synthetic scenes and mosaics: a flip and the photometric changes."""
-    return A.Compose([A.HorizontalFlip(p=0.5), *photometric()])
+    return A.Compose([A.HorizontalFlip(p=0.5), *photometric()], seed=seed)
 
 
 def composite_onto(image: np.ndarray, mask: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

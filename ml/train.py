@@ -4,6 +4,10 @@ Everything a run needs to continue after a kill lives in ``--out``: ``last.keras
 optimizer state, saved every epoch), ``state.json`` (epoch, best validation IoU, epochs without
 improvement), ``log.csv`` and ``split.json``. ``--resume`` picks up from there; the learning rate
 follows a polynomial decay computed from the epoch number, so it too survives a restart.
+
+On a lent GPU machine (docs/training.md) a run has minutes, not epochs: ``--pack-to DIR`` writes the
+training data small enough to carry there (``ml.pack``), ``--packed DIR`` trains from it, and
+``--max-minutes`` decays the rate over the time given and stops before it runs out.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import argparse
 import json
 import shlex
 import sys
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +32,8 @@ from ml.data import (DatasetError, Sample, SegmentationBatches, Synthesis, cutou
                      load_or_make_split, select, teacher_labelled, teacher_masks, with_bystanders_ignored)
 from ml.losses import MaskedIoU, get_loss
 from ml.models import BUILDERS, build_model, load_keras_model
+from ml.pack import Pack, PackError, load_pack, save_pack
+from ml.scenes import make_cutout
 from ml.teachers import BYSTANDER_TEACHERS, ENSEMBLE
 from ml.teachers.label import OUT as LABELS
 
@@ -67,9 +74,20 @@ class Checkpointer(keras.callbacks.Callback):
     below the epoch-to-epoch noise of a few hundred validation images, and never stop otherwise.
     """
 
-    def __init__(self, out: Path, state: RunState, patience: int, min_delta: float = 0.0):
+    def __init__(self, out: Path, state: RunState, patience: int, min_delta: float = 0.0,
+                 deadline: float | None = None):
         super().__init__()
         self.out, self.state, self.patience, self.min_delta = out, state, patience, min_delta
+        self.deadline, self.epoch_started, self.longest_epoch = deadline, time.monotonic(), 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_started = time.monotonic()
+
+    def _out_of_time(self) -> bool:
+        """Whether another epoch as long as the longest so far would end past the deadline."""
+        now = time.monotonic()
+        self.longest_epoch = max(self.longest_epoch, now - self.epoch_started)
+        return self.deadline is not None and now + self.longest_epoch > self.deadline
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         iou = float((logs or {}).get(MONITOR, -1.0))
@@ -82,6 +100,8 @@ class Checkpointer(keras.callbacks.Callback):
         if self.state.wait >= self.patience:
             self.state.stopped_early = True
             self.model.stop_training = True
+        if self._out_of_time():
+            self.model.stop_training = True  # not stopped_early: --resume goes on
         _atomic_save(self.model, self.out / "last.keras")
         self.state.save(self.out / "state.json")
         plot_curves(self.out / "log.csv", self.out / "curves.png")
@@ -121,20 +141,31 @@ def plot_curves(csv_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
-def poly_decay(lr: float, epochs: int, power: float = 0.9):
-    """Learning rate for an epoch: ``lr * (1 - epoch / epochs) ** power``, floored at 1 % of ``lr``.
+def poly_decay(lr: float, epochs: int, power: float = 0.9, seconds: float | None = None,
+               clock=time.monotonic):
+    """Learning rate for an epoch: ``lr * (1 - progress) ** power``, floored at 1 % of ``lr``, where
+    progress is ``epoch / epochs`` or, given ``seconds``, the share of that time spent since the
+    first call if that is further on.
 
     Past ``epochs`` the rate stays at the floor, so a run given more epochs than its decay can go on
     at the floor rate until early stopping says validation IoU has stopped improving.
     """
-    return lambda epoch: max(lr * max(1.0 - epoch / epochs, 0.0) ** power, lr * 0.01)
+    started: list[float] = []
+
+    def rate(epoch: int) -> float:
+        started[:] = started or [clock()]
+        progress = epoch / epochs
+        if seconds:
+            progress = max(progress, (clock() - started[0]) / seconds)
+        return max(lr * max(1.0 - progress, 0.0) ** power, lr * 0.01)
+    return rate
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, choices=sorted(BUILDERS))
-    parser.add_argument("--data", required=True, nargs="+", help="dataset folders (images/ + masks/)")
+    parser.add_argument("--data", nargs="+", help="dataset folders (images/ + masks/); needed unless --packed")
     parser.add_argument("--out", required=True, type=Path, help="run folder for checkpoints and logs")
     parser.add_argument("--epochs", type=positive_int, default=150, help="maximum epochs (default 150)")
     parser.add_argument("--batch", type=positive_int, default=16)
@@ -168,7 +199,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", type=Path, help="split file to use or create (default OUT/split.json)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
+    parser.add_argument("--pack-to", type=Path,
+                        help="write the training and validation data to this folder (ml.pack) and stop")
+    parser.add_argument("--pack-backgrounds", type=positive_int, default=600,
+                        help="--pack-to: at most this many backgrounds, drawn with --seed (default 600)")
+    parser.add_argument("--packed", type=Path, help="train from a folder written by --pack-to instead of --data")
+    parser.add_argument("--epoch-size", type=positive_int,
+                        help="samples per epoch (default: every training photo once)")
+    parser.add_argument("--workers", type=positive_int, default=2, help="threads making batches (default 2)")
+    parser.add_argument("--processes", action="store_true",
+                        help="make batches in forked processes rather than threads (for many cores)")
+    parser.add_argument("--max-minutes", type=float,
+                        help="decay the rate over this much time and stop before it is spent")
     args = parser.parse_args(argv)
+    if not args.packed and not args.data:
+        parser.error("give --data (dataset folders) or --packed (a folder written by --pack-to)")
     args.size = args.size or MODELS[args.model].input_size
     return args
 
@@ -179,11 +224,21 @@ def _per_model(field: str) -> str:
 
 
 def build_for_training(name: str, size: int, lr: float = DEFAULT_LR, loss: str | None = None,
-                       pretrained_encoder: bool = False) -> keras.Model:
+                       pretrained_encoder: bool = False, init: Path | None = None) -> keras.Model:
     """A fresh model compiled as training compiles it (Adam, the model's default loss, IoU metric),
-    its encoder taken from DeepLabV3 first when asked (mobile-unet)."""
+    starting from ``init``'s weights or, when asked (mobile-unet), DeepLabV3's encoder.
+
+    From ``init`` the layers it froze stay frozen (the pretrained encoder's batch norms): copying
+    weights alone would thaw them, and a thawed identity batch norm undoes what that model learned.
+    """
     model = build_model(name, size)
-    if pretrained_encoder:
+    if init:
+        source = load_keras_model(init)
+        model.set_weights(source.get_weights())
+        for layer, frozen in zip(model.layers, source.layers):
+            layer.trainable = frozen.trainable
+        print(f"weights from {init}", flush=True)
+    elif pretrained_encoder:
         from ml.models.pretrained import load_pretrained_encoder
         print(f"pretrained encoder: {load_pretrained_encoder(model)} layers", flush=True)
     model.compile(
@@ -201,11 +256,7 @@ def prepare_model(args: argparse.Namespace, state: RunState) -> keras.Model:
     if args.resume and last.is_file():
         print(f"resuming from {last} after epoch {state.epoch}", flush=True)
         return load_keras_model(last, compile=True)
-    model = build_for_training(args.model, args.size, args.lr, args.loss, args.pretrained_encoder and not args.init)
-    if args.init:
-        model.set_weights(load_keras_model(args.init).get_weights())
-        print(f"weights from {args.init}", flush=True)
-    return model
+    return build_for_training(args.model, args.size, args.lr, args.loss, args.pretrained_encoder, args.init)
 
 
 def training_data(args: argparse.Namespace, train_samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, Synthesis, dict]:
@@ -232,6 +283,55 @@ def training_data(args: argparse.Namespace, train_samples: list[Sample]) -> tupl
     return images, masks, synthesis, facts
 
 
+def pack(args: argparse.Namespace) -> int:
+    """Write what a run on ``--data`` would train and validate on to ``--pack-to``; bytes written."""
+    train_samples, val_samples = split_samples(args)
+    images, masks, synthesis, facts = training_data(args, train_samples)
+    val_images, val_masks = load_letterboxed(val_samples, args.size)
+    backgrounds = list(synthesis.backgrounds)
+    if len(backgrounds) > args.pack_backgrounds:
+        keep = np.random.default_rng(args.seed).choice(len(backgrounds), args.pack_backgrounds, replace=False)
+        backgrounds = [backgrounds[i] for i in sorted(keep)]
+    facts = {**facts, "backgrounds": len(backgrounds), "packed_from": len(synthesis.backgrounds),
+             "cutouts": None, "val": len(val_samples)}
+    return save_pack(args.pack_to, Pack(images, masks, val_images, val_masks, backgrounds,
+                                        len(train_samples), facts))
+
+
+def packed_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Synthesis, dict]:
+    """Training and validation arrays, synthesis and facts from a ``--pack-to`` folder. Scene
+    people are cut from the letterboxed labelled photos (the pack holds no full-size photo)."""
+    data = load_pack(args.packed, args.size)
+    cutouts = [cut for cut in map(make_cutout, data.images[:data.labelled], data.masks[:data.labelled])
+               if cut is not None] if args.scenes else []
+    synthesis = Synthesis(data.backgrounds, cutouts, args.scenes, args.mosaics, args.composite)
+    facts = {**data.facts, "cutouts": len(cutouts), "scenes": args.scenes, "mosaics": args.mosaics,
+             "composite": args.composite, "packed": str(args.packed)}
+    print(f"training data from {args.packed}: {len(data.images)} photos ({data.labelled} labelled), "
+          f"{len(data.backgrounds)} backgrounds, {len(cutouts)} cutouts", flush=True)
+    return data.images, data.masks, data.val_images, data.val_masks, synthesis, facts
+
+
+def split_samples(args: argparse.Namespace) -> tuple[list[Sample], list[Sample]]:
+    """The labelled training and validation samples of ``--data`` under the run's split."""
+    samples = discover_all(args.data)
+    split = load_or_make_split(args.split or args.out / "split.json", samples, args.seed)
+    train_samples, val_samples = select(samples, split, "train"), select(samples, split, "val")
+    if not train_samples or not val_samples:
+        raise DatasetError("the split leaves no training or no validation images; add more data")
+    return train_samples, val_samples
+
+
+def all_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Synthesis, dict]:
+    """Training and validation arrays, synthesis and facts, from a pack or from the dataset folders."""
+    if args.packed:
+        return packed_data(args)
+    train_samples, val_samples = split_samples(args)
+    train_x, train_y, synthesis, facts = training_data(args, train_samples)
+    return (train_x, train_y, *load_letterboxed(val_samples, args.size), synthesis,
+            {**facts, "val": len(val_samples)})
+
+
 def command_history(run_json: Path, command: str, epochs_done: int) -> list[dict]:
     """Every command that trained this run, with the epoch it started at: a resumed run may change
     its schedule (``--epochs``, ``--decay-epochs``), and the model card must show all of it.
@@ -255,32 +355,30 @@ def train(args: argparse.Namespace) -> RunState:
     if state.stopped_early or state.epoch >= args.epochs:
         print(f"nothing to do: run finished at epoch {state.epoch} (best val IoU {state.best_iou:.4f})")
         return state
-    samples = discover_all(args.data)
-    split = load_or_make_split(args.split or args.out / "split.json", samples, args.seed)
-    train_samples, val_samples = select(samples, split, "train"), select(samples, split, "val")
-    if not train_samples or not val_samples:
-        raise DatasetError("the split leaves no training or no validation images; add more data")
     command = "python -m ml.train " + shlex.join(sys.argv[1:])
-    train_x, train_y, synthesis, facts = training_data(args, train_samples)
+    train_x, train_y, val_x, val_y, synthesis, facts = all_data(args)
     _atomic_write_text(args.out / "run.json", json.dumps({
         "command": command, "args": {k: str(v) for k, v in vars(args).items()},
         "history": command_history(args.out / "run.json", command, state.epoch),
-        "train_images": len(train_samples), "val_images": len(val_samples), "data": facts}, indent=1))
-    val_x, val_y = load_letterboxed(val_samples, args.size)
+        "train_images": facts["labelled"], "val_images": len(val_x), "data": facts}, indent=1))
     model = prepare_model(args, state)
     print(f"{args.model}: {model.count_params():,} parameters, {len(train_x)} train / {len(val_x)} val images, "
           f"input {args.size}px", flush=True)
+    seconds = args.max_minutes * 60 if args.max_minutes else None
     model.fit(
-        SegmentationBatches(train_x, train_y, args.batch, augment=True, synthesis=synthesis,
-                            seed=args.seed + state.epoch, workers=2),
+        SegmentationBatches(train_x, train_y, args.batch, augment=True, synthesis=synthesis, seed=args.seed,
+                            epoch=state.epoch, epoch_size=args.epoch_size, workers=args.workers,
+                            use_multiprocessing=args.processes),
         validation_data=SegmentationBatches(val_x, val_y, args.batch),
         initial_epoch=state.epoch,
         epochs=args.epochs,
         verbose=2,
         callbacks=[
-            keras.callbacks.LearningRateScheduler(poly_decay(args.lr, args.decay_epochs or args.epochs)),
+            keras.callbacks.LearningRateScheduler(poly_decay(args.lr, args.decay_epochs or args.epochs,
+                                                             seconds=seconds)),
             keras.callbacks.CSVLogger(str(args.out / "log.csv"), append=True),
-            Checkpointer(args.out, state, args.patience, args.min_delta),
+            Checkpointer(args.out, state, args.patience, args.min_delta,
+                         deadline=time.monotonic() + seconds if seconds else None),
         ],
     )
     print(f"done: {state.epoch} epochs, best val IoU {state.best_iou:.4f} at epoch {state.best_epoch}"
@@ -291,8 +389,11 @@ def train(args: argparse.Namespace) -> RunState:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        if args.pack_to:
+            print(f"packed {pack(args) / 2**20:.1f} MiB into {args.pack_to}")
+            return 0
         train(args)
-    except DatasetError as error:
+    except (DatasetError, PackError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

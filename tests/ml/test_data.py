@@ -220,3 +220,22 @@ def test_bystanders_are_left_out_where_both_fast_teachers_see_a_person(tmp_path,
     assert (marked[:-6] != IGNORE).all()
     other = data.discover(dataset)[1]                             # no teacher labels: mask as it is
     np.testing.assert_array_equal(data.with_bystanders_ignored(labels)(other), data.read_mask(other.mask_path))
+
+
+def test_batches_are_drawn_from_seed_epoch_and_batch_alone(dataset):
+    """Workers in threads or forked processes make different batches, and a resumed run the same."""
+    images, masks = data.load_letterboxed(data.discover(dataset), 64)
+    make = lambda epoch=0: data.SegmentationBatches(images, masks, batch_size=3, augment=True, seed=5, epoch=epoch)
+    first, again = make(), make()
+    np.testing.assert_array_equal(first[0][0], again[0][0])
+    assert not np.array_equal(first[0][0], first[1][0])
+    first.on_epoch_end()
+    np.testing.assert_array_equal(first[0][0], make(epoch=1)[0][0])
+    assert not np.array_equal(first[0][0], again[0][0])
+
+
+def test_an_epoch_can_hold_several_passes(dataset):
+    images, masks = data.load_letterboxed(data.discover(dataset), 32)
+    batches = data.SegmentationBatches(images, masks, batch_size=4, augment=True, epoch_size=3 * len(images) - 1)
+    assert len(batches.order) == 3 * len(images) - 1 and len(batches) == -(-len(batches.order) // 4)
+    assert np.bincount(batches.order).min() >= 2    # every photo at least twice, in reshuffled passes

@@ -12,7 +12,8 @@ pytest.importorskip("keras")
 from ml import train  # noqa: E402
 from ml.holdout import held_back  # noqa: E402
 from ml.models import load_keras_model  # noqa: E402
-from ml.teachers import ENSEMBLE  # noqa: E402
+from ml.pack import load_pack  # noqa: E402
+from ml.teachers import ENSEMBLE, IGNORE  # noqa: E402
 from ml.teachers.label import label_path  # noqa: E402
 
 
@@ -175,3 +176,76 @@ def test_counts_and_thresholds_out_of_range_are_refused(flag, value, capsys):
         train.parse_args(["--model", "sinet", "--data", "d", "--out", "o", flag, value])
     assert exit_info.value.code == 2
     assert flag in capsys.readouterr().err
+
+
+def test_a_pack_trains_like_its_folders_and_round_trips(run, tmp_path, capsys):
+    """--pack-to writes what the run trains on; --packed trains from it without any folder."""
+    _, args = run
+    packed = tmp_path / "pack"
+    assert train.main(args + ["--out", str(tmp_path / "unused"), "--pack-to", str(packed)]) == 0
+    assert "packed" in capsys.readouterr().out and not (tmp_path / "unused" / "last.keras").exists()
+    pack = load_pack(packed, 64)
+    kept = sum(not held_back(f"street/{stem}") for stem in range(4))
+    assert pack.images.shape == (8 + kept, 64, 64, 3) and pack.masks.shape == (8 + kept, 64, 64)
+    assert pack.val_images.shape == (2, 64, 64, 3) and pack.labelled == 8 and len(pack.backgrounds) == 3
+    # masks are lossless (the unlabelled value survives); photos are close to what the run loads
+    assert set(np.unique(pack.masks)) <= {0, IGNORE, 255} and (pack.masks[:8] == 255).any()
+    assert np.abs(load_pack(packed, 32).images.astype(int)).max() > 0
+    out = tmp_path / "from-pack"
+    assert train.main(["--model", "sinet", "--packed", str(packed), "--out", str(out), "--size", "64",
+                       "--batch", "4", "--epochs", "1", "--epoch-size", "20"]) == 0
+    assert "8 labelled), 3 backgrounds, 8 cutouts" in capsys.readouterr().out
+    recorded = json.loads((out / "run.json").read_text())
+    assert recorded["data"]["packed"] == str(packed) and recorded["train_images"] == 8
+    assert json.loads((out / "state.json").read_text())["epoch"] == 1
+
+
+def test_training_needs_data_or_a_pack(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--model", "sinet", "--out", "o"])
+    assert "--packed" in capsys.readouterr().err
+
+
+def test_a_missing_pack_is_a_message_not_a_traceback(tmp_path, capsys):
+    assert train.main(["--model", "sinet", "--packed", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "no training pack" in capsys.readouterr().err
+
+
+def test_a_time_budget_decays_the_rate_by_time_spent():
+    now = [0.0]
+    schedule = train.poly_decay(1.0, epochs=1000, seconds=100, clock=lambda: now[0])
+    assert schedule(0) == 1.0
+    now[0] = 50.0
+    assert schedule(1) == pytest.approx(0.5 ** 0.9)      # half the time gone, whatever the epoch
+    now[0] = 150.0
+    assert schedule(2) == 0.01
+
+
+def test_checkpointer_stops_before_the_deadline(tmp_path, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(train.time, "monotonic", lambda: clock[0])
+    state, model = train.RunState(), _Model()
+    checkpointer = train.Checkpointer(tmp_path, state, patience=50, deadline=25.0)
+    checkpointer.set_model(model)
+    (tmp_path / "log.csv").write_text("epoch,val_iou\n")
+    for epoch in range(5):
+        checkpointer.on_epoch_begin(epoch)
+        clock[0] += 10.0
+        checkpointer.on_epoch_end(epoch, {"val_iou": 0.5 + epoch / 100})
+        if model.stop_training:
+            break
+    # after 20 s another 10 s epoch would end at 30 s > 25 s: stop, but not as an early stop
+    assert state.epoch == 2 and model.stop_training and not state.stopped_early
+
+
+def test_init_weights_keep_the_layers_their_model_froze(tmp_path):
+    """Starting from a model whose batch norms were frozen (the pretrained encoder's) keeps them
+    frozen: a thawed identity batch norm would undo what that model learned."""
+    source = train.build_for_training("sinet", 64)
+    frozen = [layer.name for layer in source.layers if layer.weights][:3]
+    for name in frozen:
+        source.get_layer(name).trainable = False
+    source.save(tmp_path / "init.keras")
+    model = train.build_for_training("sinet", 64, init=tmp_path / "init.keras")
+    assert [layer.name for layer in model.layers if not layer.trainable] == frozen
+    np.testing.assert_array_equal(model.get_weights()[0], source.get_weights()[0])
