@@ -20,8 +20,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import keras
-
 import numpy as np
 
 from ml.arguments import input_size, non_negative_float, positive_int, probability
@@ -293,7 +293,7 @@ def pack(args: argparse.Namespace) -> int:
         keep = np.random.default_rng(args.seed).choice(len(backgrounds), args.pack_backgrounds, replace=False)
         backgrounds = [backgrounds[i] for i in sorted(keep)]
     facts = {**facts, "backgrounds": len(backgrounds), "packed_from": len(synthesis.backgrounds),
-             "cutouts": None, "val": len(val_samples)}
+             "cutouts": None, "val": len(val_samples), "pack_command": "python -m ml.train " + shlex.join(sys.argv[1:])}
     return save_pack(args.pack_to, Pack(images, masks, val_images, val_masks, backgrounds,
                                         len(train_samples), facts))
 
@@ -365,6 +365,8 @@ def train(args: argparse.Namespace) -> RunState:
     print(f"{args.model}: {model.count_params():,} parameters, {len(train_x)} train / {len(val_x)} val images, "
           f"input {args.size}px", flush=True)
     seconds = args.max_minutes * 60 if args.max_minutes else None
+    if args.processes:
+        cv2.setNumThreads(1)  # forked workers must not inherit OpenCV's thread pool (it can hang them)
     model.fit(
         SegmentationBatches(train_x, train_y, args.batch, augment=True, synthesis=synthesis, seed=args.seed,
                             epoch=state.epoch, epoch_size=args.epoch_size, workers=args.workers,
