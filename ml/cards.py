@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import shlex
 import sys
 from datetime import date
 from pathlib import Path
@@ -109,9 +110,19 @@ def synthesis_entry(run: dict[str, Any], licences: dict[str, str]) -> dict[str, 
                                  for folder, count in facts["teacher_labelled"].items()],
             "teachers": [{"name": name, "source": SOURCES[name]} for name in facts["teachers"]],
             "backgrounds_manifest": "checkpoints/data/backgrounds.json",
-            "init": run["args"].get("init") if run["args"].get("init") not in (None, "None")
-            else ("DeepLabV3 MobileNetV2 width 0.5 encoder (../shared/pretrained, Apache-2.0)"
-                  if run["args"].get("pretrained_encoder") == "True" else "random")}
+            "init": starting_weights(run)}
+
+
+def starting_weights(run: dict[str, Any]) -> str:
+    """Where the run's weights started, read from the command that began it: a resumed command's own
+    arguments no longer name ``--init`` or ``--pretrained-encoder``."""
+    history = run.get("history") or [{"command": run["command"]}]
+    words = shlex.split(history[0]["command"])
+    if "--init" in words[:-1]:
+        return words[words.index("--init") + 1]
+    if "--pretrained-encoder" in words:
+        return "DeepLabV3 MobileNetV2 width 0.5 encoder (../shared/pretrained, Apache-2.0)"
+    return "random"
 
 
 def infer_status(run: dict[str, Any], state: dict[str, Any]) -> str:

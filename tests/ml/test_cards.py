@@ -96,7 +96,8 @@ def test_card_follows_the_schema_with_facts_from_their_sources(project):
 def test_card_names_every_teacher_source_and_count(project):
     run_json = project["run"] / "run.json"
     run = json.loads(run_json.read_text())
-    run["args"].update({"init": "None", "pretrained_encoder": "True"})
+    run["history"] = [{"from_epoch": 1, "command": run["command"] + " --pretrained-encoder"},
+                      {"from_epoch": 2, "command": run["command"] + " --resume"}]
     run["data"] = {"labelled": 6, "teacher_labelled": {"street": 36}, "teachers": ["mediapipe", "isnet"],
                    "bystanders_by": ["mediapipe"], "backgrounds": 12, "cutouts": 6, "scenes": 0.3, "mosaics": 0.1,
                    "composite": 0.15}
@@ -152,3 +153,12 @@ def test_licences_parsed_from_markdown_table(tmp_path):
     assert cards.dataset_licences(tmp_path / "README.md") == {
         "alpha": "none stated: research/competition data", "beta": "Apache-2.0 (repository)"}
     assert cards.dataset_licences(tmp_path / "missing.md") == {}
+
+
+def test_starting_weights_come_from_the_command_that_began_the_run():
+    """A resumed command names no --init; the card still says where the weights started."""
+    run = {"command": "python -m ml.train --model sinet --resume",
+           "history": [{"from_epoch": 1, "command": "python -m ml.train --model sinet --init 'old run/best.keras'"},
+                       {"from_epoch": 10, "command": "python -m ml.train --model sinet --resume"}]}
+    assert cards.starting_weights(run) == "old run/best.keras"
+    assert cards.starting_weights({"command": "python -m ml.train --model sinet"}) == "random"
