@@ -15,10 +15,11 @@ from typing import Union
 import numpy as np
 from PIL import Image
 
-from ml.catalogue import DEFAULT_MODEL
+from ml.catalogue import DEFAULT_MODEL, MODELS
 from ml.compose import Background, compose, parse_background
 from ml.imageio import DEFAULT_MAX_PIXELS, image_to_rgb, load_image
 from ml.matting import ON_BY_DEFAULT as MATTING_ON_BY_DEFAULT
+from ml.refocus import RefocusConfig
 from ml.registry import DEFAULT_WEIGHTS_DIR, ModelRuntime, load_runtime
 from ml.segmenter import CROP_MARGIN, Segmenter
 
@@ -33,20 +34,25 @@ ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
 def new_segmenter(name: str = DEFAULT_MODEL, *, tta: bool = TTA_ON_BY_DEFAULT, refine: bool = True,
                   matting: bool = MATTING_ON_BY_DEFAULT, threshold: int = DEFAULT_THRESHOLD,
-                  weights_dir: Path = DEFAULT_WEIGHTS_DIR, backend: str = "tflite") -> Segmenter:
+                  refocus: bool | None = None, weights_dir: Path = DEFAULT_WEIGHTS_DIR,
+                  backend: str = "tflite") -> Segmenter:
     """The segmenter for model ``name`` with these settings, made once and then shared.
 
-    Segmenters are stateless per call and safe across threads, so one per (model file, settings) is
-    enough. The weights are looked up afresh each call (``load_runtime`` notices a replaced file), so a
-    new file gets a new segmenter. Raises ModelError for an unknown name or a missing/corrupt file.
+    ``refocus`` (coarse to fine, ``ml.refocus``) defaults to the catalogue's word for the model: on
+    where it found small people better on the validation scenes. Segmenters are stateless per call
+    and safe across threads, so one per (model file, settings) is enough. The weights are looked up
+    afresh each call (``load_runtime`` notices a replaced file), so a new file gets a new segmenter.
+    Raises ModelError for an unknown name or a missing/corrupt file.
     """
     runtime = load_runtime(name, Path(weights_dir), backend)
-    return _segmenter(runtime, tta, refine, matting, threshold)
+    return _segmenter(runtime, tta, refine, matting, threshold, MODELS[name].refocus if refocus is None else refocus)
 
 
 @lru_cache(maxsize=32)
-def _segmenter(runtime: ModelRuntime, tta: bool, refine: bool, matting: bool, threshold: int) -> Segmenter:
-    return Segmenter(runtime, tta=tta, refine=refine, threshold=threshold, matting=matting)
+def _segmenter(runtime: ModelRuntime, tta: bool, refine: bool, matting: bool, threshold: int,
+               refocus: bool) -> Segmenter:
+    return Segmenter(runtime, tta=tta, refine=refine, threshold=threshold, matting=matting,
+                     refocus=RefocusConfig() if refocus else None)
 
 
 def remove(image: ImageInput, model: str | Segmenter = DEFAULT_MODEL, background: str | Background = "transparent",
@@ -57,7 +63,7 @@ def remove(image: ImageInput, model: str | Segmenter = DEFAULT_MODEL, background
 
     ``image`` is a file path, the file's bytes, a Pillow image or a uint8 array (grey, RGB or RGBA;
     alpha is ignored). ``model`` is a catalogue name, or a segmenter already made (a batch reuses one);
-    ``settings`` go to ``new_segmenter`` with a name (``tta``, ``refine``, ``matting``, ``threshold``,
+    ``settings`` go to ``new_segmenter`` with a name (``tta``, ``refine``, ``matting``, ``threshold``, ``refocus``,
     ``weights_dir``, ``backend``). ``crop`` trims the result to the subject's box plus ``margin``.
     """
     if isinstance(model, Segmenter) and settings:
