@@ -23,9 +23,10 @@ from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
 from bench.machine import describe_machine
+from ml.compose import parse_background
 from ml.imageio import encode_image, load_image
 from webapp import create_app
-from webapp.pipeline import Picture
+from webapp.pipeline import ChosenBackground, Picture
 
 CHROMIUM = "/usr/bin/chromium"
 DEFAULT_PHOTO = Path("/work/shared/datasets/ccp/images/0037.jpg")
@@ -71,7 +72,7 @@ def main() -> None:
             data = encode_image(rgb, "jpg", 90)
             for label, spec in BACKGROUNDS.items():
                 record = jobs.start(Picture(data, rgb, "photo.jpg"), "page", {"model": "sinet", "background": spec})
-                render = jobs.render(record, "sinet", spec, rgb=rgb)
+                render = jobs.render(record, "sinet", ChosenBackground(parse_background(spec)), rgb=rgb)
                 full = len(data) + record["files"][record["masks"]["sinet"]["cutout"] if spec == "transparent"
                                                    else render["file"]]["bytes"]
                 context = browser.new_context(viewport={"width": 1366, "height": 900})

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         fmt = normalise_format(args.format)
-        background = parse_background(args.background, args.max_pixels)
+        background = parse_background(args.background, args.max_pixels, files=True)
     except (ValueError, BackdropError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

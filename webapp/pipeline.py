@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from ml import metrics
-from ml.compose import Background, Colour, Framing, ImageBackground, compose, parse_background
+from ml.compose import Background, Colour, Framing, Transparent, compose, parse_background
 from ml.errors import ImageError
 from ml.imageio import MIME_TYPES, encode_image, fit_within, load_image
 
@@ -110,17 +110,18 @@ def previews(image: np.ndarray) -> Previews:
     return Previews(fmt, *encoded)
 
 
-def background_for(spec: str, picture: Picture | None) -> Background:
-    """A validated spec (``transparent``, ``blur``, ``#rrggbb``) or ``image`` with its picture.
+@dataclass(frozen=True)
+class ChosenBackground:
+    """A request's background, parsed once: what to compose on and, for an image background, the
+    upload it was read from (stored with the render, so "other model" can reuse it)."""
 
-    Image backgrounds are built from the uploaded pixels, never from a path: ``parse_background``
-    also accepts file paths, which must never be reachable from a request.
-    """
-    if spec == "image":
-        if picture is None:
-            raise ValueError("an image background needs its picture")
-        return ImageBackground(picture.rgb)
-    return parse_background(spec)
+    background: Background
+    picture: Picture | None = None
+
+    @property
+    def spec(self) -> str:
+        """What the job records (``ml.compose.parse_background`` reads it back)."""
+        return self.background.spec
 
 
 # A change to a job: edits the record as stored now (JobStore.update) and returns the files it names.
@@ -250,7 +251,7 @@ class JobRunner:
         rgb = self.original_rgb(record) if rgb is None else rgb
         with self.models.slot():
             start = time.perf_counter()
-            cutout = compose(rgb, alpha, parse_background("transparent"))
+            cutout = compose(rgb, alpha, Transparent())
             took = _ms(start)
             data = encode_image(cutout, "png")
             made = previews(cutout)
@@ -301,12 +302,11 @@ class JobRunner:
         return metrics.binarize(decode_grey_png(self.store.read_file(record["id"], record["masks"][model]["mask"])))
 
     # -- renders --------------------------------------------------------------------------------
-    def render(self, record: dict[str, Any], model: str, spec: str, picture: Picture | None = None,
-               rgb: np.ndarray | None = None, fmt: str = "jpg", framing: Framing = Framing()) -> dict[str, Any]:
-        """Compose the job's photo with ``model``'s matte over background ``spec``; returns the render.
+    def render(self, record: dict[str, Any], model: str, chosen: ChosenBackground, rgb: np.ndarray | None = None,
+               fmt: str = "jpg", framing: Framing = Framing()) -> dict[str, Any]:
+        """Compose the job's photo with ``model``'s matte over the ``chosen`` background; returns the render.
 
-        ``picture`` is the uploaded background for ``spec == "image"``. A transparent background in a
-        format without alpha (JPEG) gets white. A whole transparent PNG is the cutout itself, not a
+        The render records the background's ``spec``. A transparent background in a format without alpha (JPEG) gets white. A whole transparent PNG is the cutout itself, not a
         copy; ``framing`` (API: crop=subject, max_side) crops and scales the photo and matte first.
         The matte, cutout and render this needs are stored in one transaction, with the next free
         render number at that moment, whoever else renders meanwhile; or, if it fails, none of them.
@@ -318,13 +318,13 @@ class JobRunner:
         else:
             rgb = self.original_rgb(record) if rgb is None else rgb
             changes, alpha, hard = self._segment(record, model, rgb)
-        background = background_for(spec, picture)
+        background, picture = chosen.background, chosen.picture
         transparent = background.transparent
         cutout = cutout_name(model) if transparent else None
         if cutout is not None and cutout not in record["files"]:
             rgb = self.original_rgb(record) if rgb is None else rgb
             changes.append(self._cutout(record, model, rgb, alpha))
-        render: dict[str, Any] = {"model": model, "background": spec}
+        render: dict[str, Any] = {"model": model, "background": background.spec}
         data = None
         made: Previews | None = None
         if transparent and fmt == "png" and framing.whole:
@@ -345,7 +345,7 @@ class JobRunner:
                 render["timings_ms"] = {"compose": compose_ms, "encode": _ms(start)}
                 if not transparent:
                     made = previews(composed)
-        uploaded = upload_type(picture.data) if picture is not None and spec == "image" else None
+        uploaded = upload_type(picture.data) if picture is not None else None
 
         def add(current: dict[str, Any]) -> Files:
             number = max((r["n"] for r in current["renders"]), default=0) + 1
@@ -381,13 +381,14 @@ class JobRunner:
         mask = metrics.binarize(scaled).astype(np.uint8) * 255  # scaling greys the outline: 0/255 again
         return encode_image(mask, fmt)
 
-    def stored_background(self, record: dict[str, Any], render: dict[str, Any]) -> Picture | None:
-        """The uploaded background picture of an earlier render, to reuse it with another model."""
+    def stored_background(self, record: dict[str, Any], render: dict[str, Any]) -> ChosenBackground:
+        """The background of an earlier render, its uploaded picture included, to reuse it with another model."""
         name = render.get("background_file")
-        if name is None:
-            return None
-        data = self.store.read_file(record["id"], name)
-        return Picture(data, load_image(data, max_pixels=self.max_pixels), name)
+        picture = None
+        if name is not None:
+            data = self.store.read_file(record["id"], name)
+            picture = Picture(data, load_image(data, max_pixels=self.max_pixels), name)
+        return ChosenBackground(parse_background(render["background"], image=picture.rgb if picture else None), picture)
 
     # -- comparison with a ground truth ---------------------------------------------------------
     def start_compare(self, picture: Picture, truth: Picture | None, owner: str | None = None) -> dict[str, Any]:
