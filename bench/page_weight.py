@@ -4,7 +4,7 @@
 
 Serves the app (real models, temporary data directory) and opens the pages in Debian's chromium
 through Playwright, counting the bodies of image responses. Pages show previews (at most 1600 px,
-``webapp.pipeline.PREVIEW_SIDE``), so the figures should barely grow with the photo; the "full-size
+``ml.previews.PREVIEW_SIDE``), so the figures should barely grow with the photo; the "full-size
 files" column is what the page would weigh if it showed the stored files instead (the photo as a
 JPEG and the result as stored), which is what it loaded before previews. Goal: a 12 MP result page
 under 1.5 MB (tests/web/test_browser.py checks it on a drawn photo).

@@ -23,6 +23,7 @@ import numpy as np
 from ml.colour import colour_hex, colour_label, is_css_name, parse_colour
 from ml.errors import BackgroundError
 from ml.imageio import DEFAULT_MAX_PIXELS, fit_within, load_image
+from ml.metrics import binarize
 from ml.refine import reduce, sample_at
 from ml.segmenter import subject_box
 
@@ -234,6 +235,12 @@ class Framing:
         if self.max_side is not None:
             images = [fit_within(image, self.max_side) for image in images]
         return list(images)
+
+    def apply_to_mask(self, mask: np.ndarray) -> np.ndarray:
+        """A 0/255 mask framed as its photo would be (cropped to itself), and 0/255 again after scaling,
+        which greys the outline."""
+        (framed,) = self.apply([mask], binarize(mask))
+        return binarize(framed).astype(np.uint8) * 255
 
 
 def _parse_strength(text: str) -> float:

@@ -73,8 +73,8 @@ def _result(record: dict, asked: Asked, rgb: np.ndarray | None = None) -> Respon
     model, fmt, output = asked.model, asked.fmt, asked.output
     headers = {"X-Job-Id": record["id"], "X-Model": model}
     if output == "mask":
-        jobs.ensure_mask(record, model, rgb)
-        data = jobs.mask_file(record, model, fmt, asked.framing)
+        made = jobs.ensure_mask(record, model, rgb)
+        data = jobs.mask_file(record, model, fmt, asked.framing, made.hard if made else None)
     else:
         render = jobs.render(record, model, asked.background, rgb=rgb, fmt=fmt, framing=asked.framing)
         data = jobs.store.read_file(record["id"], render["file"])

@@ -193,6 +193,13 @@ def test_parse_colour():
     assert isinstance(parse_background("teal"), Colour) and isinstance(parse_background("grey"), Grey)
 
 
+def test_framing_a_mask_keeps_it_binary():
+    mask = np.zeros((100, 200), np.uint8)
+    mask[20:60, 50:90] = 255
+    framed = Framing(crop_margin=0.0, max_side=15).apply_to_mask(mask)
+    assert framed.shape == (15, 15) and set(np.unique(framed)) <= {0, 255}
+
+
 def test_framing_crops_to_the_subject_and_scales_down():
     mask = np.zeros((100, 200), bool)
     mask[20:60, 50:90] = True  # a 40 x 40 subject
