@@ -37,8 +37,9 @@ from bench.machine import describe_machine
 from ml.arguments import positive_int
 from ml.errors import BackdropError
 from ml.idphoto.face import OTHER_FACE_MIN_SCORE, counted_faces, detect_faces
+from ml.idphoto.options import IdPhotoOptions
 from ml.idphoto.pipeline import make_id_photo, make_id_photos
-from ml.idphoto.presets import Preset, get_preset, load_presets
+from ml.idphoto.presets import Preset, load_presets
 from ml.imageio import load_image
 from ml.library import new_segmenter
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES
@@ -165,7 +166,7 @@ def photo_outcomes(portraits: list[tuple[str, np.ndarray]], segment: Segment,
     for name, rgb in portraits:
         for preset in (presets or load_presets()).values():
             try:
-                result = make_id_photo(rgb, cached, preset)
+                result = make_id_photo(rgb, cached, IdPhotoOptions.parse(preset))
             except BackdropError as exc:
                 outcomes.append({"photo": name, "preset": preset.id, "error": str(exc)})
                 continue
@@ -180,7 +181,7 @@ def group_outcomes(groups: list[tuple[np.ndarray, int]], segment: Segment) -> li
     outcomes = []
     for number, (rgb, _) in enumerate(groups, 1):
         try:
-            made = make_id_photos(rgb, segment, get_preset(GROUP_PRESET))
+            made = make_id_photos(rgb, segment, IdPhotoOptions.parse(GROUP_PRESET))
         except BackdropError as exc:
             outcomes.append({"photo": f"group {number}", "preset": GROUP_PRESET, "error": str(exc)})
             continue
@@ -198,7 +199,7 @@ def time_per_photo(portraits: list[tuple[str, np.ndarray]], segment: Segment) ->
     for _, rgb in portraits:
         start = time.perf_counter()
         try:
-            report = make_id_photo(rgb, segment, get_preset(GROUP_PRESET)).report
+            report = make_id_photo(rgb, segment, IdPhotoOptions.parse(GROUP_PRESET)).report
         except BackdropError:
             continue
         totals.append((time.perf_counter() - start) * 1000)

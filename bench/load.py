@@ -61,6 +61,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from bench.machine import cpu_name
+from ml.atomic import write_atomic
 from webapp import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,9 +142,7 @@ def load_photos(sizes: Iterable[float], cache: Path = CACHE) -> dict[float, byte
         path = cache / f"portrait-{megapixels:g}mp-v{PHOTO_VERSION}.jpg"
         if not path.exists():
             log(f"generating a {megapixels:g} MP test photo -> {path.relative_to(ROOT)}")
-            tmp = path.with_suffix(".part")
-            tmp.write_bytes(jpeg(synthetic_photo(megapixels, seed=int(megapixels * 10))))
-            tmp.replace(path)
+            write_atomic(path, jpeg(synthetic_photo(megapixels, seed=int(megapixels * 10))))
         photos[megapixels] = path.read_bytes()
     return photos
 

@@ -4,7 +4,7 @@
 
 Serves the app (real models, temporary data directory) and opens the pages in Debian's chromium
 through Playwright, counting the bodies of image responses. Pages show previews (at most 1600 px,
-``webapp.pipeline.PREVIEW_SIDE``), so the figures should barely grow with the photo; the "full-size
+``ml.previews.PREVIEW_SIDE``), so the figures should barely grow with the photo; the "full-size
 files" column is what the page would weigh if it showed the stored files instead (the photo as a
 JPEG and the result as stored), which is what it loaded before previews. Goal: a 12 MP result page
 under 1.5 MB (tests/web/test_browser.py checks it on a drawn photo).
@@ -23,9 +23,10 @@ from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
 from bench.machine import describe_machine
+from ml.compose import parse_background
 from ml.imageio import encode_image, load_image
 from webapp import create_app
-from webapp.pipeline import Picture
+from webapp.pipeline import ChosenBackground, Picture
 
 CHROMIUM = "/usr/bin/chromium"
 DEFAULT_PHOTO = Path("/work/shared/datasets/ccp/images/0037.jpg")
@@ -71,7 +72,7 @@ def main() -> None:
             data = encode_image(rgb, "jpg", 90)
             for label, spec in BACKGROUNDS.items():
                 record = jobs.start(Picture(data, rgb, "photo.jpg"), "page", {"model": "sinet", "background": spec})
-                render = jobs.render(record, "sinet", spec, rgb=rgb)
+                render = jobs.render(record, "sinet", ChosenBackground(parse_background(spec)), rgb=rgb)
                 full = len(data) + record["files"][record["masks"]["sinet"]["cutout"] if spec == "transparent"
                                                    else render["file"]]["bytes"]
                 context = browser.new_context(viewport={"width": 1366, "height": 900})

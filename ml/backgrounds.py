@@ -28,12 +28,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ml.atomic import write_atomic
 from ml.holdout import subset_index, subset_of
 from ml.imageio import load_image
 from ml.registry import DEFAULT_WEIGHTS_DIR
 from ml.teachers import BYSTANDER_TEACHERS as CHECKERS
 from ml.teachers import Teacher, load_teacher
-from ml.teachers.cache import CACHE_ROOT, write_atomic
+from ml.teachers.cache import CACHE_ROOT
 from ml.teachers.label import photos
 
 OUT = CACHE_ROOT / "backgrounds"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ml import evaluate
+from ml.atomic import write_atomic
 from ml.catalogue import table
 from ml.data import SPLITS, DatasetError, discover
 from ml.errors import BackdropError
@@ -209,9 +210,7 @@ def build_card(model: str, run_dir: Path, weights: Path, eval_summary: dict | No
 
 
 def write_card(card: dict[str, Any], target: Path) -> None:
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(card, indent=1) + "\n")
-    tmp.replace(target)
+    write_atomic(target, json.dumps(card, indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

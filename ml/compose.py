@@ -12,7 +12,6 @@ proportional to the outline, not the photo.
 """
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,11 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-from PIL import ImageColor
 
-from ml.errors import BackdropError
+from ml.colour import colour_hex, colour_label, is_css_name, parse_colour
+from ml.errors import BackgroundError
 from ml.imageio import DEFAULT_MAX_PIXELS, fit_within, load_image
+from ml.metrics import binarize
 from ml.refine import reduce, sample_at
 from ml.segmenter import subject_box
 
@@ -42,14 +42,17 @@ CONFIDENCE_POWER = 4
 _EPS = 1e-4
 
 
-class BackgroundError(BackdropError, ValueError):
-    """A background specification that is not understood (bad colour, unknown keyword, bad strength)."""
-
-
 class Background(ABC):
-    """What goes behind the subject. ``transparent`` backgrounds yield RGBA, the others RGB."""
+    """What goes behind the subject, parsed once from what people wrote (``parse_background``) and
+    passed around as this value. ``transparent`` backgrounds yield RGBA, the others RGB.
+
+    ``spec`` is how it is written down (job records, settings) and read back by ``parse_background``;
+    ``label`` is how pages name it.
+    """
 
     transparent = False
+    spec: str
+    label: str
 
     @abstractmethod
     def render(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -60,6 +63,8 @@ class Transparent(Background):
     """No background: the output carries the alpha channel."""
 
     transparent = True
+    spec = "transparent"
+    label = "Transparent"
 
     def render(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         return np.zeros_like(rgb)
@@ -70,6 +75,14 @@ class Colour(Background):
     """A solid colour."""
 
     rgb: tuple[int, int, int]
+
+    @property
+    def spec(self) -> str:
+        return colour_hex(self.rgb)
+
+    @property
+    def label(self) -> str:
+        return colour_label(self.rgb)
 
     def render(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         # One row copied down the image: several times faster than np.full on 12 MP.
@@ -87,6 +100,11 @@ class Blur(Background):
     """
 
     strength: float = 2.0
+    label = "Blurred"
+
+    @property
+    def spec(self) -> str:
+        return "blur" if self.strength == Blur.strength else f"blur:{self.strength:g}"
 
     def render(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         height, width = rgb.shape[:2]
@@ -108,6 +126,9 @@ class Blur(Background):
 class Grey(Background):
     """The original background in greyscale (the subject keeps its colour)."""
 
+    spec = "grey"
+    label = "Greyscale"
+
     def render(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         return cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
 
@@ -118,10 +139,16 @@ class ImageBackground(Background):
 
     image: np.ndarray
     fit: str = "fill"
+    label = "Image"
 
     def __post_init__(self):
         if self.fit not in ("fill", "fit"):
             raise BackgroundError(f"unknown fit {self.fit!r}; use fill or fit")
+
+    @property
+    def spec(self) -> str:
+        """``image`` (or ``fit:image``): the pixels came with the request, never from a path."""
+        return IMAGE if self.fit == "fill" else f"fit:{IMAGE}"
 
     def render(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         height, width = rgb.shape[:2]
@@ -144,59 +171,42 @@ class ImageBackground(Background):
         return out
 
 
-_HEX = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
+# The word naming an image background whose pixels the caller holds (an upload, a stored picture).
+IMAGE = "image"
 _GREY_WORDS = {"grey", "gray", "greyscale", "grayscale"}
 
 
-def parse_colour(spec: str) -> tuple[int, int, int]:
-    """'#RRGGBB', '#RGB' or a CSS colour name ('navy', 'rebeccapurple') -> (r, g, b).
-
-    The one colour parser: the CLIs, the API and the pages all read colours through it. The names are
-    CSS's 148, from Pillow's table. Raises BackgroundError naming the bad value.
-    """
-    text = spec.strip()
-    match = _HEX.fullmatch(text)
-    if match:
-        digits = match.group(1)
-        if len(digits) == 3:
-            digits = "".join(c * 2 for c in digits)
-        return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
-    if text.lower() in ImageColor.colormap:
-        return ImageColor.getrgb(text.lower())[:3]
-    raise BackgroundError(f"{spec!r} is not a colour; write it as #RRGGBB or #RGB (e.g. #1E90FF, #FFF) "
-                          f"or use a CSS colour name such as navy")
-
-
-def colour_hex(rgb: tuple[int, int, int]) -> str:
-    """(r, g, b) -> '#rrggbb', the form job records and pages store colours in."""
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
-
-
-def parse_background(spec: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Background:
+def parse_background(spec: str, max_pixels: int = DEFAULT_MAX_PIXELS, *, image: np.ndarray | None = None,
+                     files: bool = False) -> Background:
     """Turn a user's background choice into a Background.
 
-    Accepts ``transparent``, a colour (``#RRGGBB``, ``#RGB``, a CSS name), ``blur`` or ``blur:STRENGTH`` (sigma in percent of the longer
-    side, 0.1-20), ``grey`` (the greyscale photo, not CSS grey), or the path of an image file (optionally ``fit:PATH`` / ``fill:PATH``).
+    Accepts ``transparent``, a colour (``#RRGGBB``, ``#RGB``, a CSS name), ``blur`` or ``blur:STRENGTH``
+    (sigma in percent of the longer side, 0.1-20), ``grey`` (the greyscale photo, not CSS grey),
+    ``image`` when the caller passes the picture as ``image``, and, only with ``files`` (the CLIs and the
+    library: never a request), the path of an image file; ``fit:``/``fill:`` before an image or path.
     Raises BackgroundError (a ValueError) for an unknown value and ImageError for an unreadable image.
     """
     text = spec.strip()
     word = text.lower()
-    if word == "transparent":
+    if word == Transparent.spec:
         return Transparent()
     if word in _GREY_WORDS:
         return Grey()
     if word == "blur" or word.startswith("blur:"):
         return Blur(_parse_strength(text[5:]) if ":" in word else Blur.strength)
-    if text.startswith("#") or word in ImageColor.colormap:
+    if text.startswith("#") or is_css_name(word):
         return Colour(parse_colour(text))
     fit = "fill"
     if word.startswith(("fit:", "fill:")):
         fit, text = text.split(":", 1)
         fit = fit.lower()
-    if Path(text).is_file():
+    if image is not None and text.lower() == IMAGE:
+        return ImageBackground(image, fit)
+    if files and Path(text).is_file():
         return ImageBackground(load_image(text, max_pixels), fit)
+    path = " or the path of an image file" if files else ""
     raise BackgroundError(f"unknown background {spec!r}: use transparent, #RRGGBB, #RGB, a CSS colour name, "
-                          f"blur, blur:STRENGTH, grey or the path of an image file")
+                          f"blur, blur:STRENGTH, grey{path}")
 
 
 @dataclass(frozen=True)
@@ -225,6 +235,12 @@ class Framing:
         if self.max_side is not None:
             images = [fit_within(image, self.max_side) for image in images]
         return list(images)
+
+    def apply_to_mask(self, mask: np.ndarray) -> np.ndarray:
+        """A 0/255 mask framed as its photo would be (cropped to itself), and 0/255 again after scaling,
+        which greys the outline."""
+        (framed,) = self.apply([mask], binarize(mask))
+        return binarize(framed).astype(np.uint8) * 255
 
 
 def _parse_strength(text: str) -> float:

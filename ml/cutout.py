@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml.atomic import write_atomic
 from ml.batch import EXIT_USAGE, add_model_arguments, run_batch, start_batch
 from ml.compose import Background, parse_background
 from ml.errors import BackdropError
@@ -39,10 +40,7 @@ class CutoutJob:
         cutout = remove(source, self.segmenter, self.background, self.crop, margin=self.margin,
                         max_pixels=self.max_pixels)
         data = encode_image(cutout, self.fmt, self.quality)
-        target = self.output / f"{source.stem}.{self.fmt}"
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        write_atomic(self.output / f"{source.stem}.{self.fmt}", data)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -67,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         fmt = normalise_format(args.format)
-        background = parse_background(args.background, args.max_pixels)
+        background = parse_background(args.background, args.max_pixels, files=True)
     except (ValueError, BackdropError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

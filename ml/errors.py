@@ -22,3 +22,7 @@ class ModelError(BackdropError):
 
 class FaceError(BackdropError):
     """ID photos: no face, or more than one face, where exactly one is needed."""
+
+
+class BackgroundError(BackdropError, ValueError):
+    """A background specification that is not understood (bad colour, unknown keyword, bad strength)."""

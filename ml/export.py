@@ -17,6 +17,7 @@ from pathlib import Path
 
 import keras
 
+from ml.atomic import atomic_path, write_atomic
 from ml.models import load_keras_model
 import numpy as np
 
@@ -26,9 +27,8 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 def strip_for_serving(source: Path, target: Path) -> keras.Model:
     """Save ``source`` (a training checkpoint) to ``target`` without optimizer state or loss."""
     model = load_keras_model(source)
-    tmp = target.with_name(target.stem + ".tmp.keras")
-    model.save(tmp)
-    tmp.replace(target)
+    with atomic_path(target, suffix=".keras") as tmp:
+        model.save(tmp)
     return model
 
 
@@ -58,9 +58,7 @@ def convert_to_tflite(model: keras.Model, target: Path) -> None:
     """Write a float32 LiteRT flatbuffer for ``model`` (head folded; the batch dimension becomes 1)."""
     import tensorflow as tf
 
-    tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(tf.lite.TFLiteConverter.from_keras_model(fold_two_class_head(model)).convert())
-    tmp.replace(target)
+    write_atomic(target, tf.lite.TFLiteConverter.from_keras_model(fold_two_class_head(model)).convert())
 
 
 def max_difference(model: keras.Model, tflite_path: Path, samples: int = 3, seed: int = 0) -> float:

@@ -30,6 +30,10 @@ pillow_heif.register_heif_opener()
 DEFAULT_MAX_PIXELS = 40_000_000
 
 MIME_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+# Pillow format -> (extension, content type) for keeping a file as it came.
+FILE_TYPES = {"JPEG": ("jpg", "image/jpeg"), "MPO": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"),
+              "WEBP": ("webp", "image/webp"), "BMP": ("bmp", "image/bmp"), "TIFF": ("tiff", "image/tiff"),
+              "HEIF": ("heic", "image/heic"), "AVIF": ("avif", "image/avif")}
 
 # Pillow format names we accept (MPO is the multi-picture JPEG many cameras write; HEIF covers .heic).
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "HEIF", "AVIF"}
@@ -82,6 +86,21 @@ def load_image(source: bytes | str | os.PathLike, max_pixels: int = DEFAULT_MAX_
         # or a stream it cannot decode.
         raise ImageError(f"the image cannot be decoded ({_describe(exc)})") from None
     return _apply_orientation(rgb, orientation)
+
+
+def file_type(data: bytes) -> tuple[str, str]:
+    """Extension and content type of a file ``load_image`` accepted, read from its header (an upload
+    is stored as it came, under a name that says what it is)."""
+    with Image.open(io.BytesIO(data)) as image:
+        return FILE_TYPES.get(image.format or "", ("bin", "application/octet-stream"))
+
+
+def decode_mask(data: bytes) -> np.ndarray:
+    """A grey image file (a stored mask or matte) as a 2-D uint8 array; ImageError if unreadable."""
+    values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if values is None:
+        raise ImageError("the mask is unreadable")
+    return values
 
 
 def image_to_rgb(image: Image.Image) -> np.ndarray:

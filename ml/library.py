@@ -73,7 +73,7 @@ def remove(image: ImageInput, model: str | Segmenter = DEFAULT_MODEL, background
     matte = segmenter.segment(rgb)
     if crop:
         rgb, matte = matte.crop(rgb, margin)
-    chosen = background if isinstance(background, Background) else parse_background(background, max_pixels)
+    chosen = background if isinstance(background, Background) else parse_background(background, max_pixels, files=True)
     return compose(rgb, matte.alpha, chosen)
 
 

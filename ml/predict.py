@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.atomic import write_atomic
 from ml.batch import EXIT_USAGE, add_model_arguments, run_batch, start_batch
 from ml.errors import BackdropError
 from ml.imageio import encode_image, load_image
@@ -21,9 +22,7 @@ from ml.segmenter import Segmenter
 
 def write_mask(mask: np.ndarray, target: Path) -> None:
     """Save a bool mask as a 0/255 single-channel PNG, via a temporary file so no half file is left."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(encode_image(mask.astype(np.uint8) * 255, "png"))
-    tmp.replace(target)
+    write_atomic(target, encode_image(mask.astype(np.uint8) * 255, "png"))
 
 
 def predict_file(segmenter: Segmenter, source: Path, output: Path, max_pixels: int) -> None:

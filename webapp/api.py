@@ -15,7 +15,7 @@ from ml.imageio import MIME_TYPES
 from webapp import owners
 from webapp.forms import (background_field, format_field, framing_fields, matting_field, model_field, output_field,
                           read_upload)
-from webapp.pipeline import Picture
+from webapp.pipeline import ChosenBackground
 from webapp.views import runner
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -26,16 +26,15 @@ class Asked:
     """What a request asks for (remove-background and renders take the same fields), all checked."""
 
     model: str
-    spec: str
-    background: Picture | None  # the uploaded picture for background=image
+    background: ChosenBackground
     fmt: str
     output: str
     framing: Framing
     matting: bool
 
     def settings(self) -> dict[str, Any]:
-        settings = {"model": self.model, "background": self.spec, "format": self.fmt, "output": self.output,
-                    "matting": self.matting}
+        settings = {"model": self.model, "background": self.background.spec, "format": self.fmt,
+                    "output": self.output, "matting": self.matting}
         if not self.framing.whole:
             settings["framing"] = {"crop_margin": self.framing.crop_margin, "max_side": self.framing.max_side}
         return settings
@@ -44,9 +43,8 @@ class Asked:
 def _asked() -> Asked:
     """Every field read and checked before anything is stored, so a refused request changes nothing."""
     jobs = runner()
-    model, spec = model_field(jobs.models), background_field()
-    background = read_upload("background_image") if spec == "image" else None
-    return Asked(model, spec, background, format_field(), output_field(), framing_fields(), matting_field())
+    return Asked(model_field(jobs.models), background_field(), format_field(), output_field(), framing_fields(),
+                 matting_field())
 
 
 @bp.post("/remove-background")
@@ -75,10 +73,10 @@ def _result(record: dict, asked: Asked, rgb: np.ndarray | None = None) -> Respon
     model, fmt, output = asked.model, asked.fmt, asked.output
     headers = {"X-Job-Id": record["id"], "X-Model": model}
     if output == "mask":
-        jobs.ensure_mask(record, model, rgb)
-        data = jobs.mask_file(record, model, fmt, asked.framing)
+        made = jobs.ensure_mask(record, model, rgb)
+        data = jobs.mask_file(record, model, fmt, asked.framing, made.hard if made else None)
     else:
-        render = jobs.render(record, model, asked.spec, asked.background, rgb=rgb, fmt=fmt, framing=asked.framing)
+        render = jobs.render(record, model, asked.background, rgb=rgb, fmt=fmt, framing=asked.framing)
         data = jobs.store.read_file(record["id"], render["file"])
         headers["X-Render-Id"] = str(render["n"])
     headers.update({"X-Inference-Ms": f"{record['masks'][model]['timings_ms']['total']:.1f}",

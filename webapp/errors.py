@@ -14,8 +14,7 @@ from flask import Flask, Response, current_app, jsonify, render_template, reques
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ml.compose import BackgroundError
-from ml.errors import BackdropError, ImageError, ImageTooLarge, ModelError
+from ml.errors import BackdropError, BackgroundError, ImageError, ImageTooLarge, ModelError
 
 from webapp.jobstore import JobDamaged, JobNotFound
 

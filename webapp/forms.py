@@ -9,18 +9,19 @@ from typing import Callable, TypeVar
 from flask import current_app, request
 from werkzeug.datastructures import FileStorage
 
-from ml.compose import BackgroundError, Framing, colour_hex, parse_colour
-from ml.errors import ImageError, ImageTooLarge
+from ml.colour import parse_colour
+from ml.compose import IMAGE, Colour, Framing, parse_background
+from ml.errors import BackgroundError, ImageError, ImageTooLarge
 from ml.imageio import FORMAT_NAMES, load_image, normalise_format
 from ml.segmenter import CROP_MARGIN
 
 from webapp.config import _flag
 from webapp.errors import FieldError, NotAnImage
 from webapp.models import ModelPool
-from webapp.pipeline import Picture
+from webapp.pipeline import ChosenBackground, Picture
 
 # Background kinds a request may name besides a colour; "image" needs an uploaded file.
-BACKGROUND_KINDS = ("transparent", "blur", "image")
+BACKGROUND_KINDS = ("transparent", "blur", IMAGE)
 OUTPUTS = ("image", "mask")
 CROPS = ("none", "subject")
 Number = TypeVar("Number", int, float)
@@ -65,20 +66,23 @@ def model_field(models: ModelPool, field: str = "model") -> str:
     return name
 
 
-def background_field(field: str = "background") -> str:
-    """The background spec: ``transparent``, ``blur``, ``image`` or a colour, stored as ``#rrggbb``.
+def background_field(field: str = "background") -> ChosenBackground:
+    """The background: ``transparent``, ``blur``, ``image`` (with its file in ``background_image``) or
+    a colour, parsed once by ``ml.compose``; its ``spec`` is what the job records.
 
     The page's radio buttons send ``background=color`` with the colour in ``color``, so the form works
-    without JavaScript; the API sends the colour itself. Colours are read by ``ml.compose.parse_colour``
-    (#RGB, #RRGGBB, CSS names), the parser the CLIs use too.
+    without JavaScript; the API sends the colour itself. Colours are read by ``ml.colour.parse_colour``
+    (#RGB, #RRGGBB, CSS names), the parser the CLIs use too. A request never names a file: paths are
+    not read here, and an image background is the uploaded picture.
     """
     value = (request.form.get(field) or "transparent").strip()
     if value == "color":
         field, value = "color", (request.form.get("color") or "").strip()
     if value.lower() in BACKGROUND_KINDS:
-        return value.lower()
+        picture = read_upload("background_image") if value.lower() == IMAGE else None
+        return ChosenBackground(parse_background(value, image=picture.rgb if picture else None), picture)
     try:
-        return colour_hex(parse_colour(value))
+        return ChosenBackground(Colour(parse_colour(value)))
     except BackgroundError:
         if field == "color":  # the page's colour box: people typed a colour
             raise FieldError(field, f"{field}: cannot read {value!r} as a colour; write it as #RRGGBB or #RGB, "

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from ml.errors import FaceError
 from ml.idphoto.face import counted_faces, detect_faces
-from ml.idphoto.pipeline import (LAYOUTS, check_adjustment, check_face, check_gap, check_layout, check_max_kb,
-                                 make_id_photo, make_id_photos)
-from ml.idphoto.presets import (PresetError, background_colours, check_dpi, load_presets, resolve_background,
-                                resolve_preset)
+from ml.idphoto.options import LAYOUTS, IdPhotoOptions, OptionError
+from ml.idphoto.pipeline import make_id_photo, make_id_photos
+from ml.idphoto.presets import background_colours, load_presets
 from ml.imageio import MIME_TYPES
 
 from webapp import owners
@@ -38,26 +37,17 @@ RESULT_FILES = {"single": "idphoto.jpg", "sheet-4x6": "idphoto-sheet.jpg"}
 EACH_FILES = {"single": ("idphotos.zip", "application/zip"), "sheet-4x6": ("idphoto-sheet.jpg", MIME_TYPES["jpg"])}
 
 
-def _field(name: str, check: Callable, *args: Any) -> Any:
-    """Run one ml check and turn its PresetError into a FieldError that names the form field."""
-    try:
-        return check(*args)
-    except PresetError as exc:
-        raise FieldError(name, f"{name}: {exc}") from None
-
-
-def _options() -> dict[str, Any]:
+def _options(each: bool) -> IdPhotoOptions:
+    """The form's options, parsed once; a refused one is named by its field. With ``each``, no face
+    is chosen and none is cropped by hand."""
     form = request.form
-    preset = _field("preset", resolve_preset, (form.get("preset") or "eu-passport").strip(),
-                    (form.get("size") or "").strip() or None, form.get("dpi") or None)
-    return {
-        "preset": preset,
-        "background": _field("background", resolve_background, form.get("background") or None, preset)[0],
-        "dpi": _field("dpi", check_dpi, form.get("dpi") or preset.dpi),
-        "layout": _field("layout", check_layout, form.get("layout") or "single"),
-        "max_kb": _field("max_kb", check_max_kb, form.get("max_kb")),
-        "gap_mm": _field("gap_mm", check_gap, form.get("gap_mm")),
-    }
+    one = {} if each else {name: form.get(name) for name in ("face", "head_mm", "offset_mm", "top_mm")}
+    try:
+        return IdPhotoOptions.parse((form.get("preset") or "eu-passport").strip(), (form.get("size") or "").strip(),
+                                    form.get("background"), form.get("dpi"), form.get("layout"), form.get("max_kb"),
+                                    form.get("gap_mm"), **one)
+    except OptionError as exc:
+        raise FieldError(exc.option, f"{exc.option}: {exc}") from None
 
 
 def _each() -> bool:
@@ -119,31 +109,27 @@ def create():
     """Photo in, ID photo (or 4x6 sheet, or a zip per face) out; the report rides along in X-Compliance."""
     jobs = runner()
     picture = read_upload("image")
-    options = _options()
     each = _each()
-    face = None if each else _field("face", check_face, request.form.get("face"))
-    form = request.form
-    adjust = None if each else _field("head_mm", check_adjustment, form.get("head_mm"), form.get("offset_mm"),
-                                      form.get("top_mm"))
+    options = _options(each)
     model = model_field(jobs.models)
-    settings = {"model": model, "preset": options["preset"].id, "size": request.form.get("size") or None,
-                "background": options["background"], "dpi": options["dpi"], "layout": options["layout"],
-                "max_kb": options["max_kb"], "gap_mm": options["gap_mm"], "face": face, "each": each,
-                "adjusted": bool(adjust)}
+    settings = {"model": model, "preset": options.preset.id, "size": request.form.get("size") or None,
+                "background": options.background.hex, "dpi": options.dpi, "layout": options.layout,
+                "max_kb": options.max_kb, "gap_mm": options.gap_mm, "face": options.face, "each": each,
+                "adjusted": bool(options.adjust)}
     record = jobs.start(picture, "idphoto", settings, owners.caller())
     with jobs.cleanup_on_error(record):
         with jobs.models.slot():
             segment = partial(jobs.models.segment, model)
             try:
                 if each:
-                    result = make_id_photos(picture.rgb, segment, **options)
-                    (name, content_type), data, report = EACH_FILES[options["layout"]], result.data, result.report
+                    result = make_id_photos(picture.rgb, segment, options)
+                    (name, content_type), data, report = EACH_FILES[options.layout], result.data, result.report
                 else:
-                    result = make_id_photo(picture.rgb, segment, face=face, adjust=adjust, **options)
+                    result = make_id_photo(picture.rgb, segment, options)
                     name, content_type = RESULT_FILES[result.layout], MIME_TYPES["jpg"]
                     data, report = result.file.data, result.report
             except FaceError as exc:
-                raise FieldError("face" if face else "image", str(exc)) from None
+                raise FieldError("face" if options.face else "image", str(exc)) from None
         jobs.attach(record, "idphoto", {"file": name, "report": report}, {name: (data, content_type)})
     response = Response(data, mimetype=content_type)
     suffix = name.rsplit(".", 1)[1]
@@ -151,6 +137,6 @@ def create():
         "X-Job-Id": record["id"], "X-Compliance": json.dumps(report, separators=(",", ":")),
         "X-Result-Url": file_url(record["id"], name), "X-Download-Url": file_url(record["id"], name, download=True),
         "X-Input-Url": file_url(record["id"], "input.jpg"),
-        "Content-Disposition": f'inline; filename="idphoto-{options["preset"].id}-{record["id"][:8]}.{suffix}"',
+        "Content-Disposition": f'inline; filename="idphoto-{options.preset.id}-{record["id"][:8]}.{suffix}"',
     })
     return response

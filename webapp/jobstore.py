@@ -29,6 +29,8 @@ from typing import Any, BinaryIO, Callable, Iterator
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
+from ml.atomic import write_atomic
+
 from webapp import db
 
 log = logging.getLogger(__name__)
@@ -116,19 +118,10 @@ def _left_by_the_dead(path: Path) -> bool:
     return False
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary sibling, flush it to disk, then rename over ``path`` in one step."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX + _owned(""))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
+def _store_file(path: Path, data: bytes) -> None:
+    """One job file, flushed to disk before it is renamed into place (its row is committed next) and
+    private to this user; its temporary name tells start-up clean-up which process wrote it."""
+    write_atomic(path, data, durable=True, private=True, prefix=TMP_PREFIX + _owned(""))
 
 
 def _document(record: dict[str, Any]) -> dict[str, Any]:
@@ -317,7 +310,7 @@ class JobStore:
         try:
             for name, (data, content_type) in files.items():
                 self._check_name(name)
-                _write_atomic(staging / name, data)
+                _store_file(staging / name, data)
                 record["files"][name] = {"content_type": content_type, "bytes": len(data)}
             os.replace(staging, self.job_dir(job_id))
         except BaseException:
@@ -371,7 +364,7 @@ class JobStore:
                     self._check_name(name)
                     if name in record["files"]:
                         raise ValueError(f"{name} is already stored; a job's files are never replaced")
-                    _write_atomic(folder / name, data)
+                    _store_file(folder / name, data)
                     placed.append(folder / name)
                     record["files"][name] = {"content_type": content_type, "bytes": len(data)}
                 connection.execute(db.jobs.update().where(db.jobs.c.id == job_id).values(record=_document(record)))

@@ -14,13 +14,14 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
+from ml.colour import SWATCHES
 from ml.errors import BackdropError
 
 from webapp import owners
 from webapp.errors import FieldError, describe, wants_json
 from webapp.forms import background_field, matting_field, model_field, read_upload
 from webapp.security import rate_limited
-from webapp.views import PRESETS, file_url, form_context, runner
+from webapp.views import file_url, form_context, runner
 
 bp = Blueprint("pages", __name__)
 
@@ -43,17 +44,17 @@ def create_job():
     try:
         picture = read_upload("image")
         model = model_field(jobs.models)
-        spec = background_field()
-        background = read_upload("background_image") if spec == "image" else None
+        chosen = background_field()
         matting = matting_field()
     except USER_ERRORS as exc:
         if wants_json():
             raise
         info = describe(exc)
         return render_template("upload.html", error=info, **form_context()), info.status
-    record = jobs.start(picture, "page", {"model": model, "background": spec, "matting": matting}, owners.caller())
+    settings = {"model": model, "background": chosen.spec, "matting": matting}
+    record = jobs.start(picture, "page", settings, owners.caller())
     with jobs.cleanup_on_error(record):
-        render = jobs.render(record, model, spec, background, rgb=picture.rgb)
+        render = jobs.render(record, model, chosen, rgb=picture.rgb)
     url = url_for("pages.job", job_id=record["id"], render=render["n"])
     if wants_json():  # the batch list shows each result's thumbnail as it finishes
         return jsonify({"id": record["id"], "url": url, "thumb": file_url(record["id"], render["thumb"])}), 201
@@ -71,7 +72,7 @@ def _result_page(record: dict[str, Any], number: int, error=None, status: int = 
     kind, colour = (("color", render["background"]) if render["background"].startswith("#")
                     else (render["background"], "#ffffff"))
     page = render_template("result.html", job=record, render=render, mask=record["masks"][render["model"]],
-                           other_model=runner().models.other(render["model"]), presets=PRESETS,
+                           other_model=runner().models.other(render["model"]), presets=SWATCHES,
                            picker_kind=kind, picker_colour=colour, error=error)
     return page, status
 
@@ -122,7 +123,7 @@ def rerun_model(job_id: str):
         return redirect(url_for("compare.view", job_id=job_id), 303)
     base = next((r for r in record["renders"] if r["n"] == request.form.get("render", type=int)),
                 record["renders"][-1])
-    render = jobs.render(record, model, base["background"], jobs.stored_background(record, base))
+    render = jobs.render(record, model, jobs.stored_background(record, base))
     return redirect(url_for("pages.job", job_id=job_id, render=render["n"]), 303)
 
 
@@ -135,12 +136,11 @@ def change_background(job_id: str):
         abort(404)
     try:
         model = model_field(jobs.models)
-        spec = background_field()
-        background = read_upload("background_image") if spec == "image" else None
+        chosen = background_field()
     except USER_ERRORS as exc:
         info = describe(exc)
         return _result_page(record, _render_number(record), info, info.status)
-    render = jobs.render(record, model, spec, background)
+    render = jobs.render(record, model, chosen)
     return redirect(url_for("pages.job", job_id=job_id, render=render["n"]), 303)
 
 

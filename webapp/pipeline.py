@@ -1,13 +1,11 @@
 """What a job does with its photo, in terms of ``ml/`` calls and job-store files.
 
-The web layer's only image work lives here, and it is all bookkeeping around ``ml``: segment with
-``ml.segmenter``, compose with ``ml.compose``, encode with ``ml.imageio``, score with ``ml.metrics``.
+Jobs, not pixels: every pixel is worked by ``ml`` (segment with ``ml.segmenter``, compose with
+``ml.compose``, encode and decode with ``ml.imageio``, previews from ``ml.previews``, the comparison of
+two models from ``ml.compare``); this module decides which files a job gets and records them. Within
+one request a matte just made stays in memory; stored ones are decoded only by later requests.
 Re-runs ("other model", "change background") decode the stored original again, never the lossy
 preview, so a second result is exactly as good as the first.
-
-Pages show previews, made once when the photo or result is made: a 12 MP photo's full-size files
-weigh 5-10 MB, and a page that fetched them would be slow on a phone for no visible gain in a frame
-a few hundred pixels wide. Full-size files are only fetched by the download links.
 
 Files in a job folder:
   original.<ext>        the upload, byte for byte        input.jpg / thumb.jpg  upright previews (1600, 360 px)
@@ -18,41 +16,22 @@ Files in a job folder:
 """
 from __future__ import annotations
 
-import io
 import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-import cv2
 import numpy as np
-from PIL import Image
 
-from ml import metrics
-from ml.compose import Background, Colour, Framing, ImageBackground, compose, parse_background
+from ml import compare, metrics
+from ml.compose import Background, Colour, Framing, Transparent, compose, parse_background
 from ml.errors import ImageError
-from ml.imageio import MIME_TYPES, encode_image, fit_within, load_image
+from ml.imageio import MIME_TYPES, decode_mask, encode_image, file_type, load_image
+from ml.previews import Previews, photo_previews, result_previews
 
 from webapp.errors import FieldError
 from webapp.jobstore import Files, JobDamaged, JobNotFound, JobStore, utc_now
 from webapp.models import ModelPool
-
-# Previews: the longer side of what pages show (sharp on a 2x screen at 800 px) and of history
-# thumbnails. Opaque ones are JPEG (a 1600 px one encodes in 11 ms, against 300 ms for WebP at its
-# default effort); cutouts need alpha, so WebP at its fastest effort (1600 px: 55-70 ms and 78 kB,
-# against about 190 ms and 55 kB at the default 4): previews are made on every upload.
-PREVIEW_SIDE = 1600
-THUMB_SIDE = 360
-PREVIEW_QUALITY = 85
-PREVIEW_WEBP_METHOD = 0
-# Pillow format -> (extension, content type) for storing an upload as it came.
-UPLOAD_TYPES = {"JPEG": ("jpg", "image/jpeg"), "MPO": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"),
-                "WEBP": ("webp", "image/webp"), "BMP": ("bmp", "image/bmp"), "TIFF": ("tiff", "image/tiff"),
-                "HEIF": ("heic", "image/heic"), "AVIF": ("avif", "image/avif")}
-# Disagreement map colours: where only the first model, or only the second, sees a person.
-ONLY_FIRST = np.array([255, 140, 0], np.float32)
-ONLY_SECOND = np.array([30, 120, 255], np.float32)
-
 
 @dataclass(frozen=True)
 class Picture:
@@ -67,60 +46,46 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 1)
 
 
-def upload_type(data: bytes) -> tuple[str, str]:
-    """Extension and content type of an upload ``load_image`` accepted (read from its header)."""
-    with Image.open(io.BytesIO(data)) as image:
-        return UPLOAD_TYPES.get(image.format or "", ("bin", "application/octet-stream"))
-
-
 def cutout_name(model: str) -> str:
     return f"cutout-{model}.png"
 
 
-def decode_grey_png(data: bytes) -> np.ndarray:
+def stored_mask(data: bytes) -> np.ndarray:
     """A mask the job stored: unreadable means the job is damaged (410), not that the user erred."""
-    values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if values is None:
-        raise JobDamaged("a stored mask is unreadable")
-    return values
+    try:
+        return decode_mask(data)
+    except ImageError:
+        raise JobDamaged("a stored mask is unreadable") from None
+
+
+def preview_files(previews: Previews, stem: str) -> tuple[dict[str, str], Files]:
+    """Names for previews encoded outside any transaction (keys ``preview`` and ``thumb``, for the
+    record) and the files to store: named only when stored, since a render's number is known only then."""
+    names = {"preview": f"{stem}-preview.{previews.fmt}", "thumb": f"{stem}-thumb.{previews.fmt}"}
+    content_type = MIME_TYPES[previews.fmt]
+    return names, {names["preview"]: (previews.preview, content_type), names["thumb"]: (previews.thumb, content_type)}
 
 
 @dataclass(frozen=True)
-class Previews:
-    """The page preview and history thumbnail of a cutout or result, encoded (outside any
-    transaction); named only when stored, since a render's number is known only then."""
+class Mattes:
+    """What a model run made, kept in memory for the rest of the request that made it."""
 
-    fmt: str
-    preview: bytes
-    thumb: bytes
-
-    def named(self, stem: str) -> tuple[dict[str, str], Files]:
-        """Their names (keys ``preview`` and ``thumb``, for the record) and the files to store."""
-        names = {"preview": f"{stem}-preview.{self.fmt}", "thumb": f"{stem}-thumb.{self.fmt}"}
-        content_type = MIME_TYPES[self.fmt]
-        return names, {names["preview"]: (self.preview, content_type), names["thumb"]: (self.thumb, content_type)}
+    alpha: np.ndarray
+    hard: np.ndarray
 
 
-def previews(image: np.ndarray) -> Previews:
-    """Previews of a cutout (WebP, it needs alpha) or an opaque result (JPEG)."""
-    fmt = "webp" if image.ndim == 3 and image.shape[2] == 4 else "jpg"
-    preview = fit_within(image, PREVIEW_SIDE)
-    encoded = (encode_image(picture, fmt, PREVIEW_QUALITY, webp_method=PREVIEW_WEBP_METHOD)
-               for picture in (preview, fit_within(preview, THUMB_SIDE)))
-    return Previews(fmt, *encoded)
+@dataclass(frozen=True)
+class ChosenBackground:
+    """A request's background, parsed once: what to compose on and, for an image background, the
+    upload it was read from (stored with the render, so "other model" can reuse it)."""
 
+    background: Background
+    picture: Picture | None = None
 
-def background_for(spec: str, picture: Picture | None) -> Background:
-    """A validated spec (``transparent``, ``blur``, ``#rrggbb``) or ``image`` with its picture.
-
-    Image backgrounds are built from the uploaded pixels, never from a path: ``parse_background``
-    also accepts file paths, which must never be reachable from a request.
-    """
-    if spec == "image":
-        if picture is None:
-            raise ValueError("an image background needs its picture")
-        return ImageBackground(picture.rgb)
-    return parse_background(spec)
+    @property
+    def spec(self) -> str:
+        """What the job records (``ml.compose.parse_background`` reads it back)."""
+        return self.background.spec
 
 
 # A change to a job: edits the record as stored now (JobStore.update) and returns the files it names.
@@ -159,7 +124,7 @@ class JobRunner:
     # -- new jobs -------------------------------------------------------------------------------
     def start(self, picture: Picture, source: str, settings: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
         """Store the upload with its previews as a new job (no model run yet) belonging to ``owner``."""
-        ext, content_type = upload_type(picture.data)
+        ext, content_type = file_type(picture.data)
         height, width = picture.rgb.shape[:2]
         record = {
             "source": source,
@@ -169,10 +134,11 @@ class JobRunner:
                          "height": height, "bytes": len(picture.data), "content_type": content_type},
             "masks": {},
         }
+        previews = photo_previews(picture.rgb)
         files = {
             f"original.{ext}": (picture.data, content_type),
-            "input.jpg": (encode_image(fit_within(picture.rgb, PREVIEW_SIDE), "jpg", PREVIEW_QUALITY), MIME_TYPES["jpg"]),
-            "thumb.jpg": (encode_image(fit_within(picture.rgb, THUMB_SIDE), "jpg", PREVIEW_QUALITY), MIME_TYPES["jpg"]),
+            "input.jpg": (previews.preview, MIME_TYPES["jpg"]),
+            "thumb.jpg": (previews.thumb, MIME_TYPES["jpg"]),
         }
         return self.store.create(record, files)
 
@@ -198,22 +164,26 @@ class JobRunner:
             raise JobDamaged(f"its stored photo is unreadable ({exc})") from None
 
     def alpha(self, record: dict[str, Any], model: str) -> np.ndarray:
-        return decode_grey_png(self.store.read_file(record["id"], record["masks"][model]["alpha"]))
+        return stored_mask(self.store.read_file(record["id"], record["masks"][model]["alpha"]))
 
     # -- masks ----------------------------------------------------------------------------------
     # Each step below computes its pixels outside any transaction and returns a Change that records
     # them; a request applies all of its changes in one transaction, so it is stored whole or not at all.
-    def ensure_mask(self, record: dict[str, Any], model: str, rgb: np.ndarray | None = None) -> dict[str, Any]:
+    def ensure_mask(self, record: dict[str, Any], model: str, rgb: np.ndarray | None = None,
+                    others: dict[str, np.ndarray] | None = None) -> Mattes | None:
         """Run ``model`` on the job's photo unless it already has; store its mattes (and, with the
-        second model, the comparison of both) in one transaction."""
-        if model not in record["masks"]:
-            self._change(record, combine(self._segment(record, model, rgb)[0]))
-        return record
+        second model, the comparison of both) in one transaction. Returns the mattes it made, for the
+        rest of this request to use without decoding them again; None when the job had them.
+        ``others``: hard masks of other models this request made, for the comparison."""
+        if model in record["masks"]:
+            return None
+        changes, made = self._segment(record, model, rgb, others or {})
+        self._change(record, combine(changes))
+        return made
 
-    def _segment(self, record: dict[str, Any], model: str,
-                 rgb: np.ndarray | None) -> tuple[list[Change], np.ndarray, np.ndarray]:
-        """The changes that store ``model``'s new mattes (and the comparison it completes), its alpha
-        and its hard mask."""
+    def _segment(self, record: dict[str, Any], model: str, rgb: np.ndarray | None,
+                 others: dict[str, np.ndarray]) -> tuple[list[Change], Mattes]:
+        """The changes that store ``model``'s new mattes (and the comparison it completes), and the mattes."""
         rgb = self.original_rgb(record) if rgb is None else rgb
         with self.models.slot():
             matte = self.models.segment(model, rgb, record["settings"].get("matting", False))
@@ -232,17 +202,20 @@ class JobRunner:
             return files
 
         hard = metrics.binarize(matte.mask)
-        return [add, *self._comparison(record, {model: hard})], matte.alpha, hard
+        return [add, *self._comparison(record, {**others, model: hard})], Mattes(matte.alpha, hard)
 
-    def ensure_cutout(self, record: dict[str, Any], model: str, rgb: np.ndarray | None = None) -> str:
-        """The RGBA cutout of ``model``'s matte (with its previews), composed on first use and then kept.
+    def ensure_cutout(self, record: dict[str, Any], model: str, rgb: np.ndarray | None = None,
+                      alpha: np.ndarray | None = None) -> str:
+        """The RGBA cutout of ``model``'s matte (with its previews), composed on first use and then kept;
+        ``alpha`` is the matte when this request made it (else the stored one is read).
 
         Made lazily because it costs as much as a whole colour render (edge decontamination plus a
         large PNG) and most uploads ask for a colour; the result page's download link triggers it.
         """
         name = cutout_name(model)
         if name not in record["files"]:
-            self._change(record, self._cutout(record, model, rgb, self.alpha(record, model)))
+            alpha = self.alpha(record, model) if alpha is None else alpha
+            self._change(record, self._cutout(record, model, rgb, alpha))
         return name
 
     def _cutout(self, record: dict[str, Any], model: str, rgb: np.ndarray | None, alpha: np.ndarray) -> Change:
@@ -250,18 +223,18 @@ class JobRunner:
         rgb = self.original_rgb(record) if rgb is None else rgb
         with self.models.slot():
             start = time.perf_counter()
-            cutout = compose(rgb, alpha, parse_background("transparent"))
+            cutout = compose(rgb, alpha, Transparent())
             took = _ms(start)
             data = encode_image(cutout, "png")
-            made = previews(cutout)
+            made = result_previews(cutout)
 
         def add(current: dict[str, Any]) -> Files:
             if name in current["files"]:
                 return {}
-            names, preview_files = made.named(f"cutout-{model}")
+            names, previews = preview_files(made, f"cutout-{model}")
             current["masks"][model]["timings_ms"]["cutout"] = took
             current["masks"][model].update({f"cutout_{key}": value for key, value in names.items()})
-            return {name: (data, MIME_TYPES["png"]), **preview_files}
+            return {name: (data, MIME_TYPES["png"]), **previews}
 
         return add
 
@@ -273,21 +246,12 @@ class JobRunner:
             return []
         masks = {name: new[name] if name in new else self._hard_mask(record, name) for name in names}
         first, second = masks[names[0]], masks[names[1]]
-        scores = None
-        if "truth" in record:
-            truth = decode_grey_png(self.store.read_file(record["id"], record["truth"]["file"]))
-            scores = {name: {"iou": round(metrics.iou(masks[name], truth), 4),
-                             "boundary_f": round(metrics.boundary_f(masks[name], truth), 4)} for name in names}
-        # The map is only looked at, so it is drawn at the preview's size, over the preview.
-        rgb = load_image(self.store.read_file(record["id"], "input.jpg"), max_pixels=self.max_pixels)
-        comparison = {
-            "models": names[:2], "diff": "diff.png",
-            "disagreement": round(float(np.mean(first != second)), 4),
-            "iou_between": round(metrics.iou(first, second), 4),
-            "scores": scores,
-        }
-        small_first, small_second = (_shrink_mask(mask, rgb.shape[:2]) for mask in (first, second))
-        diff = encode_image(disagreement_map(rgb, small_first, small_second), "png")
+        truth = stored_mask(self.store.read_file(record["id"], record["truth"]["file"])) if "truth" in record else None
+        comparison = {"models": names[:2], "diff": "diff.png", **compare.agreement(first, second),
+                      "scores": None if truth is None else compare.scores(masks, truth)}
+        # The map is only looked at, so it is drawn over the preview, at its size.
+        preview = load_image(self.store.read_file(record["id"], "input.jpg"), max_pixels=self.max_pixels)
+        diff = encode_image(compare.disagreement_map(preview, first, second), "png")
 
         def add(current: dict[str, Any]) -> Files:
             if "diff.png" in current["files"]:
@@ -298,17 +262,16 @@ class JobRunner:
         return [add]
 
     def _hard_mask(self, record: dict[str, Any], model: str) -> np.ndarray:
-        return metrics.binarize(decode_grey_png(self.store.read_file(record["id"], record["masks"][model]["mask"])))
+        return metrics.binarize(stored_mask(self.store.read_file(record["id"], record["masks"][model]["mask"])))
 
     # -- renders --------------------------------------------------------------------------------
-    def render(self, record: dict[str, Any], model: str, spec: str, picture: Picture | None = None,
-               rgb: np.ndarray | None = None, fmt: str = "jpg", framing: Framing = Framing()) -> dict[str, Any]:
-        """Compose the job's photo with ``model``'s matte over background ``spec``; returns the render.
+    def render(self, record: dict[str, Any], model: str, chosen: ChosenBackground, rgb: np.ndarray | None = None,
+               fmt: str = "jpg", framing: Framing = Framing()) -> dict[str, Any]:
+        """Compose the job's photo with ``model``'s matte over the ``chosen`` background; returns the render.
 
-        ``picture`` is the uploaded background for ``spec == "image"``. A transparent background in a
-        format without alpha (JPEG) gets white. A whole transparent PNG is the cutout itself, not a
-        copy; ``framing`` (API: crop=subject, max_side) crops and scales the photo and matte first.
-        The matte, cutout and render this needs are stored in one transaction, with the next free
+        The render records the background's ``spec``. A transparent background in a format without
+        alpha (JPEG) gets white. A whole transparent PNG is the cutout itself, not a copy; ``framing``
+        (API: crop=subject, max_side) crops and scales the photo and matte first. The matte, cutout and render this needs are stored in one transaction, with the next free
         render number at that moment, whoever else renders meanwhile; or, if it fails, none of them.
         """
         changes: list[Change] = []
@@ -317,16 +280,17 @@ class JobRunner:
             alpha = self.alpha(record, model)
         else:
             rgb = self.original_rgb(record) if rgb is None else rgb
-            changes, alpha, hard = self._segment(record, model, rgb)
-        background = background_for(spec, picture)
+            changes, made = self._segment(record, model, rgb, {})
+            alpha, hard = made.alpha, made.hard
+        background, picture = chosen.background, chosen.picture
         transparent = background.transparent
         cutout = cutout_name(model) if transparent else None
         if cutout is not None and cutout not in record["files"]:
             rgb = self.original_rgb(record) if rgb is None else rgb
             changes.append(self._cutout(record, model, rgb, alpha))
-        render: dict[str, Any] = {"model": model, "background": spec}
+        render: dict[str, Any] = {"model": model, "background": background.spec}
         data = None
-        made: Previews | None = None
+        shown: Previews | None = None
         if transparent and fmt == "png" and framing.whole:
             render["file"], render["timings_ms"] = cutout, {"compose": 0.0, "encode": 0.0}
         else:
@@ -344,8 +308,8 @@ class JobRunner:
                 data = encode_image(composed, fmt)
                 render["timings_ms"] = {"compose": compose_ms, "encode": _ms(start)}
                 if not transparent:
-                    made = previews(composed)
-        uploaded = upload_type(picture.data) if picture is not None and spec == "image" else None
+                    shown = result_previews(composed)
+        uploaded = file_type(picture.data) if picture is not None else None
 
         def add(current: dict[str, Any]) -> Files:
             number = max((r["n"] for r in current["renders"]), default=0) + 1
@@ -357,10 +321,10 @@ class JobRunner:
             if transparent:  # the page shows the cutout's preview even when the file is a JPEG on white
                 mask = current["masks"][model]  # (a cutout made before previews existed stands in for them)
                 render.update(preview=mask.get("cutout_preview", cutout), thumb=mask.get("cutout_thumb", cutout))
-            if made is not None:
-                names, preview_files = made.named(f"result-{number}")
+            if shown is not None:
+                names, previews = preview_files(shown, f"result-{number}")
                 render.update(names)
-                files.update(preview_files)
+                files.update(previews)
             if uploaded is not None:
                 render["background_file"] = f"bg-{number}.{uploaded[0]}"
                 files[render["background_file"]] = (picture.data, uploaded[1])
@@ -370,24 +334,23 @@ class JobRunner:
         self._change(record, combine([*changes, add]))
         return render
 
-    def mask_file(self, record: dict[str, Any], model: str, fmt: str, framing: Framing = Framing()) -> bytes:
+    def mask_file(self, record: dict[str, Any], model: str, fmt: str, framing: Framing = Framing(),
+                  hard: np.ndarray | None = None) -> bytes:
         """``model``'s hard mask (0/255) in ``fmt``, cropped and scaled by ``framing``: the stored PNG
-        itself when nothing changes."""
-        data = self.store.read_file(record["id"], record["masks"][model]["mask"])
+        itself when nothing changes. ``hard`` is the mask when this request made it."""
         if fmt == "png" and framing.whole:
-            return data
-        stored = decode_grey_png(data)
-        (scaled,) = framing.apply([stored], metrics.binarize(stored))
-        mask = metrics.binarize(scaled).astype(np.uint8) * 255  # scaling greys the outline: 0/255 again
-        return encode_image(mask, fmt)
+            return self.store.read_file(record["id"], record["masks"][model]["mask"])
+        mask = self._hard_mask(record, model) if hard is None else hard
+        return encode_image(framing.apply_to_mask(mask.astype(np.uint8) * 255), fmt)
 
-    def stored_background(self, record: dict[str, Any], render: dict[str, Any]) -> Picture | None:
-        """The uploaded background picture of an earlier render, to reuse it with another model."""
+    def stored_background(self, record: dict[str, Any], render: dict[str, Any]) -> ChosenBackground:
+        """The background of an earlier render, its uploaded picture included, to reuse it with another model."""
         name = render.get("background_file")
-        if name is None:
-            return None
-        data = self.store.read_file(record["id"], name)
-        return Picture(data, load_image(data, max_pixels=self.max_pixels), name)
+        picture = None
+        if name is not None:
+            data = self.store.read_file(record["id"], name)
+            picture = Picture(data, load_image(data, max_pixels=self.max_pixels), name)
+        return ChosenBackground(parse_background(render["background"], image=picture.rgb if picture else None), picture)
 
     # -- comparison with a ground truth ---------------------------------------------------------
     def start_compare(self, picture: Picture, truth: Picture | None, owner: str | None = None) -> dict[str, Any]:
@@ -398,12 +361,15 @@ class JobRunner:
         record = self.start(picture, "compare", {"models": self.models.names, "truth": truth is not None}, owner)
         with self.cleanup_on_error(record):
             if truth is not None:
-                person = metrics.binarize(cv2.cvtColor(truth.rgb, cv2.COLOR_RGB2GRAY))
+                person = compare.truth_mask(truth.rgb)
                 self.attach(record, "truth", {"file": "truth.png", "foreground": round(float(person.mean()), 4)},
                             {"truth.png": (encode_image(person.astype(np.uint8) * 255, "png"), "image/png")})
+            hard: dict[str, np.ndarray] = {}
             for name in self.models.names:
-                self.ensure_mask(record, name, picture.rgb)
-                self.ensure_cutout(record, name, picture.rgb)
+                made = self.ensure_mask(record, name, picture.rgb, hard)
+                if made is not None:
+                    hard[name] = made.hard
+                self.ensure_cutout(record, name, picture.rgb, made.alpha if made else None)
         return record
 
     @contextmanager
@@ -416,18 +382,3 @@ class JobRunner:
                 self.store.delete(record["id"])
             raise
 
-
-def _shrink_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A full-size boolean mask at the size of the preview it is drawn over."""
-    return cv2.resize(mask.astype(np.uint8) * 255, shape[::-1], interpolation=cv2.INTER_AREA) >= 128
-
-
-def disagreement_map(rgb: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """The photo dimmed to grey, with pixels only the first model keeps in orange, only the second in blue."""
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)[:, :, None]
-    both = (first & second)[:, :, None]
-    base = np.where(both, grey * 0.9 + 25, grey * 0.35)
-    out = np.repeat(base, 3, axis=2)
-    out[first & ~second] = ONLY_FIRST
-    out[second & ~first] = ONLY_SECOND
-    return np.clip(out, 0, 255).astype(np.uint8)

@@ -5,6 +5,8 @@ from typing import Any
 
 from flask import Flask, current_app, url_for
 
+from ml.colour import SWATCHES
+from ml.compose import IMAGE, ImageBackground, parse_background
 from ml.imageio import FORMAT_NAMES
 
 from webapp.models import LABELS
@@ -12,11 +14,6 @@ from webapp.pipeline import JobRunner
 
 # What the file pickers offer: "image/*" alone hides .heic files in some desktop pickers.
 UPLOAD_ACCEPT = "image/*,.heic,.heif,.avif"
-
-# Preset backgrounds on the colour picker (ID-photo colours included: white, light blue, red).
-PRESETS = [("white", "#ffffff"), ("blue", "#438edb"), ("red", "#d32f2f"), ("green", "#2e7d32"),
-           ("grey", "#9e9e9e")]
-
 
 def runner() -> JobRunner:
     return current_app.extensions["backdrop"]
@@ -27,10 +24,9 @@ def file_url(job_id: str, name: str, download: bool = False) -> str:
 
 
 def background_label(spec: str) -> str:
-    names = {hexa: name for name, hexa in PRESETS}
-    if spec.startswith("#"):
-        return f"{names[spec].capitalize()} {spec}" if spec in names else spec
-    return {"transparent": "Transparent", "blur": "Blurred", "image": "Image"}.get(spec, spec)
+    """How pages name a render's recorded background: the parsed value's label (an image background
+    is named without loading its picture)."""
+    return ImageBackground.label if spec == IMAGE else parse_background(spec).label
 
 
 def job_thumbnail(job: dict[str, Any]) -> str:
@@ -50,7 +46,7 @@ def form_context() -> dict[str, Any]:
     """What the upload and compare forms need: the models with their cards, limits and presets."""
     config = current_app.config
     return {"models": runner().models.describe(), "default_model": config["DEFAULT_MODEL"],
-            "presets": PRESETS, "max_mb": config["MAX_UPLOAD_MB"], "max_bytes": config["MAX_CONTENT_LENGTH"]}
+            "presets": SWATCHES, "max_mb": config["MAX_UPLOAD_MB"], "max_bytes": config["MAX_CONTENT_LENGTH"]}
 
 
 def register_template_helpers(app: Flask) -> None:

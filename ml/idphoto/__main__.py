@@ -27,8 +27,9 @@ from pathlib import Path
 from ml.batch import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, add_model_arguments, build_segmenter, gather, \
     prepare_output, run_batch
 from ml.errors import BackdropError
-from ml.idphoto.pipeline import LAYOUTS, make_id_photo, make_id_photos
-from ml.idphoto.presets import background_colours, load_presets, resolve_preset
+from ml.idphoto.options import LAYOUTS, IdPhotoOptions
+from ml.idphoto.pipeline import make_id_photo, make_id_photos
+from ml.idphoto.presets import background_colours, load_presets
 from ml.imageio import load_image
 from ml.segmenter import Segmenter
 
@@ -108,20 +109,20 @@ class IdBatch:
         entry = {"input": str(source), "preset": preset_id, "status": "error"}
         self.outcomes.append(entry)
         try:
-            preset = resolve_preset(preset_id, self.args.size, self.args.dpi)
+            options = IdPhotoOptions.parse(preset_id, self.args.size, own.get("background") or self.args.background,
+                                           self.args.dpi, self.args.layout, self.args.max_kb, self.args.gap_mm,
+                                           self.args.face)
             rgb = load_image(source, self.args.max_pixels)
-            options = {"background": own.get("background") or self.args.background, "dpi": self.args.dpi,
-                       "layout": self.args.layout, "max_kb": self.args.max_kb, "gap_mm": self.args.gap_mm}
             if self.args.each_face:
-                group = make_id_photos(rgb, self.segmenter.segment, preset, **options)
+                group = make_id_photos(rgb, self.segmenter.segment, options)
                 data, report, suffix = group.data, group.report, ".jpg" if self.args.layout != "single" else ".zip"
             else:
-                made = make_id_photo(rgb, self.segmenter.segment, preset, face=self.args.face, **options)
+                made = make_id_photo(rgb, self.segmenter.segment, options)
                 data, report, suffix = made.file.data, made.report, ".jpg"
         except BackdropError as exc:
             entry["error"] = str(exc)
             raise
-        target = self.output if self.single_file else self.output / f"{source.stem}_{preset.id}{suffix}"
+        target = self.output if self.single_file else self.output / f"{source.stem}_{options.preset.id}{suffix}"
         target.write_bytes(data)
         entry.update(output=str(target), status=report["overall"], report=report)
         if not self.args.json:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ml.idphoto.framing import MAX_ROLL_CORRECTION_DEG, Frame
-from ml.idphoto.presets import Preset, background_colours, hex_to_rgb, px_per_mm
+from ml.idphoto.presets import DocumentColour, Preset, named_colours, px_per_mm
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 CENTRING_MM = 1.0                # off-centre up to this passes
@@ -190,10 +190,11 @@ def method_rule(preset: Preset, replaced: bool) -> Rule:
                 None, hint)
 
 
-def colour_allowed_rule(colour: str, name: str | None, preset: Preset) -> Rule:
+def colour_allowed_rule(colour: DocumentColour, preset: Preset) -> Rule:
     allowed = list(preset.backgrounds)
-    ok = name in allowed
-    return Rule("background_colour", "Background colour allowed", PASS if ok else FAIL, name or colour, "", allowed,
+    ok = colour.name in allowed
+    return Rule("background_colour", "Background colour allowed", PASS if ok else FAIL, colour.name or colour.hex, "",
+                allowed,
                 "The colour is one this document accepts." if ok else
                 f"This document needs a {' or '.join(allowed)} background.")
 
@@ -248,7 +249,7 @@ def kept_background_rules(out_rgb: np.ndarray, out_alpha: np.ndarray, geometry: 
                      "Almost no background is visible: move back from the wall or the camera.")]
     pixels = out_rgb[region].astype(np.float32)
     mean = pixels.mean(axis=0)
-    colours = {name: np.array(hex_to_rgb(background_colours()[name]), np.float32) for name in preset.backgrounds}
+    colours = {name: np.array(named_colours()[name], np.float32) for name in preset.backgrounds}
     nearest = min(colours, key=lambda name: float(np.abs(colours[name] - mean).max()))
     distance = float(np.abs(colours[nearest] - mean).max())
     looks = "#%02X%02X%02X" % tuple(int(v) for v in mean)
@@ -290,8 +291,8 @@ def _lab(rgb) -> np.ndarray:
     return lab * np.array([100 / 255, 1, 1], np.float32)
 
 
-def clothes_rule(out_rgb: np.ndarray, out_alpha: np.ndarray, geometry: Geometry, colour: str, preset: Preset,
-                 replaced: bool) -> Rule | None:
+def clothes_rule(out_rgb: np.ndarray, out_alpha: np.ndarray, geometry: Geometry, colour: DocumentColour,
+                 preset: Preset, replaced: bool) -> Rule | None:
     """Warn when the garment at the collar line nearly matches the background (white shirt on white)."""
     height, width = out_alpha.shape
     top, bottom = int(geometry.chin_row + 0.1 * geometry.head_px), int(geometry.chin_row + 0.35 * geometry.head_px)
@@ -301,13 +302,13 @@ def clothes_rule(out_rgb: np.ndarray, out_alpha: np.ndarray, geometry: Geometry,
     if len(collar) < MIN_CLOTHES_PIXELS:
         return None
     garment = _lab(np.median(collar, axis=0))
-    delta = float(np.linalg.norm(garment - _lab(hex_to_rgb(colour))))
+    delta = float(np.linalg.norm(garment - _lab(colour.rgb)))
     if delta >= CLOTHES_DELTA_E:
         return Rule("clothes_contrast", "Clothes stand out from the background", PASS, round(delta, 1), "dE",
                     [CLOTHES_DELTA_E, None], "Your clothes contrast with the background.")
-    colours = background_colours()
-    best = max(preset.backgrounds, key=lambda n: np.linalg.norm(garment - _lab(hex_to_rgb(colours[n]))))
-    best_delta = float(np.linalg.norm(garment - _lab(hex_to_rgb(colours[best]))))
+    colours = named_colours()
+    best = max(preset.backgrounds, key=lambda n: np.linalg.norm(garment - _lab(colours[n])))
+    best_delta = float(np.linalg.norm(garment - _lab(colours[best])))
     if replaced and best_delta >= CLOTHES_DELTA_E:
         advice = f"choose the {best.replace('-', ' ')} background, which contrasts with them."
     else:
@@ -349,7 +350,7 @@ def overall(statuses: Iterable[str]) -> str:
     return FAIL if FAIL in statuses else WARN if WARN in statuses else PASS
 
 
-def build_report(preset: Preset, dpi: int, colour: str, colour_name: str | None, frame: Frame,
+def build_report(preset: Preset, dpi: int, colour: DocumentColour, frame: Frame,
                  faces: tuple[int, int], out_rgb: np.ndarray, out_alpha: np.ndarray, covered: np.ndarray,
                  removed_share: float, cut_sides: list[str]) -> dict:
     """The JSON-ready report. ``faces`` is (count, number used); ``covered`` marks output pixels from the
@@ -358,7 +359,7 @@ def build_report(preset: Preset, dpi: int, colour: str, colour_name: str | None,
     geometry = measure(frame, dpi)
     replaced = preset.replace_background
     if replaced:
-        background = [colour_allowed_rule(colour, colour_name, preset), *cutout_rules(out_alpha, geometry, removed_share)]
+        background = [colour_allowed_rule(colour, preset), *cutout_rules(out_alpha, geometry, removed_share)]
     else:
         background = kept_background_rules(out_rgb, out_alpha, geometry, preset, covered)
     rules = [face_count_rule(*faces), head_height_rule(geometry, preset, frame), eye_line_rule(geometry, preset),
@@ -369,5 +370,5 @@ def build_report(preset: Preset, dpi: int, colour: str, colour_name: str | None,
     rules = [r for r in rules if r is not None]
     return {"preset": preset.id, "preset_name": preset.name, "size_px": list(frame.size), "dpi": dpi,
             "size_mm": [round(preset.width_mm, 1), round(preset.height_mm, 1)],
-            "background": colour if replaced else None, "background_method": "replaced" if replaced else "kept",
+            "background": colour.hex if replaced else None, "background_method": "replaced" if replaced else "kept",
             "overall": overall(r.status for r in rules), "rules": [r.to_dict() for r in rules]}

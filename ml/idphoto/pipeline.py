@@ -1,7 +1,7 @@
 """One ID photo from one portrait: face, cut-out, background, framing, report, files.
 
-The CLI and the web layer both call ``make_id_photo`` (or ``make_id_photos`` for every face of a
-group); neither repeats any of these steps. The face is looked for first, so a photo without a usable
+The CLI and the web layer both parse their options into ``IdPhotoOptions`` and call ``make_id_photo``
+(or ``make_id_photos`` for every face of a group); neither repeats any of these steps. The face is looked for first, so a photo without a usable
 face is refused before the (slower) segmentation model runs. Whether the background is replaced or
 kept as photographed is the preset's rule (presets.yaml), not the caller's choice.
 """
@@ -12,23 +12,20 @@ import json
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
-from ml.compose import compose, parse_background
+from ml.compose import Colour, compose
 from ml.errors import FaceError
 from ml.idphoto.compliance import build_report, overall
 from ml.idphoto.face import NO_FACE, Face, choose_face, counted_faces, detect_faces
-from ml.idphoto.framing import ALPHA_ON, Adjustment, apply_frame, body_cut_sides, plan_frame, source_window
+from ml.idphoto.framing import ALPHA_ON, apply_frame, body_cut_sides, plan_frame, source_window
+from ml.idphoto.options import IdPhotoOptions
 from ml.idphoto.output import SHEET_DPI, EncodedPhoto, SheetLayout, encode_photo, plan_sheet, render_sheet
-from ml.idphoto.presets import Preset, PresetError, check_dpi, hex_to_rgb, resolve_background
 from ml.segmenter import Matte
 
-LAYOUTS = ("single", "sheet-4x6")
-MAX_KB_RANGE = (10, 10_000)
-GAP_RANGE_MM = (0.0, 10.0)
 # The crop cut out around a face, in face widths beside, above and below the eyes: the tallest output
 # (50x70 mm with a 31 mm head) spans about 2.7 face widths and the widest about 1.5, plus the shift.
 CROP_FACE_WIDTHS = (2.0, 2.5, 3.5)
@@ -43,71 +40,6 @@ class IdPhoto:
     file: EncodedPhoto
     layout: str
     report: dict
-
-
-def check_layout(layout: str | None) -> str:
-    layout = layout or "single"
-    if layout not in LAYOUTS:
-        raise PresetError(f"Layout '{layout}' is not one of {', '.join(LAYOUTS)}.")
-    return layout
-
-
-def check_max_kb(max_kb) -> int | None:
-    if max_kb in (None, ""):
-        return None
-    try:
-        value = int(max_kb)
-    except (TypeError, ValueError):
-        raise PresetError(f"File-size cap '{max_kb}' is not a whole number of KB.") from None
-    if not MAX_KB_RANGE[0] <= value <= MAX_KB_RANGE[1]:
-        raise PresetError(f"File-size cap must be between {MAX_KB_RANGE[0]} and {MAX_KB_RANGE[1]} KB.")
-    return value
-
-
-def check_face(face) -> int | None:
-    """The face number a request names (1 = leftmost), or None."""
-    if face in (None, ""):
-        return None
-    try:
-        value = int(face)
-    except (TypeError, ValueError):
-        raise PresetError(f"Face '{face}' is not a whole number (1 = the leftmost face).") from None
-    if value < 1:
-        raise PresetError("Face numbers start at 1 (the leftmost face).")
-    return value
-
-
-def check_gap(gap_mm) -> float | None:
-    """The gap between copies on a sheet in mm, or None for the widest that keeps the most copies."""
-    if gap_mm in (None, ""):
-        return None
-    try:
-        value = float(gap_mm)
-    except (TypeError, ValueError):
-        raise PresetError(f"Gap '{gap_mm}' is not a number of millimetres.") from None
-    if not GAP_RANGE_MM[0] <= value <= GAP_RANGE_MM[1]:
-        raise PresetError(f"Gap must be between {GAP_RANGE_MM[0]:g} and {GAP_RANGE_MM[1]:g} mm.")
-    return value
-
-
-def check_adjustment(head_mm, offset_mm=None, top_mm=None) -> Adjustment | None:
-    """A hand-set crop from form or CLI values (head height, face offset from the middle, space above
-    the crown, all mm); None without a head height. The head is held inside the preset's range when
-    framing."""
-    if head_mm in (None, ""):
-        return None
-    values = []
-    for name, value in (("Head height", head_mm), ("Offset", offset_mm), ("Space above the head", top_mm)):
-        if value in (None, ""):
-            values.append(None)
-            continue
-        try:
-            values.append(float(value))
-        except (TypeError, ValueError):
-            raise PresetError(f"{name} '{value}' is not a number of millimetres.") from None
-        if not np.isfinite(values[-1]) or abs(values[-1]) > 100:
-            raise PresetError(f"{name} must be a number of millimetres under 100.")
-    return Adjustment(values[0], values[1] or 0.0, values[2])
 
 
 def _ms(start: float) -> float:
@@ -159,33 +91,24 @@ def segment_face(rgb: np.ndarray, face: Face, segment: Callable[[np.ndarray], Ma
     return alpha
 
 
-def make_id_photo(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset, background: str | None = None,
-                  dpi: int | None = None, layout: str | None = "single", max_kb: int | None = None,
-                  face: int | None = None, gap_mm: float | None = None, adjust: Adjustment | None = None) -> IdPhoto:
-    """Frame ``rgb`` to ``preset``; raises FaceError for no face or several without ``face``, PresetError
-    for bad options. ``face`` picks one face of a group (1 = leftmost); ``adjust`` is a hand-set crop.
+def make_id_photo(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], options: IdPhotoOptions) -> IdPhoto:
+    """Frame ``rgb`` to ``options``; raises FaceError for no face, or several without ``options.face``.
 
     ``segment`` is ``Segmenter.segment`` or anything with its signature (the web app's model pool).
     """
-    dpi = check_dpi(dpi or preset.dpi)
-    layout = check_layout(layout)
-    max_kb = check_max_kb(max_kb)
-    gap_mm = check_gap(gap_mm)
-    if max_kb is None and layout == "single":
-        max_kb = preset.max_kb
-    colour, colour_name = resolve_background(background, preset)
+    if options.max_kb is None and options.layout == "single":
+        options = replace(options, max_kb=options.preset.max_kb)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    chosen, number, count = choose_face(rgb, check_face(face))
+    chosen, number, count = choose_face(rgb, options.face)
     timings["face"] = _ms(start)
-    return _frame_face(rgb, segment, preset, colour, colour_name, dpi, layout, max_kb, gap_mm, chosen,
-                       (count, number), timings, adjust)
+    return _frame_face(rgb, segment, options, chosen, (count, number), timings)
 
 
-def _frame_face(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset, colour: str,
-                colour_name: str | None, dpi: int, layout: str, max_kb: int | None, gap_mm: float | None, face: Face,
-                faces: tuple[int, int], timings: dict[str, float], adjust: Adjustment | None = None) -> IdPhoto:
+def _frame_face(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], options: IdPhotoOptions, face: Face,
+                faces: tuple[int, int], timings: dict[str, float]) -> IdPhoto:
     """Cut out, frame, report and encode one face; ``faces`` is (how many were counted, this one's number)."""
+    preset, dpi, colour, adjust = options.preset, options.dpi, options.background, options.adjust
     start = time.perf_counter()
     alpha = segment_face(rgb, face, segment)
     timings["segment"] = _ms(start)
@@ -199,21 +122,21 @@ def _frame_face(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset:
         moved = Face(face.left - left, face.top - top, face.right - left, face.bottom - top, face.score,
                      tuple((x - left, y - top) for x, y in face.eyes))
         window_alpha, removed = isolate_person(window_alpha, moved)
-        window_rgb = compose(window_rgb, window_alpha, parse_background(colour))
-    photo = apply_frame(window_rgb, frame, hex_to_rgb(colour), offset=(left, top))
+        window_rgb = compose(window_rgb, window_alpha, Colour(colour.rgb))
+    photo = apply_frame(window_rgb, frame, colour.rgb, offset=(left, top))
     photo_alpha = apply_frame(window_alpha, frame, 0, offset=(left, top))
     covered = apply_frame(np.full(window_alpha.shape, 255, np.uint8), frame, 0, offset=(left, top)) > 0
     timings["frame"] = _ms(start)
     start = time.perf_counter()
-    report = build_report(preset, dpi, colour, colour_name, frame, faces, photo, photo_alpha, covered, removed,
+    report = build_report(preset, dpi, colour, frame, faces, photo, photo_alpha, covered, removed,
                           body_cut_sides(alpha, frame))
     report["face"] = {"number": faces[1], "count": faces[0], **face.to_dict()}
     if adjust:
         report["adjusted"] = {"head_mm": adjust.head_mm, "offset_mm": adjust.offset_mm, "top_mm": adjust.top_mm}
     timings["report"] = _ms(start)
-    file = _encode(photo, preset, dpi, layout, max_kb, gap_mm, report)
+    file = _encode(photo, options, report)
     report["timings_ms"] = timings
-    return IdPhoto(photo=photo, file=file, layout=layout, report=report)
+    return IdPhoto(photo=photo, file=file, layout=options.layout, report=report)
 
 
 @dataclass(frozen=True)
@@ -226,24 +149,21 @@ class GroupIdPhotos:
     report: dict                # overall status and every person's report, left to right
 
 
-def make_id_photos(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], preset: Preset,
-                   background: str | None = None, dpi: int | None = None, layout: str | None = "single",
-                   max_kb: int | None = None, gap_mm: float | None = None) -> GroupIdPhotos:
-    """An ID photo for every face, left to right, each cut out from the crop around it."""
-    dpi = check_dpi(dpi or preset.dpi)
-    layout, max_kb, gap_mm = check_layout(layout), check_max_kb(max_kb), check_gap(gap_mm)
-    colour, colour_name = resolve_background(background, preset)
+def make_id_photos(rgb: np.ndarray, segment: Callable[[np.ndarray], Matte], options: IdPhotoOptions) -> GroupIdPhotos:
+    """An ID photo for every face, left to right, each cut out from the crop around it (``options.face``
+    and ``options.adjust`` are for one face, and not used)."""
     faces = counted_faces(detect_faces(rgb))
     if not faces:
         raise FaceError(NO_FACE)
-    single_cap = max_kb if layout == "single" else None
-    photos = [_frame_face(rgb, segment, preset, colour, colour_name, dpi, "single", single_cap or preset.max_kb,
-                          None, face, (len(faces), number), {}) for number, face in enumerate(faces, 1)]
-    report = {"preset": preset.id, "faces": len(faces), "layout": layout,
+    single_cap = options.max_kb if options.layout == "single" else None
+    each = replace(options, layout="single", max_kb=single_cap or options.preset.max_kb, gap_mm=None, face=None,
+                   adjust=None)
+    photos = [_frame_face(rgb, segment, each, face, (len(faces), number), {}) for number, face in enumerate(faces, 1)]
+    report = {"preset": options.preset.id, "faces": len(faces), "layout": options.layout,
               "overall": overall(p.report["overall"] for p in photos), "reports": [p.report for p in photos]}
-    if layout == "sheet-4x6":
-        sheet = plan_sheet(preset, gap_mm)
-        encoded = encode_photo(render_sheet([p.photo for p in photos], sheet), SHEET_DPI, max_kb)
+    if options.layout == "sheet-4x6":
+        sheet = plan_sheet(options.preset, options.gap_mm)
+        encoded = encode_photo(render_sheet([p.photo for p in photos], sheet), SHEET_DPI, options.max_kb)
         report["sheet"] = _sheet_summary(sheet)
         return GroupIdPhotos(photos, encoded.data, "image/jpeg", report)
     return GroupIdPhotos(photos, _zip(photos, report), "application/zip", report)
@@ -264,18 +184,17 @@ def _sheet_summary(layout: SheetLayout) -> dict:
             "dpi": SHEET_DPI, "gap_mm": round(layout.gap_px / SHEET_DPI * 25.4, 1)}
 
 
-def _encode(photo: np.ndarray, preset: Preset, dpi: int, layout: str, max_kb: int | None, gap_mm: float | None,
-            report: dict) -> EncodedPhoto:
+def _encode(photo: np.ndarray, options: IdPhotoOptions, report: dict) -> EncodedPhoto:
     """The requested file; records the sheet layout and the size-cap result in the report."""
-    if layout == "sheet-4x6":
-        sheet_layout = plan_sheet(preset, gap_mm)
+    if options.layout == "sheet-4x6":
+        sheet_layout = plan_sheet(options.preset, options.gap_mm)
         report["sheet"] = _sheet_summary(sheet_layout)
-        encoded = encode_photo(render_sheet(photo, sheet_layout), SHEET_DPI, max_kb)
+        encoded = encode_photo(render_sheet(photo, sheet_layout), SHEET_DPI, options.max_kb)
     else:
-        encoded = encode_photo(photo, dpi, max_kb)
+        encoded = encode_photo(photo, options.dpi, options.max_kb)
     size_rule = encoded.rule()
     if size_rule:
         report["rules"].append(size_rule)
         report["overall"] = overall(r["status"] for r in report["rules"])
-    report["file"] = {"layout": layout, "kb": round(encoded.kb, 1), "jpeg_quality": encoded.quality}
+    report["file"] = {"layout": options.layout, "kb": round(encoded.kb, 1), "jpeg_quality": encoded.quality}
     return encoded

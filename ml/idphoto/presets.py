@@ -12,14 +12,14 @@ from pathlib import Path
 
 import yaml
 
-from ml.errors import BackdropError
+from ml.colour import RGB, colour_hex, parse_colour
+from ml.errors import BackdropError, BackgroundError
 
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
 MM_PER_INCH = 25.4
 MIN_DPI, MAX_DPI = 72, 1200
 MAX_CUSTOM_MM = 200.0
 MAX_CUSTOM_PX = 4000
-_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[xX×]\s*(\d+(?:\.\d+)?)\s*(mm|px|in)?\s*$")
 
 
@@ -162,17 +162,36 @@ def check_dpi(dpi) -> int:
     return value
 
 
-def resolve_background(spec: str | None, preset: Preset) -> tuple[str, str | None]:
-    """A background name or #RRGGBB -> (#RRGGBB, name or None); the preset's first colour by default."""
-    colours = background_colours()
+@dataclass(frozen=True)
+class DocumentColour:
+    """An ID photo's background colour, resolved once: its RGB and, when it is one of the documents'
+    named colours (white, light-blue...), that name, which the report shows."""
+
+    rgb: RGB
+    name: str | None = None
+
+    @property
+    def hex(self) -> str:
+        """'#RRGGBB', as reports and job settings write it."""
+        return colour_hex(self.rgb).upper()
+
+
+def named_colours() -> dict[str, RGB]:
+    """The documents' named background colours as RGB."""
+    return {name: parse_colour(code) for name, code in background_colours().items()}
+
+
+def resolve_background(spec: str | None, preset: Preset) -> DocumentColour:
+    """A background name or #RRGGBB -> DocumentColour; the preset's first colour by default.
+
+    CSS names are not read here: the documents name their own colours ("red" is theirs, not CSS's).
+    """
+    colours = named_colours()
     spec = (spec or preset.backgrounds[0]).strip()
     if spec in colours:
-        return colours[spec].upper(), spec
-    if _HEX.match(spec):
-        named = {v.upper(): k for k, v in colours.items()}
-        return spec.upper(), named.get(spec.upper())
-    raise PresetError(f"Background '{spec}' is not one of {', '.join(colours)} or a #RRGGBB colour.")
-
-
-def hex_to_rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+        return DocumentColour(colours[spec], spec)
+    try:
+        rgb = parse_colour(spec, css_names=False)
+    except BackgroundError:
+        raise PresetError(f"Background '{spec}' is not one of {', '.join(colours)} or a #RRGGBB colour.") from None
+    return DocumentColour(rgb, next((name for name, known in colours.items() if known == rgb), None))

@@ -18,8 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ml.atomic import write_atomic
 from ml.errors import BackdropError
-from ml.teachers.cache import CACHE_ROOT, write_atomic
+from ml.teachers.cache import CACHE_ROOT
 
 PACKAGE = "@imgly/background-removal-data@1.4.5"
 RESOURCE = "/models/medium"

@@ -19,11 +19,12 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ml.atomic import write_atomic
 from ml.holdout import SUBSETS, subset_index, subset_of
 from ml.imageio import load_image
 from ml.registry import DEFAULT_WEIGHTS_DIR
 from ml.teachers import ENSEMBLE, IGNORE, TEACHERS, Teacher, ensemble_label, load_teacher
-from ml.teachers.cache import CACHE_ROOT, write_atomic
+from ml.teachers.cache import CACHE_ROOT
 
 OUT = CACHE_ROOT / "teachers"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

@@ -23,9 +23,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ml.atomic import write_atomic
 from ml.errors import BackdropError
 from ml.registry import TFLiteRuntime, tflite_parameters
-from ml.teachers.cache import CACHE_ROOT, write_atomic
+from ml.teachers.cache import CACHE_ROOT
 
 CACHE = CACHE_ROOT / "mediapipe"
 

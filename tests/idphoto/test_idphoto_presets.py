@@ -1,7 +1,7 @@
 """Presets: pixel sizes at 300 DPI, sources present, custom sizes, background names."""
 import pytest
 
-from ml.idphoto.presets import (PresetError, background_colours, custom_preset, get_preset, load_presets,
+from ml.idphoto.presets import (DocumentColour, PresetError, background_colours, custom_preset, get_preset, load_presets,
                                 resolve_background, resolve_preset)
 
 # Expected sizes worked out by hand: mm / 25.4 * 300, rounded.
@@ -46,10 +46,11 @@ def test_issue_rules_are_in_the_data():
 def test_background_presets():
     assert set(background_colours()) == {"white", "off-white", "light-grey", "light-blue", "red"}
     preset = get_preset("us-passport")
-    assert resolve_background(None, preset) == ("#FFFFFF", "white")
-    assert resolve_background("red", preset)[1] == "red"
-    assert resolve_background("#dcdcdc", preset) == ("#DCDCDC", "light-grey")
-    assert resolve_background("#123456", preset) == ("#123456", None)
+    assert resolve_background(None, preset) == DocumentColour((255, 255, 255), "white")
+    assert resolve_background("red", preset).name == "red"
+    grey = resolve_background("#dcdcdc", preset)
+    assert (grey.hex, grey.name) == ("#DCDCDC", "light-grey")
+    assert resolve_background("#123456", preset) == DocumentColour((0x12, 0x34, 0x56), None)
     with pytest.raises(PresetError, match="not one of"):
         resolve_background("purple", preset)
 

@@ -3,9 +3,10 @@ import cv2
 import numpy as np
 import pytest
 
-from ml.compose import (Background, BackgroundError, Blur, Colour, Framing, Grey, ImageBackground, Transparent,
-                        colour_hex, compose, edge_band, parse_background, parse_colour)
-from ml.errors import BackdropError, ImageError
+from ml.colour import colour_hex, parse_colour
+from ml.compose import (Background, Blur, Colour, Framing, Grey, ImageBackground, Transparent, compose, edge_band,
+                        parse_background)
+from ml.errors import BackdropError, BackgroundError, ImageError
 
 H, W = 120, 160
 
@@ -124,9 +125,38 @@ def test_parse_background(tmp_path):
     path = tmp_path / "beach.png"
     cv2.imwrite(str(path), np.full((20, 30, 3), 90, np.uint8))
     for spec, fit in [(str(path), "fill"), (f"fit:{path}", "fit")]:
-        background = parse_background(spec)
+        background = parse_background(spec, files=True)
         assert isinstance(background, ImageBackground) and background.fit == fit
         assert background.image.shape == (20, 30, 3)
+
+
+def test_file_paths_only_where_the_caller_allows_them(tmp_path):
+    """A request's background can never name a file on the server: paths need ``files=True``."""
+    path = tmp_path / "beach.png"
+    cv2.imwrite(str(path), np.full((20, 30, 3), 90, np.uint8))
+    with pytest.raises(BackgroundError, match="unknown background") as info:
+        parse_background(str(path))
+    assert "the path of an image file" not in str(info.value)
+    picture = np.zeros((4, 4, 3), np.uint8)
+    assert parse_background("image", image=picture).image is picture
+    with pytest.raises(BackgroundError):
+        parse_background("image")
+
+
+@pytest.mark.parametrize("background, spec, label", [
+    (Transparent(), "transparent", "Transparent"),
+    (Colour((67, 142, 219)), "#438edb", "Blue #438edb"),
+    (Colour((1, 2, 3)), "#010203", "#010203"),
+    (Blur(), "blur", "Blurred"),
+    (Blur(7.5), "blur:7.5", "Blurred"),
+    (Grey(), "grey", "Greyscale"),
+    (ImageBackground(np.zeros((4, 4, 3), np.uint8)), "image", "Image"),
+    (ImageBackground(np.zeros((4, 4, 3), np.uint8), "fit"), "fit:image", "Image"),
+])
+def test_a_background_writes_the_spec_it_is_read_back_from(background, spec, label):
+    assert (background.spec, background.label) == (spec, label)
+    again = parse_background(spec, image=np.zeros((4, 4, 3), np.uint8))
+    assert (type(again), again.spec) == (type(background), spec)
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -147,7 +177,7 @@ def test_unreadable_background_image_raises_image_error(tmp_path):
     path = tmp_path / "broken.jpg"
     path.write_bytes(b"\xff\xd8\xff garbage")
     with pytest.raises(ImageError):
-        parse_background(str(path))
+        parse_background(str(path), files=True)
 
 
 def test_parse_colour():
@@ -158,7 +188,16 @@ def test_parse_colour():
     assert colour_hex(parse_colour("#ABC")) == "#aabbcc"
     with pytest.raises(BackgroundError, match="CSS colour name"):
         parse_colour("#12345")
+    with pytest.raises(BackgroundError):
+        parse_colour("navy", css_names=False)
     assert isinstance(parse_background("teal"), Colour) and isinstance(parse_background("grey"), Grey)
+
+
+def test_framing_a_mask_keeps_it_binary():
+    mask = np.zeros((100, 200), np.uint8)
+    mask[20:60, 50:90] = 255
+    framed = Framing(crop_margin=0.0, max_side=15).apply_to_mask(mask)
+    assert framed.shape == (15, 15) and set(np.unique(framed)) <= {0, 255}
 
 
 def test_framing_crops_to_the_subject_and_scales_down():

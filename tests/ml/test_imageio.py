@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from ml.errors import ImageError, ImageTooLarge
-from ml.imageio import MIME_TYPES, encode_image, fit_within, load_image
+from ml.imageio import MIME_TYPES, decode_mask, encode_image, file_type, fit_within, load_image
 
 H, W = 30, 40
 
@@ -279,3 +279,15 @@ def test_encode_grey_masks(fmt, mode):
     assert np.abs(grey - mask).max() <= (0 if fmt == "png" else 60)
     with pytest.raises(ValueError, match="expected a grey, RGB or RGBA uint8 array"):
         encode_image(mask.astype(np.float32), fmt)
+
+
+def test_file_type_names_what_was_uploaded():
+    assert file_type(encode_image(photo(), "jpg")) == ("jpg", "image/jpeg")
+    assert file_type(encode_image(photo(), "webp")) == ("webp", "image/webp")
+
+
+def test_decode_mask_reads_a_stored_mask_and_refuses_garbage():
+    mask = (grey() > 100).astype(np.uint8) * 255
+    assert np.array_equal(decode_mask(encode_image(mask, "png")), mask)
+    with pytest.raises(ImageError, match="unreadable"):
+        decode_mask(b"not a png")

@@ -76,6 +76,19 @@ def test_compare_runs_both_models_and_scores_against_the_truth(client, store, ph
     assert client.get(f"/jobs/{job_id}").headers["Location"] == f"/jobs/{job_id}/compare"
 
 
+def test_one_upload_never_reads_back_the_mattes_it_made(client, store, photo, monkeypatch):
+    """Within a request a matte goes from the model to the files, never from disk back to memory."""
+    def refuse(data: bytes) -> np.ndarray:
+        raise AssertionError("a stored mask was decoded within the request that made it")
+    monkeypatch.setattr("webapp.pipeline.decode_mask", refuse)
+    response = client.post("/compare", content_type="multipart/form-data",
+                           data={"image": (io.BytesIO(photo), "p.jpg", "image/jpeg")})
+    assert response.status_code == 303
+    assert set(store.load(job_id_from(response.headers["Location"]))["masks"]) == {"sinet", "mobile-unet"}
+    framed = upload(client, "/api/v1/remove-background", image=photo, output="mask", max_side="64")
+    assert framed.status_code == 200
+
+
 def test_compare_without_truth_and_from_a_result(client, store, photo):
     job_id = job_id_from(upload(client, image=encode(portrait(seed=3))).headers["Location"])
     page = client.get(f"/jobs/{job_id}/compare").get_data(as_text=True)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from ml.imageio import load_image
+from ml.previews import PREVIEW_SIDE, THUMB_SIDE
 from webapp import create_app
-from webapp.pipeline import PREVIEW_SIDE, THUMB_SIDE, Picture
+from webapp.pipeline import Picture
 
 from .conftest import decode, encode, job_id_from, portrait, upload
 
