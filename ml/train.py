@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from ml.arguments import input_size, non_negative_float, positive_int, probability
+from ml.atomic import atomic_path, write_atomic
 from ml.backgrounds import OUT as BACKGROUNDS
 from ml.backgrounds import load_backgrounds
 from ml.catalogue import MODELS, table
@@ -57,13 +58,7 @@ class RunState:
         return cls(**json.loads(path.read_text())) if path.is_file() else cls()
 
     def save(self, path: Path) -> None:
-        _atomic_write_text(path, json.dumps(asdict(self), indent=1))
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+        write_atomic(path, json.dumps(asdict(self), indent=1))
 
 
 class Checkpointer(keras.callbacks.Callback):
@@ -108,9 +103,8 @@ class Checkpointer(keras.callbacks.Callback):
 
 
 def _atomic_save(model: keras.Model, path: Path) -> None:
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    tmp.replace(path)
+    with atomic_path(path, suffix=".keras") as tmp:   # Keras picks the format by the name
+        model.save(tmp)
 
 
 def plot_curves(csv_path: Path, png_path: Path) -> None:
@@ -357,7 +351,7 @@ def train(args: argparse.Namespace) -> RunState:
         return state
     command = "python -m ml.train " + shlex.join(sys.argv[1:])
     train_x, train_y, val_x, val_y, synthesis, facts = all_data(args)
-    _atomic_write_text(args.out / "run.json", json.dumps({
+    write_atomic(args.out / "run.json", json.dumps({
         "command": command, "args": {k: str(v) for k, v in vars(args).items()},
         "history": command_history(args.out / "run.json", command, state.epoch),
         "train_images": facts["labelled"], "val_images": len(val_x), "data": facts}, indent=1))
