@@ -23,8 +23,6 @@ class ModelSpec:
     loss: str            # the training loss unless --loss says otherwise
     input_size: int      # the square input it is trained and served at
     builder: str         # "module:function" building the untrained Keras model
-    refocus: bool        # coarse to fine (ml.refocus) unless a caller says otherwise: on where it won
-                         # on the validation scenes (bench/results/wild_val_gpu.json)
 
     def build_function(self) -> Callable[..., Any]:
         """The Keras builder, imported on demand (this is where Keras gets imported)."""
@@ -34,10 +32,10 @@ class ModelSpec:
 
 SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("sinet", "SINet", "sinet", "SINet (Park et al., WACV 2020)", "boundary", 224,
-              "ml.models.sinet:build_sinet", refocus=True),
+              "ml.models.sinet:build_sinet"),
     ModelSpec("mobile-unet", "Mobile-UNet", "mobile_unet",
               "Mobile-UNet (MobileNetV2 alpha 0.5 encoder, U-Net decoder)", "bce-dice", 192,
-              "ml.models.mobile_unet:build_mobile_unet", refocus=False),
+              "ml.models.mobile_unet:build_mobile_unet"),
 )
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in SPECS}
 # The model a request, a CLI or the web app gets when it names none.
