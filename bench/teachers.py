@@ -16,9 +16,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from ml.data import read_mask
 from ml.metrics import boundary_f, iou
 from ml.teachers import ENSEMBLE, IGNORE, TEACHERS, ensemble_label
 from ml.teachers.label import OUT as LABELS
@@ -53,7 +53,7 @@ def measure(folders: list[Path], keys: set[str], labels: Path, teachers: list[st
             if any(p is None for p in probabilities.values()):
                 missing += 1
                 continue
-            truth = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE) > 127
+            truth = read_mask(mask_path) == 255
             rows.setdefault(folder.name, []).append(score_photo(truth, probabilities))
     rows["all"] = [row for name in list(rows) for row in rows[name]]
     means = {name: {"images": len(r), **{k: round(float(np.mean([x[k] for x in r])), 4) for k in r[0]}}

@@ -28,9 +28,10 @@ from ml.arguments import input_size, non_negative_float, positive_int, probabili
 from ml.atomic import atomic_path, write_atomic
 from ml.backgrounds import OUT as BACKGROUNDS
 from ml.backgrounds import load_backgrounds
+from ml.batches import SegmentationBatches, Synthesis
 from ml.catalogue import MODELS, table
-from ml.data import (DatasetError, Sample, SegmentationBatches, Synthesis, cutouts_of, discover_all, load_letterboxed,
-                     load_or_make_split, select, teacher_labelled, teacher_masks, with_bystanders_ignored)
+from ml.data import (DatasetError, Sample, cutouts_of, discover_all, load_letterboxed, load_or_make_split, select,
+                     teacher_labelled, teacher_masks, with_bystanders_ignored)
 from ml.losses import MaskedIoU, get_loss
 from ml.models import BUILDERS, build_model, load_keras_model
 from ml.pack import Pack, PackError, load_pack, save_pack

@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("keras")
 
 from ml import data  # noqa: E402
+from ml.batches import SegmentationBatches, Synthesis, targets  # noqa: E402
 from ml.augment import composite_onto, training_augmentation  # noqa: E402
 from ml.metrics import iou  # noqa: E402
 from ml.teachers import IGNORE  # noqa: E402
@@ -150,7 +151,7 @@ def test_composite_onto_keeps_person_and_swaps_background():
 
 def test_batches_without_augmentation(dataset):
     images, masks = data.load_letterboxed(data.discover(dataset), 32)
-    batches = data.SegmentationBatches(images, masks, batch_size=4)
+    batches = SegmentationBatches(images, masks, batch_size=4)
     assert len(batches) == 2
     x, y = batches[0]
     assert x.shape == (4, 32, 32, 3) and y.shape == (4, 32, 32, 2)
@@ -163,7 +164,7 @@ def test_batches_without_augmentation(dataset):
 
 def test_augmented_batches_stay_aligned_and_reshuffle(dataset):
     images, masks = data.load_letterboxed(data.discover(dataset), 64)
-    batches = data.SegmentationBatches(images, masks, batch_size=6, augment=True, seed=0)
+    batches = SegmentationBatches(images, masks, batch_size=6, augment=True, seed=0)
     order = batches.order.copy()
     x, y = batches[0]
     assert x.shape == (6, 64, 64, 3) and set(np.unique(y)) <= {0.0, 1.0}
@@ -176,19 +177,19 @@ def test_augmented_batches_stay_aligned_and_reshuffle(dataset):
 
 
 def test_targets_leave_unlabelled_pixels_out():
-    y = data.targets(np.array([[[0, 255, IGNORE]]], np.uint8))
+    y = targets(np.array([[[0, 255, IGNORE]]], np.uint8))
     assert y[0, 0].tolist() == [[0, 1], [1, 1], [0, 0]]
 
 
 def synthesis_for(images, masks, samples):
     backgrounds = [np.random.default_rng(i).integers(0, 40, (80, 90, 3)).astype(np.uint8) for i in range(3)]
-    return data.Synthesis(backgrounds, data.cutouts_of(samples), scene_p=0.4, mosaic_p=0.3, composite_p=0.3)
+    return Synthesis(backgrounds, data.cutouts_of(samples), scene_p=0.4, mosaic_p=0.3, composite_p=0.3)
 
 
 def test_batches_mix_in_scenes_mosaics_and_composites_that_stay_aligned(dataset):
     samples = data.discover(dataset)
     images, masks = data.load_letterboxed(samples, 64)
-    batches = data.SegmentationBatches(images, masks, batch_size=6, augment=True, seed=3,
+    batches = SegmentationBatches(images, masks, batch_size=6, augment=True, seed=3,
                                        synthesis=synthesis_for(images, masks, samples))
     pairs = [batches[0] for _ in range(6)]
     people = 0
@@ -225,7 +226,7 @@ def test_bystanders_are_left_out_where_both_fast_teachers_see_a_person(tmp_path,
 def test_batches_are_drawn_from_seed_epoch_and_batch_alone(dataset):
     """Workers in threads or forked processes make different batches, and a resumed run the same."""
     images, masks = data.load_letterboxed(data.discover(dataset), 64)
-    make = lambda epoch=0: data.SegmentationBatches(images, masks, batch_size=3, augment=True, seed=5, epoch=epoch)
+    make = lambda epoch=0: SegmentationBatches(images, masks, batch_size=3, augment=True, seed=5, epoch=epoch)
     first, again = make(), make()
     np.testing.assert_array_equal(first[0][0], again[0][0])
     assert not np.array_equal(first[0][0], first[1][0])
@@ -236,6 +237,6 @@ def test_batches_are_drawn_from_seed_epoch_and_batch_alone(dataset):
 
 def test_an_epoch_can_hold_several_passes(dataset):
     images, masks = data.load_letterboxed(data.discover(dataset), 32)
-    batches = data.SegmentationBatches(images, masks, batch_size=4, augment=True, epoch_size=3 * len(images) - 1)
+    batches = SegmentationBatches(images, masks, batch_size=4, augment=True, epoch_size=3 * len(images) - 1)
     assert len(batches.order) == 3 * len(images) - 1 and len(batches) == -(-len(batches.order) // 4)
     assert np.bincount(batches.order).min() >= 2    # every photo at least twice, in reshuffled passes

@@ -126,3 +126,13 @@ def test_select_split_all_and_named(tmp_path):
     (tmp_path / "split.json").write_text('{"train": []}')
     with pytest.raises(evaluate.DatasetError, match="must hold lists"):
         evaluate.load_split(tmp_path / "split.json")
+
+
+def test_evaluation_reads_datasets_without_keras():
+    """ml.evaluate scores LiteRT models: reading the datasets must not pull TensorFlow in."""
+    import subprocess
+    import sys
+    code = ("import sys, ml.evaluate, ml.data\n"
+            "print(sorted(n for n in sys.modules if n.split('.')[0] in ('keras', 'tensorflow')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
