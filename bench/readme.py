@@ -166,7 +166,7 @@ def render_store(report: dict) -> str:
 
 
 def render_reliability() -> str:
-    """The fragment bench/load.py generates."""
+    """The fragment ``python -m bench.load`` generates."""
     path = ROOT / "docs" / "reliability-figures.md"
     return path.read_text() if path.is_file() else _missing(path)
 

@@ -26,7 +26,10 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from bench.load import Client, Server, load_photos, log
+from bench.load import log
+from bench.load.client import Client
+from bench.load.photos import load_photos
+from bench.load.server import Server
 from bench.machine import cpu_name
 from tests import servers
 from webapp import create_app, db

@@ -3,7 +3,7 @@
 Every upload allocates and frees tens of megabytes of image buffers, on several threads. glibc keeps
 freed memory for reuse and gives each thread that contends for the allocator a heap (arena) of its
 own, so the heaps fragment and a worker's resident memory (RSS) creeps up for hundreds of requests.
-Measured with bench/load.py's mix (sequential 0.3-1 MP requests, one worker, 4 threads), RSS every
+Measured with bench.load's mix (sequential 0.3-1 MP requests, one worker, 4 threads), RSS every
 100 requests from request 200 to 1,500:
 
   glibc as it comes                          398 MB at 200, 478 MB at 600, still rising

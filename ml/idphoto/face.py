@@ -79,7 +79,7 @@ def _models():
     """(detector, 5-point landmark model), one pair per thread.
 
     A dlib detector is not safe to share: threads running one at the same time get garbage boxes
-    (found by bench/load.py with 4 concurrent ID-photo requests). The detector costs a millisecond to
+    (found by bench.load with 4 concurrent ID-photo requests). The detector costs a millisecond to
     build and the landmark model is 9 MB read once per thread.
     """
     models = getattr(_local, "models", None)

@@ -1,5 +1,5 @@
 """webapp/memory.py: at most two malloc heaps, and after a request that did image work, freed heap
-memory is handed back to the system once the response is sent (bench/load.py measures the effect
+memory is handed back to the system once the response is sent (bench.load measures the effect
 over 2,000 requests)."""
 from __future__ import annotations
 

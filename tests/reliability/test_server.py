@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from bench.load import API_KEY, Server
+from bench.load.client import API_KEY
+from bench.load.server import Server
 
 
 @pytest.fixture(scope="module")

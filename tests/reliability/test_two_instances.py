@@ -12,7 +12,8 @@ from urllib.error import HTTPError
 
 import pytest
 
-from bench.load import API_KEY, Server
+from bench.load.client import API_KEY
+from bench.load.server import Server
 from tests import servers
 from webapp.jobstore import JobStore
 
