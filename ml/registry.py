@@ -8,8 +8,6 @@ called from several threads at once.
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +18,7 @@ import numpy as np
 
 from ml.catalogue import table
 from ml.errors import ModelError
+from ml.pool import Pool
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 NUM_THREADS = 2
@@ -82,11 +81,9 @@ class TFLiteRuntime(ModelRuntime):
 
         self._interpreter_class = Interpreter
         self._content = path.read_bytes()
-        self._idle: queue.LifoQueue[_Lease] = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(max_interpreters)
-        self._created, self._created_lock = 0, threading.Lock()
+        self._pool: Pool[_Lease] = Pool(self._new_lease, max_interpreters)
         lease = self._new_lease()  # fail here, at load time, if the file is corrupt
-        self._idle.put(lease)
+        self._pool.add(lease)
         shape = tuple(int(v) for v in lease.interpreter.get_input_details()[0]["shape"])
         if len(shape) != 4 or shape[0] != 1 or shape[3] != 3 or shape[1] != shape[2]:
             raise ModelError(f"{path} takes input of shape {shape}, not (1, S, S, 3)")
@@ -97,7 +94,7 @@ class TFLiteRuntime(ModelRuntime):
     @property
     def interpreter_count(self) -> int:
         """Interpreters made so far (never more than ``max_interpreters``)."""
-        return self._created
+        return self._pool.created
 
     def _new_lease(self) -> _Lease:
         try:
@@ -105,23 +102,14 @@ class TFLiteRuntime(ModelRuntime):
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.path} is not a valid LiteRT model ({exc})") from None
-        with self._created_lock:
-            self._created += 1
         return _Lease(interpreter, interpreter.get_input_details()[0]["index"],
                       interpreter.get_output_details()[0]["index"])
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        with self._slots:
-            try:
-                lease = self._idle.get_nowait()
-            except queue.Empty:  # fewer interpreters than slots so far: this caller makes one
-                lease = self._new_lease()
-            try:
-                lease.interpreter.set_tensor(lease.input_index, batch)
-                lease.interpreter.invoke()
-                return np.array(lease.interpreter.get_tensor(lease.output_index), dtype=np.float32)
-            finally:
-                self._idle.put(lease)
+        with self._pool.lease() as lease:
+            lease.interpreter.set_tensor(lease.input_index, batch)
+            lease.interpreter.invoke()
+            return np.array(lease.interpreter.get_tensor(lease.output_index), dtype=np.float32)
 
 
 @dataclass(frozen=True)

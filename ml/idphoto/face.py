@@ -11,13 +11,13 @@ dark-blob search could pick an eyebrow and read a tilt of 20 degrees. Nothing is
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from ml.errors import FaceError, ModelError
+from ml.pool import Pool
 
 DETECT_AREA = 1_000_000         # faces are looked for on a copy of at most this many pixels
 UPSAMPLE = 1                    # dlib's smallest face is 80 px; one 2x upsample finds 40 px faces
@@ -72,26 +72,25 @@ class Face:
                 "roll_deg": round(self.roll_deg, 2)}
 
 
-_local = threading.local()
+FACE_MODELS = 2                 # detector + landmark pairs a process keeps: one per core
 
 
-def _models():
-    """(detector, 5-point landmark model), one pair per thread.
+def _load_models():
+    """A (detector, 5-point landmark model) pair: about 12 MB, the landmark file read from disk."""
+    try:
+        import dlib
+        import face_recognition_models
+    except ImportError as exc:
+        raise ModelError(f"The face models are not installed (Python package {exc.name}).") from None
+    landmarks = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
+    return dlib.get_frontal_face_detector(), landmarks
 
-    A dlib detector is not safe to share: threads running one at the same time get garbage boxes
-    (found by bench.load with 4 concurrent ID-photo requests). The detector costs a millisecond to
-    build and the landmark model is 9 MB read once per thread.
-    """
-    models = getattr(_local, "models", None)
-    if models is None:
-        try:
-            import dlib
-            import face_recognition_models
-        except ImportError as exc:
-            raise ModelError(f"The face models are not installed (Python package {exc.name}).") from None
-        landmarks = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
-        models = _local.models = (dlib.get_frontal_face_detector(), landmarks)
-    return models
+
+# A dlib detector is not safe to share: threads running one at the same time get garbage boxes
+# (found by bench.load with 4 concurrent ID-photo requests). A pair per web thread, as before, held a
+# gunicorn worker at 520-560 MB after ID photos from 8 concurrent clients (each thread kept its own
+# pair and dlib's scratch memory); a pool of two keeps both cores busy and held it at 298-319 MB.
+_MODELS: Pool = Pool(_load_models, FACE_MODELS)
 
 
 def _eyes(landmarks, image: np.ndarray, rect: tuple[int, int, int, int], scale: float) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -109,14 +108,14 @@ def detect_faces(rgb: np.ndarray) -> list[Face]:
     scale = min(1.0, math.sqrt(DETECT_AREA / (height * width)))
     small = rgb if scale == 1.0 else cv2.resize(rgb, (round(width * scale), round(height * scale)),
                                                 interpolation=cv2.INTER_AREA)
-    detector, landmarks = _models()
     small = np.ascontiguousarray(small)
-    rects, scores, _ = detector.run(small, UPSAMPLE, MIN_SCORE)
     faces = []
-    for rect, score in zip(rects, scores):
-        box = (rect.left(), rect.top(), rect.right(), rect.bottom())
-        faces.append(Face(box[0] / scale, box[1] / scale, (box[2] + 1) / scale, (box[3] + 1) / scale,
-                          float(score), _eyes(landmarks, small, box, scale)))
+    with _MODELS.lease() as (detector, landmarks):
+        rects, scores, _ = detector.run(small, UPSAMPLE, MIN_SCORE)
+        for rect, score in zip(rects, scores):
+            box = (rect.left(), rect.top(), rect.right(), rect.bottom())
+            faces.append(Face(box[0] / scale, box[1] / scale, (box[2] + 1) / scale, (box[3] + 1) / scale,
+                              float(score), _eyes(landmarks, small, box, scale)))
     return sorted(faces, key=lambda f: f.centre_x)
 
 
