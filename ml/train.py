@@ -288,7 +288,7 @@ def pack(args: argparse.Namespace) -> int:
         keep = np.random.default_rng(args.seed).choice(len(backgrounds), args.pack_backgrounds, replace=False)
         backgrounds = [backgrounds[i] for i in sorted(keep)]
     facts = {**facts, "backgrounds": len(backgrounds), "packed_from": len(synthesis.backgrounds),
-             "cutouts": None, "val": len(val_samples), "pack_command": "python -m ml.train " + shlex.join(sys.argv[1:])}
+             "cutouts": None, "val": len(val_samples), "pack_command": invocation()}
     return save_pack(args.pack_to, Pack(images, masks, val_images, val_masks, backgrounds,
                                         len(train_samples), facts))
 
@@ -305,6 +305,11 @@ def packed_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.nd
     print(f"training data from {args.packed}: {len(data.images)} photos ({data.labelled} labelled), "
           f"{len(data.backgrounds)} backgrounds, {len(cutouts)} cutouts", flush=True)
     return data.images, data.masks, data.val_images, data.val_masks, synthesis, facts
+
+
+def invocation() -> str:
+    """This run's command line as one would type it again (run.json, packs and model cards keep it)."""
+    return "python -m ml.train " + shlex.join(sys.argv[1:])
 
 
 def split_samples(args: argparse.Namespace) -> tuple[list[Sample], list[Sample]]:
@@ -350,7 +355,7 @@ def train(args: argparse.Namespace) -> RunState:
     if state.stopped_early or state.epoch >= args.epochs:
         print(f"nothing to do: run finished at epoch {state.epoch} (best val IoU {state.best_iou:.4f})")
         return state
-    command = "python -m ml.train " + shlex.join(sys.argv[1:])
+    command = invocation()
     train_x, train_y, val_x, val_y, synthesis, facts = all_data(args)
     write_atomic(args.out / "run.json", json.dumps({
         "command": command, "args": {k: str(v) for k, v in vars(args).items()},
