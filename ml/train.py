@@ -35,7 +35,7 @@ from ml.data import (DatasetError, Sample, cutouts_of, discover_all, load_letter
 from ml.losses import MaskedIoU, get_loss
 from ml.models import BUILDERS, build_model, load_keras_model
 from ml.pack import Pack, PackError, load_pack, save_pack
-from ml.scenes import make_cutout
+from ml.scenes import Cutout, make_cutout
 from ml.teachers import BYSTANDER_TEACHERS, ENSEMBLE
 from ml.teachers.label import OUT as LABELS
 
@@ -145,13 +145,12 @@ def poly_decay(lr: float, epochs: int, power: float = 0.9, seconds: float | None
     Past ``epochs`` the rate stays at the floor, so a run given more epochs than its decay can go on
     at the floor rate until early stopping says validation IoU has stopped improving.
     """
-    started: list[float] = []
+    started: float | None = None
 
     def rate(epoch: int) -> float:
-        started[:] = started or [clock()]
-        progress = epoch / epochs
-        if seconds:
-            progress = max(progress, (clock() - started[0]) / seconds)
+        nonlocal started
+        started = clock() if started is None else started
+        progress = max(epoch / epochs, (clock() - started) / seconds if seconds else 0.0)
         return max(lr * max(1.0 - progress, 0.0) ** power, lr * 0.01)
     return rate
 
@@ -254,10 +253,11 @@ def prepare_model(args: argparse.Namespace, state: RunState) -> keras.Model:
     return build_for_training(args.model, args.size, args.lr, args.loss, args.pretrained_encoder, args.init)
 
 
-def training_data(args: argparse.Namespace, train_samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, Synthesis, dict]:
+def training_data(args: argparse.Namespace, train_samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], dict]:
     """Training photos (labelled, with bystanders left out of the loss, plus teacher-labelled
-    ones) at the input size, the synthesis that mixes scenes, mosaics and composites in, and the
-    facts of it all for ``run.json`` (the model card names every source and count)."""
+    ones) at the input size, the person-free backgrounds, and the facts of it all for ``run.json``
+    (the model card names every source and count). Scene people are cut by the caller: a pack
+    does not store them, so it must not pay for cutting 2,000 full-size photos."""
     images, masks = load_letterboxed(train_samples, args.size, with_bystanders_ignored(args.labels))
     taught = teacher_labelled(args.teacher_data, args.labels)
     if taught:
@@ -267,28 +267,32 @@ def training_data(args: argparse.Namespace, train_samples: list[Sample]) -> tupl
     if not backgrounds and (args.scenes or args.composite):
         raise DatasetError(f"no person-free backgrounds in {args.backgrounds / 'train'}: "
                            "run python -m ml.backgrounds first, or pass --scenes 0 --composite 0")
-    synthesis = Synthesis(backgrounds, cutouts_of(train_samples) if args.scenes else [],
-                          args.scenes, args.mosaics, args.composite)
     facts = {"labelled": len(train_samples), "teacher_labelled": dict(Counter(s.dataset for s in taught)),
-             "teachers": list(ENSEMBLE), "bystanders_by": list(BYSTANDER_TEACHERS), "backgrounds": len(backgrounds),
-             "cutouts": len(synthesis.cutouts), "scenes": args.scenes, "mosaics": args.mosaics,
-             "composite": args.composite}
-    print(f"training data: {len(train_samples)} labelled + {len(taught)} teacher-labelled photos, "
-          f"{len(backgrounds)} backgrounds, {len(synthesis.cutouts)} cutouts", flush=True)
-    return images, masks, synthesis, facts
+             "teachers": list(ENSEMBLE), "bystanders_by": list(BYSTANDER_TEACHERS), "backgrounds": len(backgrounds)}
+    return images, masks, backgrounds, facts
+
+
+def mixed_in(args: argparse.Namespace, backgrounds: list[np.ndarray], cutouts: list[Cutout],
+             facts: dict) -> tuple[Synthesis, dict]:
+    """The synthesis a run mixes into its photos, and the run's facts with its counts and shares."""
+    synthesis = Synthesis(backgrounds, cutouts, args.scenes, args.mosaics, args.composite)
+    print(f"training data: {facts['labelled']} labelled + {sum(facts['teacher_labelled'].values())} teacher-labelled "
+          f"photos, {len(backgrounds)} backgrounds, {len(cutouts)} cutouts", flush=True)
+    return synthesis, {**facts, "cutouts": len(cutouts), "scenes": args.scenes, "mosaics": args.mosaics,
+                       "composite": args.composite}
 
 
 def pack(args: argparse.Namespace) -> int:
     """Write what a run on ``--data`` would train and validate on to ``--pack-to``; bytes written."""
     train_samples, val_samples = split_samples(args)
-    images, masks, synthesis, facts = training_data(args, train_samples)
+    images, masks, backgrounds, facts = training_data(args, train_samples)
     val_images, val_masks = load_letterboxed(val_samples, args.size)
-    backgrounds = list(synthesis.backgrounds)
+    packed_from = len(backgrounds)
     if len(backgrounds) > args.pack_backgrounds:
         keep = np.random.default_rng(args.seed).choice(len(backgrounds), args.pack_backgrounds, replace=False)
         backgrounds = [backgrounds[i] for i in sorted(keep)]
-    facts = {**facts, "backgrounds": len(backgrounds), "packed_from": len(synthesis.backgrounds),
-             "cutouts": None, "val": len(val_samples), "pack_command": invocation()}
+    facts = {**facts, "backgrounds": len(backgrounds), "packed_from": packed_from, "val": len(val_samples),
+             "pack_command": invocation()}
     return save_pack(args.pack_to, Pack(images, masks, val_images, val_masks, backgrounds,
                                         len(train_samples), facts))
 
@@ -299,11 +303,7 @@ def packed_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.nd
     data = load_pack(args.packed, args.size)
     cutouts = [cut for cut in map(make_cutout, data.images[:data.labelled], data.masks[:data.labelled])
                if cut is not None] if args.scenes else []
-    synthesis = Synthesis(data.backgrounds, cutouts, args.scenes, args.mosaics, args.composite)
-    facts = {**data.facts, "cutouts": len(cutouts), "scenes": args.scenes, "mosaics": args.mosaics,
-             "composite": args.composite, "packed": str(args.packed)}
-    print(f"training data from {args.packed}: {len(data.images)} photos ({data.labelled} labelled), "
-          f"{len(data.backgrounds)} backgrounds, {len(cutouts)} cutouts", flush=True)
+    synthesis, facts = mixed_in(args, data.backgrounds, cutouts, {**data.facts, "packed": str(args.packed)})
     return data.images, data.masks, data.val_images, data.val_masks, synthesis, facts
 
 
@@ -327,9 +327,10 @@ def all_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if args.packed:
         return packed_data(args)
     train_samples, val_samples = split_samples(args)
-    train_x, train_y, synthesis, facts = training_data(args, train_samples)
-    return (train_x, train_y, *load_letterboxed(val_samples, args.size), synthesis,
-            {**facts, "val": len(val_samples)})
+    train_x, train_y, backgrounds, facts = training_data(args, train_samples)
+    synthesis, facts = mixed_in(args, backgrounds, cutouts_of(train_samples) if args.scenes else [],
+                                {**facts, "val": len(val_samples)})
+    return train_x, train_y, *load_letterboxed(val_samples, args.size), synthesis, facts
 
 
 def command_history(run_json: Path, command: str, epochs_done: int) -> list[dict]:

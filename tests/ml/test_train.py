@@ -191,10 +191,11 @@ def test_a_pack_trains_like_its_folders_and_round_trips(run, tmp_path, capsys):
     # masks are lossless (the unlabelled value survives); photos are close to what the run loads
     assert set(np.unique(pack.masks)) <= {0, IGNORE, 255} and (pack.masks[:8] == 255).any()
     assert np.abs(load_pack(packed, 32).images.astype(int)).max() > 0
+    assert load_pack(packed, 32).masks.shape == (8 + kept, 32, 32)     # packed at 64, read at another size
     out = tmp_path / "from-pack"
     assert train.main(["--model", "sinet", "--packed", str(packed), "--out", str(out), "--size", "64",
                        "--batch", "4", "--epochs", "1", "--epoch-size", "20"]) == 0
-    assert "8 labelled), 3 backgrounds, 8 cutouts" in capsys.readouterr().out
+    assert f"8 labelled + {kept} teacher-labelled photos, 3 backgrounds, 8 cutouts" in capsys.readouterr().out
     recorded = json.loads((out / "run.json").read_text())
     assert recorded["data"]["packed"] == str(packed) and recorded["train_images"] == 8
     assert json.loads((out / "state.json").read_text())["epoch"] == 1
