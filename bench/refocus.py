@@ -21,6 +21,7 @@ import numpy as np
 
 from bench.machine import describe_machine
 from bench.refinement import DEFAULT_DATA, split_pairs
+from ml.data import read_mask
 from ml.imageio import load_image
 from ml.library import new_segmenter
 from ml.metrics import boundary_f, iou
@@ -34,7 +35,7 @@ def score_models(pairs: list[tuple[str, Path, Path]]) -> dict[str, dict[str, dic
     """``{model + variant: {dataset: {images, iou, boundary_f}}}`` with and without refocus."""
     rows: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for key, image_path, mask_path in pairs:
-        rgb, truth = load_image(image_path), load_image(mask_path)[..., 0] > 127
+        rgb, truth = load_image(image_path), read_mask(mask_path) == 255
         for model in MODEL_FILES:
             for refocus in (False, True):
                 mask = new_segmenter(model, refocus=refocus).segment(rgb).alpha >= 128

@@ -81,40 +81,35 @@ def check_layout(layout: str | None) -> str:
     return layout
 
 
-def check_max_kb(max_kb) -> int | None:
-    if max_kb in (None, ""):
+def _optional_number(value, convert, not_a_number: str):
+    """None for an empty field, else ``convert(value)``; ``not_a_number`` as the PresetError when it fails."""
+    if value in (None, ""):
         return None
     try:
-        value = int(max_kb)
+        return convert(value)
     except (TypeError, ValueError):
-        raise PresetError(f"File-size cap '{max_kb}' is not a whole number of KB.") from None
-    if not MAX_KB_RANGE[0] <= value <= MAX_KB_RANGE[1]:
+        raise PresetError(not_a_number) from None
+
+
+def check_max_kb(max_kb) -> int | None:
+    value = _optional_number(max_kb, int, f"File-size cap '{max_kb}' is not a whole number of KB.")
+    if value is not None and not MAX_KB_RANGE[0] <= value <= MAX_KB_RANGE[1]:
         raise PresetError(f"File-size cap must be between {MAX_KB_RANGE[0]} and {MAX_KB_RANGE[1]} KB.")
     return value
 
 
 def check_face(face) -> int | None:
     """The face number a request names (1 = leftmost), or None."""
-    if face in (None, ""):
-        return None
-    try:
-        value = int(face)
-    except (TypeError, ValueError):
-        raise PresetError(f"Face '{face}' is not a whole number (1 = the leftmost face).") from None
-    if value < 1:
+    value = _optional_number(face, int, f"Face '{face}' is not a whole number (1 = the leftmost face).")
+    if value is not None and value < 1:
         raise PresetError("Face numbers start at 1 (the leftmost face).")
     return value
 
 
 def check_gap(gap_mm) -> float | None:
     """The gap between copies on a sheet in mm, or None for the widest that keeps the most copies."""
-    if gap_mm in (None, ""):
-        return None
-    try:
-        value = float(gap_mm)
-    except (TypeError, ValueError):
-        raise PresetError(f"Gap '{gap_mm}' is not a number of millimetres.") from None
-    if not GAP_RANGE_MM[0] <= value <= GAP_RANGE_MM[1]:
+    value = _optional_number(gap_mm, float, f"Gap '{gap_mm}' is not a number of millimetres.")
+    if value is not None and not GAP_RANGE_MM[0] <= value <= GAP_RANGE_MM[1]:
         raise PresetError(f"Gap must be between {GAP_RANGE_MM[0]:g} and {GAP_RANGE_MM[1]:g} mm.")
     return value
 
@@ -127,14 +122,8 @@ def check_adjustment(head_mm, offset_mm=None, top_mm=None) -> Adjustment | None:
         return None
     values = []
     for name, value in (("Head height", head_mm), ("Offset", offset_mm), ("Space above the head", top_mm)):
-        if value in (None, ""):
-            values.append(None)
-            continue
-        try:
-            values.append(float(value))
-        except (TypeError, ValueError):
-            raise PresetError(f"{name} '{value}' is not a number of millimetres.") from None
-        if not np.isfinite(values[-1]) or abs(values[-1]) > 100:
+        values.append(_optional_number(value, float, f"{name} '{value}' is not a number of millimetres."))
+        if values[-1] is not None and (not np.isfinite(values[-1]) or abs(values[-1]) > 100):
             raise PresetError(f"{name} must be a number of millimetres under 100.")
     return Adjustment(values[0], values[1] or 0.0, values[2])
 
