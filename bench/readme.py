@@ -132,12 +132,20 @@ def render_teachers(report: dict) -> str:
 
 
 def render_wild(report: dict) -> str:
-    """The wild benchmark's tables, one per set, from bench/wild.py."""
+    """The wild benchmark's tables, one per set, from bench/wild.py (test or validation scenes)."""
     parts = [f"**{name}** ({result['images']} images; IoU / boundary F per model):\n\n{result['table'].rstrip()}\n"
              for name, result in report["sets"].items()]
-    return ("\n".join(parts) + f"\n_`python -m bench.wild`, {report['date']}, seed {report['seed']}, weights of "
-            + ", ".join(f"{m} {d}" for m, d in report["weights_state"].items())
-            + f"; held-back photos scored against {' + '.join(report['teachers_in_reference'])}._\n")
+    held_back = (f"; held-back photos scored against {' + '.join(report['teachers_in_reference'])}"
+                 if "held-back photos" in report["sets"] else "")
+    return ("\n".join(parts) + f"\n_`python -m bench.wild`, {report['date']}, {report['subset']} subset, seed "
+            f"{report['seed']}, weights of " + ", ".join(f"{m} {d}" for m, d in report["weights_state"].items())
+            + f"{held_back}._\n")
+
+
+def render_refocus(report: dict) -> str:
+    """Coarse to fine on and off on real labelled photos, from bench/refocus.py."""
+    return (f"{report['table'].rstrip()}\n\n_`python -m bench.refocus`, {report['date']}, {report['subset']} split, "
+            f"served with the mirror average, {report['machine']}._\n")
 
 
 def render_store(report: dict) -> str:
@@ -185,6 +193,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "reliability": render_reliability,
     "teachers": from_results("teachers.json", render_teachers),
     "wild": from_results("wild.json", render_wild),
+    "wild-val": from_results("wild_val.json", render_wild),
+    "refocus": from_results("refocus.json", render_refocus),
     "store": from_results("store.json", render_store),
 }
 
