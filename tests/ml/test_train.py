@@ -250,3 +250,21 @@ def test_init_weights_keep_the_layers_their_model_froze(tmp_path):
     model = train.build_for_training("sinet", 64, init=tmp_path / "init.keras")
     assert [layer.name for layer in model.layers if not layer.trainable] == frozen
     np.testing.assert_array_equal(model.get_weights()[0], source.get_weights()[0])
+
+
+def test_the_compiling_first_epoch_does_not_shorten_a_timed_run(tmp_path, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(train.time, "monotonic", lambda: clock[0])
+    state, model = train.RunState(), _Model()
+    checkpointer = train.Checkpointer(tmp_path, state, patience=50, deadline=200.0)
+    checkpointer.set_model(model)
+    (tmp_path / "log.csv").write_text("epoch,val_iou\n")
+    for epoch, seconds in enumerate([60.0] + [10.0] * 20):   # compile + epoch, then steady epochs
+        checkpointer.on_epoch_begin(epoch)
+        clock[0] += seconds
+        checkpointer.on_epoch_end(epoch, {"val_iou": 0.5})
+        if model.stop_training:
+            break
+    # steady 10 s epochs until one more would end past 200 s; counting the first one's 60 s would
+    # have stopped at 150 s, 5 epochs early
+    assert state.epoch == 15 and clock[0] == 200.0
