@@ -222,19 +222,25 @@ def test_a_time_budget_decays_the_rate_by_time_spent():
     assert schedule(2) == 0.01
 
 
-def test_checkpointer_stops_before_the_deadline(tmp_path, monkeypatch):
+def _timed_run(tmp_path, monkeypatch, durations, deadline):
+    """Epochs of the given lengths on a fake clock under a deadline; (state, model, clock) at the stop."""
     clock = [0.0]
     monkeypatch.setattr(train.time, "monotonic", lambda: clock[0])
     state, model = train.RunState(), _Model()
-    checkpointer = train.Checkpointer(tmp_path, state, patience=50, deadline=25.0)
+    checkpointer = train.Checkpointer(tmp_path, state, patience=50, deadline=deadline)
     checkpointer.set_model(model)
     (tmp_path / "log.csv").write_text("epoch,val_iou\n")
-    for epoch in range(5):
+    for epoch, seconds in enumerate(durations):
         checkpointer.on_epoch_begin(epoch)
-        clock[0] += 10.0
+        clock[0] += seconds
         checkpointer.on_epoch_end(epoch, {"val_iou": 0.5 + epoch / 100})
         if model.stop_training:
             break
+    return state, model, clock[0]
+
+
+def test_checkpointer_stops_before_the_deadline(tmp_path, monkeypatch):
+    state, model, _ = _timed_run(tmp_path, monkeypatch, [10.0] * 5, deadline=25.0)
     # after 20 s another 10 s epoch would end at 30 s > 25 s: stop, but not as an early stop
     assert state.epoch == 2 and model.stop_training and not state.stopped_early
 
@@ -253,18 +259,8 @@ def test_init_weights_keep_the_layers_their_model_froze(tmp_path):
 
 
 def test_the_compiling_first_epoch_does_not_shorten_a_timed_run(tmp_path, monkeypatch):
-    clock = [0.0]
-    monkeypatch.setattr(train.time, "monotonic", lambda: clock[0])
-    state, model = train.RunState(), _Model()
-    checkpointer = train.Checkpointer(tmp_path, state, patience=50, deadline=200.0)
-    checkpointer.set_model(model)
-    (tmp_path / "log.csv").write_text("epoch,val_iou\n")
-    for epoch, seconds in enumerate([60.0] + [10.0] * 20):   # compile + epoch, then steady epochs
-        checkpointer.on_epoch_begin(epoch)
-        clock[0] += seconds
-        checkpointer.on_epoch_end(epoch, {"val_iou": 0.5})
-        if model.stop_training:
-            break
+    # compile + epoch, then steady epochs
+    state, _, elapsed = _timed_run(tmp_path, monkeypatch, [60.0] + [10.0] * 20, deadline=200.0)
     # steady 10 s epochs until one more would end past 200 s; counting the first one's 60 s would
     # have stopped at 150 s, 5 epochs early
-    assert state.epoch == 15 and clock[0] == 200.0
+    assert state.epoch == 15 and elapsed == 200.0
