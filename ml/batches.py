@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import albumentations as A
 import keras
@@ -48,11 +48,15 @@ class SegmentationBatches(keras.utils.PyDataset):
     A batch's random draws come from (seed, epoch, batch) alone, never from state a worker keeps:
     batches made in parallel threads or forked processes differ from each other, and a resumed
     run makes the epochs it would have made.
+
+    With ``soft_targets`` (``ml.distil.SoftTargets``) a trained model's probability for each
+    finished canvas becomes the target's third channel, for ``ml.losses.Distilled``.
     """
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, batch_size: int, augment: bool = False,
                  synthesis: Synthesis | None = None, seed: int = 0, epoch: int = 0,
-                 epoch_size: int | None = None, **kwargs):
+                 epoch_size: int | None = None,
+                 soft_targets: Callable[[np.ndarray], np.ndarray] | None = None, **kwargs):
         super().__init__(**kwargs)
         self.images, self.masks = images, masks
         self.batch_size = batch_size
@@ -60,6 +64,7 @@ class SegmentationBatches(keras.utils.PyDataset):
         self.synthesis = synthesis or Synthesis(scene_p=0.0, mosaic_p=0.0, composite_p=0.0)
         self.seed, self.epoch = seed, epoch
         self.epoch_size = epoch_size or len(images)
+        self.soft_targets = soft_targets
         self.order = self._order()
 
     def _order(self) -> np.ndarray:
@@ -98,7 +103,10 @@ class SegmentationBatches(keras.utils.PyDataset):
         else:
             pairs = [(self.images[i], self.masks[i]) for i in indices]
         x = np.stack([p[0] for p in pairs]).astype(np.float32)
-        return x, targets(np.stack([p[1] for p in pairs]))
+        y = targets(np.stack([p[1] for p in pairs]))
+        if self.soft_targets is not None:
+            y = np.concatenate([y, self.soft_targets(x)[..., None].astype(np.float32)], axis=-1)
+        return x, y
 
     def on_epoch_end(self) -> None:
         self.epoch += 1

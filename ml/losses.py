@@ -3,7 +3,8 @@
 Every loss takes ``(y_true, y_pred)`` with ``y_pred`` a probability and returns one scalar per batch
 element so Keras can weight and average it. ``y_true`` is either the target alone (0-1, soft targets
 allowed) or two channels, target and weight: a pixel of weight 0 (a teacher label where the teachers
-disagree) is left out of the loss, so an unsure label teaches nothing rather than something wrong.
+disagree) is left out of the loss, so an unsure label teaches nothing rather than something wrong. A
+third channel, where present, is a trained model's probability: the soft target ``Distilled`` adds.
 """
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ def _sum_hw(x):
 
 
 def split_target(y_true):
-    """(target, weight) from a one-channel target (every pixel counts) or a target+weight pair."""
-    if y_true.shape[-1] == 2:
-        return y_true[..., :1], y_true[..., 1:]
+    """(target, weight) from a one-channel target (every pixel counts) or target, weight (and soft target)."""
+    if y_true.shape[-1] >= 2:
+        return y_true[..., :1], y_true[..., 1:2]
     return y_true, ops.ones_like(y_true)
 
 
@@ -113,6 +114,35 @@ class MaskedIoU(keras.metrics.BinaryIoU):
     def update_state(self, y_true, y_pred, sample_weight=None):
         target, weight = split_target(y_true)
         return super().update_state(ops.cast(target >= 0.5, "float32"), y_pred, ops.cast(weight, "int32"))
+
+
+@serializable
+class Distilled(keras.losses.Loss):
+    """A loss plus ``weight`` x the cross-entropy to a trained model's probability (the target's third
+    channel) over every pixel: distillation. The soft target also teaches where the labels say nothing
+    (pixels the teachers disagreed on) and how sure to be at an edge. Batches without a third channel
+    (validation) get the plain loss, so ``val_loss`` stays comparable with runs that did not distil.
+    """
+
+    def __init__(self, base: LossFn | str, weight: float = 0.5, name: str = "distilled", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.base = get_loss(base) if isinstance(base, str) else base
+        self.weight = weight
+
+    def call(self, y_true, y_pred):
+        base = self.base.call if isinstance(self.base, keras.losses.Loss) else self.base
+        loss = base(y_true, y_pred)
+        if y_true.shape[-1] < 3:
+            return loss
+        return loss + self.weight * ops.mean(_pixel_bce(y_true[..., 2:3], y_pred), axis=(1, 2, 3))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "base": keras.saving.serialize_keras_object(self.base),
+                "weight": self.weight}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Distilled":
+        return cls(**{**config, "base": keras.saving.deserialize_keras_object(config["base"])})
 
 
 LOSSES: dict[str, Callable[[], LossFn]] = {

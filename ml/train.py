@@ -32,7 +32,9 @@ from ml.batches import SegmentationBatches, Synthesis
 from ml.catalogue import MODELS, table
 from ml.data import (DatasetError, Sample, cutouts_of, discover_all, load_letterboxed, load_or_make_split, select,
                      teacher_labelled, teacher_masks, with_bystanders_ignored)
-from ml.losses import MaskedIoU, get_loss
+from ml.distil import SOURCES as DISTIL_SOURCES
+from ml.distil import SoftTargets
+from ml.losses import Distilled, MaskedIoU, get_loss
 from ml.models import BUILDERS, build_model, load_keras_model
 from ml.pack import Pack, PackError, load_pack, save_pack
 from ml.scenes import Cutout, make_cutout
@@ -189,6 +191,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mosaics", type=probability, default=0.1, help="share of mosaics (default 0.1)")
     parser.add_argument("--composite", type=probability, default=0.15,
                         help="share of photos whose person is pasted on a person-free background (default 0.15)")
+    parser.add_argument("--distil-from", choices=DISTIL_SOURCES,
+                        help="also learn each training canvas's probability from this model (ml.distil)")
+    parser.add_argument("--distil-weight", type=non_negative_float, default=0.5,
+                        help="--distil-from: weight of the soft-target cross-entropy (default 0.5)")
     parser.add_argument("--init", type=Path, help="start a fresh run from these weights (a .keras file)")
     parser.add_argument("--pretrained-encoder", action="store_true",
                         help="mobile-unet: start the encoder from DeepLabV3's MobileNetV2 (ml.models.pretrained)")
@@ -219,8 +225,15 @@ def _per_model(field: str) -> str:
     return ", ".join(f"{name} {value}" for name, value in table(field).items())
 
 
+def training_loss(name: str, loss: str | None = None, distil_weight: float | None = None):
+    """The run's loss: ``--loss`` or the model's default, wrapped in ``Distilled`` when distilling."""
+    base = get_loss(loss or DEFAULT_LOSS[name])
+    return base if distil_weight is None else Distilled(base, distil_weight)
+
+
 def build_for_training(name: str, size: int, lr: float = DEFAULT_LR, loss: str | None = None,
-                       pretrained_encoder: bool = False, init: Path | None = None) -> keras.Model:
+                       pretrained_encoder: bool = False, init: Path | None = None,
+                       distil_weight: float | None = None) -> keras.Model:
     """A fresh model compiled as training compiles it (Adam, the model's default loss, IoU metric),
     starting from ``init``'s weights or, when asked (mobile-unet), DeepLabV3's encoder.
 
@@ -239,7 +252,7 @@ def build_for_training(name: str, size: int, lr: float = DEFAULT_LR, loss: str |
         print(f"pretrained encoder: {load_pretrained_encoder(model)} layers", flush=True)
     model.compile(
         optimizer=keras.optimizers.Adam(lr),
-        loss=get_loss(loss or DEFAULT_LOSS[name]),
+        loss=training_loss(name, loss, distil_weight),
         metrics=[MaskedIoU()],
     )
     return model
@@ -249,10 +262,24 @@ def prepare_model(args: argparse.Namespace, state: RunState) -> keras.Model:
     """A compiled model: resumed from ``last.keras`` with its optimizer, or freshly built (from
     ``--init`` weights or the pretrained encoder when asked)."""
     last = args.out / "last.keras"
+    distil_weight = args.distil_weight if args.distil_from else None
     if args.resume and last.is_file():
         print(f"resuming from {last} after epoch {state.epoch}", flush=True)
-        return load_keras_model(last, compile=True)
-    return build_for_training(args.model, args.size, args.lr, args.loss, args.pretrained_encoder, args.init)
+        return distilling(load_keras_model(last, compile=True), distil_weight)
+    return build_for_training(args.model, args.size, args.lr, args.loss, args.pretrained_encoder, args.init,
+                              distil_weight)
+
+
+def distilling(model: keras.Model, weight: float | None) -> keras.Model:
+    """A resumed model whose loss distils with ``weight`` when asked: recompiled around its own loss
+    and optimizer (the optimizer keeps its moments), so a run can start distilling part-way."""
+    if weight is None:
+        return model
+    if isinstance(model.loss, Distilled):
+        model.loss.weight = weight
+        return model
+    model.compile(optimizer=model.optimizer, loss=Distilled(model.loss, weight), metrics=[MaskedIoU()])
+    return model
 
 
 def training_data(args: argparse.Namespace, train_samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], dict]:
@@ -360,6 +387,8 @@ def train(args: argparse.Namespace) -> RunState:
         return state
     command = invocation()
     train_x, train_y, val_x, val_y, synthesis, facts = all_data(args)
+    if args.distil_from:
+        facts = {**facts, "distilled_from": args.distil_from, "distil_weight": args.distil_weight}
     write_atomic(args.out / "run.json", json.dumps({
         "command": command, "args": {k: str(v) for k, v in vars(args).items()},
         "history": command_history(args.out / "run.json", command, state.epoch),
@@ -373,7 +402,8 @@ def train(args: argparse.Namespace) -> RunState:
     model.fit(
         SegmentationBatches(train_x, train_y, args.batch, augment=True, synthesis=synthesis, seed=args.seed,
                             epoch=state.epoch, epoch_size=args.epoch_size, workers=args.workers,
-                            use_multiprocessing=args.processes),
+                            use_multiprocessing=args.processes,
+                            soft_targets=SoftTargets(args.distil_from) if args.distil_from else None),
         validation_data=SegmentationBatches(val_x, val_y, args.batch),
         initial_epoch=state.epoch,
         epochs=args.epochs,

@@ -108,3 +108,26 @@ def test_masked_iou_counts_labelled_pixels_only():
     y_true = np.concatenate([t([[1, 0, 0, 1]]), t([[1, 1, 0, 1]])], axis=-1)
     metric.update_state(y_true, t([[0.9, 0.1, 0.9, 0.2]]))    # the wrong third pixel is unlabelled
     assert value(metric.result()) == pytest.approx(0.5)       # person: 1 right, 1 missed
+
+
+def test_distilled_adds_the_cross_entropy_to_the_soft_target_over_every_pixel():
+    target, weight, pred = t([[1, 0]]), t([[1, 0]]), t([[0.9, 0.2]])
+    soft = t([[0.7, 0.4]])
+    distilled = losses.Distilled("bce", weight=0.5)
+    plain = value(losses.bce(np.concatenate([target, weight], -1), pred))[0]
+    soft_ce = -np.mean([0.7 * math.log(0.9) + 0.3 * math.log(0.1), 0.4 * math.log(0.2) + 0.6 * math.log(0.8)])
+    y_true = np.concatenate([target, weight, soft], axis=-1)
+    assert value(distilled(y_true, pred)) == pytest.approx(plain + 0.5 * soft_ce, rel=1e-5)
+    # Validation batches carry no soft target: the plain loss, comparable with runs that did not distil.
+    assert value(distilled(np.concatenate([target, weight], -1), pred)) == pytest.approx(plain, rel=1e-5)
+
+
+def test_distilled_wraps_a_loss_class_and_survives_its_config():
+    wrapped = losses.Distilled(losses.BoundaryLoss(lam=0.5), weight=0.25)
+    again = losses.Distilled.from_config(wrapped.get_config())
+    assert isinstance(again.base, losses.BoundaryLoss) and again.base.lam == 0.5 and again.weight == 0.25
+    y_true = np.concatenate([t([[1, 0, 1]]), t([[1, 1, 1]]), t([[0.5, 0.5, 0.5]])], axis=-1)
+    pred = t([[0.8, 0.3, 0.6]])
+    assert value(again(y_true, pred)) == pytest.approx(value(wrapped(y_true, pred)), rel=1e-6)
+    # The soft channel does not disturb what the wrapped loss and the metric read.
+    assert value(wrapped.base(y_true, pred)) == pytest.approx(value(wrapped.base(y_true[..., :2], pred)), rel=1e-6)

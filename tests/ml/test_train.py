@@ -11,6 +11,7 @@ pytest.importorskip("keras")
 
 from ml import train  # noqa: E402
 from ml.holdout import held_back  # noqa: E402
+from ml.losses import Distilled  # noqa: E402
 from ml.models import load_keras_model  # noqa: E402
 from ml.pack import load_pack  # noqa: E402
 from ml.teachers import ENSEMBLE, IGNORE  # noqa: E402
@@ -95,6 +96,21 @@ def test_resume_continues_at_the_next_epoch(run, capsys):
     assert train.main(resumed) == 0
     assert "nothing to do" in capsys.readouterr().out
     assert len(read_log(out)) == 2
+
+
+def test_a_run_can_start_distilling_when_resumed(run, tmp_path, capsys):
+    out, args = run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    done = json.loads((copy / "state.json").read_text())["epoch"]   # other tests may have resumed the run
+    resumed = [str(copy) if a == str(out) else a for a in args]
+    resumed = [a if a != "1" else str(done + 1) for a in resumed] + ["--resume", "--distil-from", "mobile-unet",
+                                                                    "--distil-weight", "0.3"]
+    assert train.main(resumed) == 0
+    model = load_keras_model(copy / "last.keras", compile=True)
+    assert isinstance(model.loss, Distilled) and model.loss.weight == 0.3
+    assert json.loads((copy / "state.json").read_text())["epoch"] == done + 1
+    assert json.loads((copy / "run.json").read_text())["data"]["distilled_from"] == "mobile-unet"
 
 
 def test_bad_data_folder_exits_with_message(tmp_path, capsys):
