@@ -37,8 +37,8 @@ RESULTS = ROOT / "bench" / "results" / "input_size.json"
 
 def export_at_sizes(model: str, weights: Path, sizes: list[int], folder: Path) -> dict[int, TFLiteRuntime]:
     """A LiteRT runtime per input size, from ``weights/<stem>.keras`` rebuilt at that size."""
-    from ml.export import convert_to_tflite, max_difference
-    from ml.models import load_keras_model, rebuild_at_size
+    from ml.training.export import convert_to_tflite, max_difference
+    from ml.training.models import load_keras_model, rebuild_at_size
 
     trained = load_keras_model(weights / f"{MODEL_FILES[model]}.keras")
     runtimes = {}

@@ -2,7 +2,7 @@
 
 ``python -m bench.train_speed [--models sinet mobile-unet] [--sizes 160 192 224] [--batch 16] [--steps 8]``
 
-Each model is built and compiled exactly as ``ml.train`` compiles it and trained on batches of
+Each model is built and compiled exactly as ``ml.training.train`` compiles it and trained on batches of
 random photo-sized inputs and masks (``train_on_batch``: forward, loss, backward, Adam update), so
 the figure is the network's own cost per image on this machine, without data loading or
 augmentation (which run in parallel workers during training). Images/s is the batch size times the
@@ -32,7 +32,7 @@ TRAIN_IMAGES = 2003  # the training split of weights/split.json, for "seconds pe
 
 def images_per_second(model_name: str, size: int, batch: int, steps: int, warmup: int) -> float:
     """Training images per second for one model and input size (see the module docstring)."""
-    from ml.train import build_for_training
+    from ml.training.train import build_for_training
 
     model = build_for_training(model_name, size)
     rng = np.random.default_rng(0)

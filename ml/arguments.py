@@ -26,8 +26,8 @@ def non_negative_float(text: str) -> float:
 
 
 def input_size(text: str) -> int:
-    """A square model input size both networks accept (``ml.models.sizes``)."""
-    from ml.models.sizes import check_input_size
+    """A square model input size both networks accept (``ml.training.models.sizes``)."""
+    from ml.training.models.sizes import check_input_size
 
     try:
         return check_input_size(int(text))

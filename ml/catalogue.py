@@ -2,8 +2,8 @@
 
 Registry file names, Keras builders, training losses, model-card architecture text, UI labels and the
 README's table all read this module, so adding a model is one spec here and one builder file under
-``ml/models/``. It imports nothing heavy: the builder is a dotted path, resolved only by the training
-side (``ml.models``), so the serving path never imports Keras.
+``ml/training/models/``. It imports nothing heavy: the builder is a dotted path, resolved only by the training
+side (``ml.training.models``), so the serving path never imports Keras.
 """
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ class ModelSpec:
 
 SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("sinet", "SINet", "sinet", "SINet (Park et al., WACV 2020)", "boundary", 224,
-              "ml.models.sinet:build_sinet"),
+              "ml.training.models.sinet:build_sinet"),
     ModelSpec("mobile-unet", "Mobile-UNet", "mobile_unet",
               "Mobile-UNet (MobileNetV2 alpha 0.5 encoder, U-Net decoder)", "bce-dice", 192,
-              "ml.models.mobile_unet:build_mobile_unet"),
+              "ml.training.models.mobile_unet:build_mobile_unet"),
 )
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in SPECS}
 # The model a request, a CLI or the web app gets when it names none.

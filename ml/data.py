@@ -3,7 +3,7 @@
 A dataset is any folder holding ``images/<stem>.jpg|png`` and ``masks/<stem>.png`` (0 = background,
 255 = person). Several folders can be used at once; each sample remembers which folder it came from
 so metrics can be reported per dataset. Nothing here imports Keras: evaluation and the benchmarks
-read datasets without TensorFlow; the training batches are in ``ml.batches``.
+read datasets without TensorFlow; the training batches are in ``ml.training.batches``.
 """
 from __future__ import annotations
 

@@ -29,10 +29,10 @@ from ml.data import SPLITS, DatasetError, Sample, discover_all, read_mask, selec
 from ml.errors import BackdropError, ModelError
 from ml.imageio import load_image
 from ml.metrics import METRICS, score, summarize
+from ml.paths import ROOT
 from ml.registry import BACKENDS, DEFAULT_WEIGHTS_DIR, MODEL_FILES, ModelRuntime, load_runtime
 from ml.segmenter import Segmenter
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPLIT_FILE = DEFAULT_WEIGHTS_DIR / "split.json"
 DEFAULT_OUT = ROOT / ".cache" / "eval"
 OVERALL = "all"

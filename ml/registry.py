@@ -18,9 +18,10 @@ import numpy as np
 
 from ml.catalogue import table
 from ml.errors import ModelError
+from ml.paths import WEIGHTS
 from ml.pool import Pool
 
-DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_WEIGHTS_DIR = WEIGHTS
 NUM_THREADS = 2
 # Interpreters per model: calls beyond this many at once wait (see TFLiteRuntime).
 MAX_INTERPRETERS = 2
@@ -128,7 +129,7 @@ class KerasRuntime(ModelRuntime):
 
     def __init__(self, name: str, path: Path, card: dict[str, Any]):
         super().__init__(name, path, card)
-        from ml.models import load_keras_model  # imports Keras: only when this backend is chosen
+        from ml.training.models import load_keras_model  # imports Keras: only when this backend is chosen
 
         try:
             self._model = load_keras_model(path)

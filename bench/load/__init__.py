@@ -7,7 +7,7 @@ temporary data directory, the same flags as ``make run``) and stops itself:
 
 1. start-up: time from launch to the first healthy answer, resident memory (RSS) per worker with
    both models loaded, whether a worker maps any TensorFlow library, and a ``python -c`` import of
-   ``wsgi`` reporting which of tensorflow / keras / ml.models ended up in ``sys.modules``;
+   ``wsgi`` reporting which of tensorflow / keras / ml.training.models ended up in ``sys.modules``;
 2. mixed load, once per worker count: ``--clients`` threads share ``--requests`` requests drawn from
    a fixed mix (background removal with both models on 0.3-12 MP photos, the upload page with its
    CSRF token, ID photos, job reads); afterwards every job the server acknowledged is read back

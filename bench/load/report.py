@@ -21,7 +21,7 @@ def machine() -> dict[str, Any]:
     """Where the figures were measured, including training runs that were competing for the CPUs."""
     memory = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
     return {"cpus": os.cpu_count(), "cpu": cpu_name(), "memory_gb": round(memory, 1), "python": platform.python_version(),
-            "background_training_processes": running(b"ml.train")}
+            "background_training_processes": running(b"ml.training.train")}
 
 
 def _duration(ms: float) -> str:
@@ -77,7 +77,7 @@ def _startup(results: Results) -> list[str]:
             + (f"Worker RSS with both models loaded: {min(rss):.0f}-{max(rss):.0f} MB at boot, "
                f"{min(after):.0f}-{max(after):.0f} MB after the load run (goal < {GOALS['worker_rss_mb']:g} MB). " if rss else "")
             + f"TensorFlow in `sys.modules` after `import wsgi`: {'yes' if s['tensorflow'] else 'no'}; Keras: "
-            f"{'yes' if s['keras'] else 'no'}; `ml.models`: {'yes' if s['ml_models'] else 'no'}; TensorFlow files mapped "
+            f"{'yes' if s['keras'] else 'no'}; `ml.training.models`: {'yes' if s['ml_models'] else 'no'}; TensorFlow files mapped "
             f"into a serving worker: {sum(len(r['tensorflow_mapped']) for r in runs)}.",
             ""]
 

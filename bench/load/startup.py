@@ -21,7 +21,7 @@ def startup_phase(workdir: Path) -> dict[str, Any]:
             "rss = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS:')][0] / 1024; "
             "print(json.dumps({'create_app_s': round(s, 3), 'rss_mb': round(rss, 1), "
             "'tensorflow': 'tensorflow' in sys.modules, 'keras': 'keras' in sys.modules, "
-            "'ml_models': any(m == 'ml.models' or m.startswith('ml.models.') for m in sys.modules)}))")
+            "'ml_models': any(m == 'ml.training.models' or m.startswith('ml.training.models.') for m in sys.modules)}))")
     env = {**os.environ, "BACKDROP_DATA_DIR": str(workdir / "import-check"), "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -12,7 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-PRETRAINED = Path(__file__).resolve().parents[2].parent / "shared" / "pretrained"
+from ml.paths import PRETRAINED
+
 FILES = {"deeplab": "deeplabv3_mnv2_pascal_quant.tflite", "deeplab-dm05": "deeplabv3_mnv2_dm05_pascal_quant.tflite"}
 PERSON_CLASS = 15
 PAD_GREY = 128

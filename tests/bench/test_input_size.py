@@ -7,7 +7,7 @@ pytest.importorskip("tensorflow")
 
 from bench import input_size  # noqa: E402
 from bench.peers import PEER_NAME  # noqa: E402
-from ml.models import build_model, rebuild_at_size  # noqa: E402
+from ml.training.models import build_model, rebuild_at_size  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -248,7 +248,7 @@ def test_serving_path_does_not_import_tensorflow():
     import subprocess
     import sys
     code = ("import sys, ml.idphoto.pipeline, ml.idphoto.__main__; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras') or m.startswith('ml.models')]; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras') or m.startswith('ml.training.models')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

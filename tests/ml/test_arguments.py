@@ -20,7 +20,7 @@ def test_values_out_of_range_say_why(parse, text, reason):
 
 
 def test_the_models_refuse_what_the_cli_type_refuses():
-    from ml.models import build_model
+    from ml.training.models import build_model
 
     with pytest.raises(ValueError, match="multiple of 32"):
         build_model("sinet", 200)

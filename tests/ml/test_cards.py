@@ -7,7 +7,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from ml import cards, evaluate  # noqa: E402
+from ml import evaluate  # noqa: E402
+from ml.training import cards  # noqa: E402
 
 README = """# Training data
 
@@ -49,7 +50,7 @@ def project(tmp_path, make_dataset):
                                       "test": keys[4:6] + keys[10:12], "seed": 42}))
     run = tmp_path / "run"
     run.mkdir()
-    command = f"python -m ml.train --model sinet --data {folders[0]} {folders[1]} --out {run} --epochs 3"
+    command = f"python -m ml.training.train --model sinet --data {folders[0]} {folders[1]} --out {run} --epochs 3"
     (run / "run.json").write_text(json.dumps({"command": command, "args": {
         "data": repr([str(f) for f in folders]), "split": str(split_file), "epochs": "3"},
         "history": [{"from_epoch": 1, "command": command}]}))
@@ -157,8 +158,8 @@ def test_licences_parsed_from_markdown_table(tmp_path):
 
 def test_starting_weights_come_from_the_command_that_began_the_run():
     """A resumed command names no --init; the card still says where the weights started."""
-    run = {"command": "python -m ml.train --model sinet --resume",
-           "history": [{"from_epoch": 1, "command": "python -m ml.train --model sinet --init 'old run/best.keras'"},
-                       {"from_epoch": 10, "command": "python -m ml.train --model sinet --resume"}]}
+    run = {"command": "python -m ml.training.train --model sinet --resume",
+           "history": [{"from_epoch": 1, "command": "python -m ml.training.train --model sinet --init 'old run/best.keras'"},
+                       {"from_epoch": 10, "command": "python -m ml.training.train --model sinet --resume"}]}
     assert cards.starting_weights(run) == "old run/best.keras"
-    assert cards.starting_weights({"command": "python -m ml.train --model sinet"}) == "random"
+    assert cards.starting_weights({"command": "python -m ml.training.train --model sinet"}) == "random"

@@ -5,11 +5,12 @@ from pathlib import Path
 import pytest
 
 from bench import readme
-from ml import cards, catalogue, registry, train
+from ml import catalogue, registry
+from ml.training import cards, train
 from ml.catalogue import MODELS, SPECS
-from ml.models import BUILDERS
-from ml.models.mobile_unet import build_mobile_unet
-from ml.models.sinet import build_sinet
+from ml.training.models import BUILDERS
+from ml.training.models.mobile_unet import build_mobile_unet
+from ml.training.models.sinet import build_sinet
 from webapp import config
 from webapp import models as webapp_models
 

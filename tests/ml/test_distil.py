@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ml.distil import SOURCES, SoftTargets
+from ml.training.distil import SOURCES, SoftTargets
 from ml.registry import load_runtime
 
 

@@ -6,8 +6,8 @@ pytest.importorskip("tensorflow")
 
 import keras  # noqa: E402
 
-from ml import export  # noqa: E402
-from ml.models import build_model, load_keras_model  # noqa: E402
+from ml.training import export  # noqa: E402
+from ml.training.models import build_model, load_keras_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")

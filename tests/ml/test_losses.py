@@ -6,7 +6,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from ml import losses  # noqa: E402
+from ml.training import losses  # noqa: E402
 
 
 def t(values):

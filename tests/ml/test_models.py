@@ -4,8 +4,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from ml.models import BUILDERS, build_model, load_keras_model  # noqa: E402
-from ml.models.mobile_unet import build_mobile_unet  # noqa: E402
+from ml.training.models import BUILDERS, build_model, load_keras_model  # noqa: E402
+from ml.training.models.mobile_unet import build_mobile_unet  # noqa: E402
 
 SIZE = 64
 

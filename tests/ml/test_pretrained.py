@@ -6,8 +6,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from ml.models import build_model  # noqa: E402
-from ml.models.pretrained import ENCODER_FILE, load_pretrained_encoder  # noqa: E402
+from ml.training.models import build_model  # noqa: E402
+from ml.training.models.pretrained import ENCODER_FILE, load_pretrained_encoder  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not ENCODER_FILE.is_file(), reason=f"{ENCODER_FILE} is not beside the repository")
 TENSOR = "MobilenetV2/expanded_conv_5/add"   # block 5's output: 65x65x16 for a 513x513 input

@@ -9,11 +9,11 @@ import pytest
 
 pytest.importorskip("keras")
 
-from ml import train  # noqa: E402
+from ml.training import train  # noqa: E402
 from ml.holdout import held_back  # noqa: E402
-from ml.losses import Distilled  # noqa: E402
-from ml.models import load_keras_model  # noqa: E402
-from ml.pack import load_pack  # noqa: E402
+from ml.training.losses import Distilled  # noqa: E402
+from ml.training.models import load_keras_model  # noqa: E402
+from ml.training.pack import load_pack  # noqa: E402
 from ml.teachers import ENSEMBLE, IGNORE  # noqa: E402
 from ml.teachers.label import label_path  # noqa: E402
 
@@ -61,7 +61,7 @@ def test_one_epoch_writes_everything_a_restart_needs(run):
     assert state["best_iou"] == pytest.approx(float(rows[0]["val_iou"]))
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     recorded = json.loads((out / "run.json").read_text())
-    assert recorded["command"].startswith("python -m ml.train ")
+    assert recorded["command"].startswith("python -m ml.training.train ")
     assert (recorded["train_images"], recorded["val_images"]) == (8, 2)
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 import keras
 from keras import layers
 
-from ml.models.sizes import check_input_size
+from ml.training.models.sizes import check_input_size
 
 SKIP_LAYERS = ("block_13_expand_relu", "block_6_expand_relu", "block_3_expand_relu", "block_1_expand_relu")
 BOTTLENECK_LAYER = "block_16_project_BN"

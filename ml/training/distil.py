@@ -2,7 +2,7 @@
 
 SINet has 90k parameters; the trained Mobile-UNet (a million) or MediaPipe see more in the same
 photo. Run on the very canvas the student gets (after augmentation and synthesis), their probability
-becomes the target's third channel and ``ml.losses.Distilled`` adds the cross-entropy to it.
+becomes the target's third channel and ``ml.training.losses.Distilled`` adds the cross-entropy to it.
 The teacher runs through LiteRT in the batch workers, beside the Keras student, on any backend.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Model cards: ``python -m ml.cards --model sinet --run runs/sinet [--eval SUMMARY.json]``.
+"""Model cards: ``python -m ml.training.cards --model sinet --run runs/sinet [--eval SUMMARY.json]``.
 
 Writes ``weights/<stem>.json`` in the schema of docs/architecture.md from the facts, never by hand:
 input size and parameter count from the ``.keras`` file, datasets and their licences from the
@@ -23,10 +23,10 @@ from ml.atomic import write_atomic
 from ml.catalogue import table
 from ml.data import SPLITS, DatasetError, discover
 from ml.errors import BackdropError
+from ml.paths import ROOT
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES
 from ml.teachers import SOURCES
 
-ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURES: dict[str, str] = table("architecture")
 CARD_METRICS = ("images", "iou_mean", "iou_median", "dice_mean", "accuracy_mean", "boundary_f_mean")
 STATUSES = ("trained", "interim")
@@ -139,9 +139,9 @@ def model_facts(keras_path: Path, run_dir: Path) -> tuple[int, int]:
     """
     import numpy as np
 
-    from ml.models import load_keras_model
+    from ml.training.models import load_keras_model
 
-    publish = f"python -m ml.export --publish {run_dir} {keras_path.stem}"
+    publish = f"python -m ml.training.export --publish {run_dir} {keras_path.stem}"
     if not keras_path.is_file():
         raise CardError(f"{keras_path} does not exist; publish the weights first ({publish})")
     model = load_keras_model(keras_path)
@@ -214,7 +214,7 @@ def write_card(card: dict[str, Any], target: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.cards", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ml.training.cards", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, choices=sorted(MODEL_FILES))
     parser.add_argument("--run", required=True, type=Path, help="training run folder (run.json, state.json)")

@@ -22,7 +22,7 @@ def build_model(name: str, input_size: int) -> keras.Model:
 
 def load_keras_model(path, compile: bool = False) -> keras.Model:
     """Load a saved ``.keras`` model; importing this package registers the custom layers and losses."""
-    import ml.losses  # noqa: F401  (registers the losses a compiled checkpoint refers to)
+    import ml.training.losses  # noqa: F401  (registers the losses a compiled checkpoint refers to)
 
     return keras.models.load_model(path, compile=compile)
 

@@ -10,7 +10,7 @@ import albumentations as A
 import keras
 import numpy as np
 
-from ml.augment import composite_onto, scene_augmentation, training_augmentation
+from ml.training.augment import composite_onto, scene_augmentation, training_augmentation
 from ml.scenes import Cutout, mosaic, random_crop, synthesize_scene
 from ml.teachers import IGNORE
 
@@ -33,7 +33,7 @@ class Synthesis:
 
 def targets(masks: np.ndarray) -> np.ndarray:
     """(N, S, S, 2) float32 target and weight from uint8 masks: person where 255, and every pixel
-    counted except the ``IGNORE`` ones (see ``ml.losses.split_target``)."""
+    counted except the ``IGNORE`` ones (see ``ml.training.losses.split_target``)."""
     return np.stack([masks == 255, masks != IGNORE], axis=-1).astype(np.float32)
 
 
@@ -49,8 +49,8 @@ class SegmentationBatches(keras.utils.PyDataset):
     batches made in parallel threads or forked processes differ from each other, and a resumed
     run makes the epochs it would have made.
 
-    With ``soft_targets`` (``ml.distil.SoftTargets``) a trained model's probability for each
-    finished canvas becomes the target's third channel, for ``ml.losses.Distilled``.
+    With ``soft_targets`` (``ml.training.distil.SoftTargets``) a trained model's probability for each
+    finished canvas becomes the target's third channel, for ``ml.training.losses.Distilled``.
     """
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, batch_size: int, augment: bool = False,

@@ -1,11 +1,11 @@
 """A training set packed into a few files small enough to carry to a lent GPU machine.
 
 A lent accelerator (docs/training.md) takes the working tree plus 64 MiB and reaches no dataset
-folder, label cache or background cache. ``python -m ml.train ... --pack-to DIR`` gathers exactly
+folder, label cache or background cache. ``python -m ml.training.train ... --pack-to DIR`` gathers exactly
 what a run would train on (labelled photos with bystanders left out, teacher-labelled photos,
 validation photos, person-free backgrounds), letterboxed, and writes it here: photos as WebP,
 masks as PNG (lossless, so the unlabelled value survives), about 6 KB a photo at 224 px.
-``python -m ml.train --packed DIR`` trains from it anywhere, on any Keras backend.
+``python -m ml.training.train --packed DIR`` trains from it anywhere, on any Keras backend.
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def _resized(images: list[np.ndarray], size: int, interpolation: int) -> np.ndar
 def load_pack(folder: Path, size: int) -> Pack:
     """Read a pack, its square photos and masks resized to ``size`` when it was packed at another."""
     if not (folder / FACTS).is_file():
-        raise PackError(f"{folder} holds no training pack (python -m ml.train ... --pack-to {folder})")
+        raise PackError(f"{folder} holds no training pack (python -m ml.training.train ... --pack-to {folder})")
     meta = json.loads((folder / FACTS).read_text())
     part = {name: _decode(folder / f"{name}.npz", "masks" in name) for name in PARTS}
     return Pack(

@@ -1,4 +1,4 @@
-"""Train a segmentation model: ``python -m ml.train --model sinet --data DIR [DIR ...] --out DIR``.
+"""Train a segmentation model: ``python -m ml.training.train --model sinet --data DIR [DIR ...] --out DIR``.
 
 Everything a run needs to continue after a kill lives in ``--out``: ``last.keras`` (weights and
 optimizer state, saved every epoch), ``state.json`` (epoch, best validation IoU, epochs without
@@ -6,7 +6,7 @@ improvement), ``log.csv`` and ``split.json``. ``--resume`` picks up from there; 
 follows a polynomial decay computed from the epoch number, so it too survives a restart.
 
 On a lent GPU machine (docs/training.md) a run has minutes, not epochs: ``--pack-to DIR`` writes the
-training data small enough to carry there (``ml.pack``), ``--packed DIR`` trains from it, and
+training data small enough to carry there (``ml.training.pack``), ``--packed DIR`` trains from it, and
 ``--max-minutes`` decays the rate over the time given and stops before it runs out.
 """
 from __future__ import annotations
@@ -28,15 +28,15 @@ from ml.arguments import input_size, non_negative_float, positive_int, probabili
 from ml.atomic import atomic_path, write_atomic
 from ml.backgrounds import OUT as BACKGROUNDS
 from ml.backgrounds import load_backgrounds
-from ml.batches import SegmentationBatches, Synthesis
+from ml.training.batches import SegmentationBatches, Synthesis
 from ml.catalogue import MODELS, table
 from ml.data import (DatasetError, Sample, cutouts_of, discover_all, load_letterboxed, load_or_make_split, select,
                      teacher_labelled, teacher_masks, with_bystanders_ignored)
-from ml.distil import SOURCES as DISTIL_SOURCES
-from ml.distil import SoftTargets
-from ml.losses import Distilled, MaskedIoU, get_loss
-from ml.models import BUILDERS, build_model, load_keras_model
-from ml.pack import Pack, PackError, load_pack, save_pack
+from ml.training.distil import SOURCES as DISTIL_SOURCES
+from ml.training.distil import SoftTargets
+from ml.training.losses import Distilled, MaskedIoU, get_loss
+from ml.training.models import BUILDERS, build_model, load_keras_model
+from ml.training.pack import Pack, PackError, load_pack, save_pack
 from ml.scenes import Cutout, make_cutout
 from ml.teachers import BYSTANDER_TEACHERS, ENSEMBLE
 from ml.teachers.label import OUT as LABELS
@@ -160,7 +160,7 @@ def poly_decay(lr: float, epochs: int, power: float = 0.9, seconds: float | None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ml.training.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, choices=sorted(BUILDERS))
     parser.add_argument("--data", nargs="+", help="dataset folders (images/ + masks/); needed unless --packed")
@@ -192,17 +192,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--composite", type=probability, default=0.15,
                         help="share of photos whose person is pasted on a person-free background (default 0.15)")
     parser.add_argument("--distil-from", choices=DISTIL_SOURCES,
-                        help="also learn each training canvas's probability from this model (ml.distil)")
+                        help="also learn each training canvas's probability from this model (ml.training.distil)")
     parser.add_argument("--distil-weight", type=non_negative_float, default=0.5,
                         help="--distil-from: weight of the soft-target cross-entropy (default 0.5)")
     parser.add_argument("--init", type=Path, help="start a fresh run from these weights (a .keras file)")
     parser.add_argument("--pretrained-encoder", action="store_true",
-                        help="mobile-unet: start the encoder from DeepLabV3's MobileNetV2 (ml.models.pretrained)")
+                        help="mobile-unet: start the encoder from DeepLabV3's MobileNetV2 (ml.training.models.pretrained)")
     parser.add_argument("--split", type=Path, help="split file to use or create (default OUT/split.json)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     parser.add_argument("--pack-to", type=Path,
-                        help="write the training and validation data to this folder (ml.pack) and stop")
+                        help="write the training and validation data to this folder (ml.training.pack) and stop")
     parser.add_argument("--pack-backgrounds", type=positive_int, default=600,
                         help="--pack-to: at most this many backgrounds, drawn with --seed (default 600)")
     parser.add_argument("--packed", type=Path, help="train from a folder written by --pack-to instead of --data")
@@ -248,7 +248,7 @@ def build_for_training(name: str, size: int, lr: float = DEFAULT_LR, loss: str |
             layer.trainable = frozen.trainable
         print(f"weights from {init}", flush=True)
     elif pretrained_encoder:
-        from ml.models.pretrained import load_pretrained_encoder
+        from ml.training.models.pretrained import load_pretrained_encoder
         print(f"pretrained encoder: {load_pretrained_encoder(model)} layers", flush=True)
     model.compile(
         optimizer=keras.optimizers.Adam(lr),
@@ -338,7 +338,7 @@ def packed_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def invocation() -> str:
     """This run's command line as one would type it again (run.json, packs and model cards keep it)."""
-    return "python -m ml.train " + shlex.join(sys.argv[1:])
+    return "python -m ml.training.train " + shlex.join(sys.argv[1:])
 
 
 def split_samples(args: argparse.Namespace) -> tuple[list[Sample], list[Sample]]:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from ml.models.layers import InformationBlocking, PersonProbability
-from ml.models.sizes import check_input_size
+from ml.training.models.layers import InformationBlocking, PersonProbability
+from ml.training.models.sizes import check_input_size
 
 NUM_CLASSES = 2
 BN_EPS = 1e-3

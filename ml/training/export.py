@@ -3,7 +3,7 @@
 The LiteRT graph is the Keras model with SINet's two-class head folded into one channel (see
 ``fold_two_class_head``); the check below compares it against the unfolded Keras model.
 
-``python -m ml.export [--weights DIR] [--publish RUN_DIR NAME]``
+``python -m ml.training.export [--weights DIR] [--publish RUN_DIR NAME]``
 
 LiteRT is what the server runs (no TensorFlow import, faster start-up, less memory), so each export is
 verified: both files get the same random-but-seeded photo-like inputs and the largest absolute
@@ -16,12 +16,11 @@ import sys
 from pathlib import Path
 
 import keras
-
-from ml.atomic import atomic_path, write_atomic
-from ml.models import load_keras_model
 import numpy as np
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+from ml.atomic import atomic_path, write_atomic
+from ml.paths import WEIGHTS
+from ml.training.models import load_keras_model
 
 
 def strip_for_serving(source: Path, target: Path) -> keras.Model:
@@ -40,7 +39,7 @@ def fold_two_class_head(model: keras.Model) -> keras.Model:
     full-resolution channel and the softmax from every call (measured about 25 % of SINet's model
     call) and changes no output beyond float rounding. Models without that ending are returned as-is.
     """
-    from ml.models.layers import PersonProbability
+    from ml.training.models.layers import PersonProbability
 
     head = model.layers[-1]
     classifier = head.input._keras_history.operation if isinstance(head, PersonProbability) else None
@@ -98,9 +97,9 @@ def export_all(keras_paths: list[Path]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.export", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ml.training.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="folder of .keras files")
+    parser.add_argument("--weights", type=Path, default=WEIGHTS, help="folder of .keras files")
     parser.add_argument("--publish", nargs=2, metavar=("RUN_DIR", "STEM"),
                         help="first copy RUN_DIR/best.keras to WEIGHTS/STEM.keras, stripped for serving")
     args = parser.parse_args(argv)

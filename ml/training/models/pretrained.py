@@ -26,7 +26,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-ENCODER_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "pretrained" / "deeplabv3_mnv2_dm05_pascal_quant.tflite"
+from ml.paths import PRETRAINED
+
+ENCODER_FILE = PRETRAINED / "deeplabv3_mnv2_dm05_pascal_quant.tflite"
 BLOCKS = 16
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
