@@ -58,21 +58,6 @@ STATUS_COLOURS = {"pass": (27, 122, 50), "warn": (200, 140, 0), "fail": (179, 38
 Segment = Callable[[np.ndarray], Matte]
 
 
-class StoredMask:
-    """Answers the test portrait with its stored mask, softened like a model's edge (the tests' stand-in)."""
-
-    def __init__(self, path: Path):
-        mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise BackdropError(f"cannot read the stored mask {path}")
-        self.alpha = cv2.GaussianBlur(np.where(mask > 0, 255, 0).astype(np.uint8), (5, 5), 0)
-
-    def segment(self, rgb: np.ndarray) -> Matte:
-        if rgb.shape[:2] != self.alpha.shape:
-            raise BackdropError("the stored mask belongs to another photo")
-        return Matte(self.alpha, self.alpha >= 128, {})
-
-
 def test_portraits(data: Path, split: Path = SPLIT) -> list[Path]:
     """Every test-split PicsArt portrait, sorted."""
     keys = json.loads(split.read_text())["test"]

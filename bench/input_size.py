@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.machine import describe_machine
-from bench.peers import DEFAULT_DATA, PEER_NAME, interleaved_call_times, load_peer, quality
+from bench.peers import PEER_NAME, add_sample_arguments, chosen_samples, interleaved_call_times, load_peer, quality
 from ml.arguments import input_size, positive_int
 from ml.errors import BackdropError
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, TFLiteRuntime
@@ -96,24 +96,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODEL_FILES), default="sinet")
     parser.add_argument("--sizes", nargs="+", type=input_size, default=[224, 192], help="input sizes, multiples of 32")
-    parser.add_argument("--data", nargs="+", type=Path, default=DEFAULT_DATA, help="dataset folders")
-    parser.add_argument("--split-file", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
-    parser.add_argument("--subset", default="val", help="train, val, test or all (default val)")
+    add_sample_arguments(parser, "--subset", "val")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of the .keras files")
     parser.add_argument("--runs", type=positive_int, default=300, help="timed calls per model (default 300)")
-    parser.add_argument("--limit", type=int, help="only the first N images (a quick look, not for the docs)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ml.data import DatasetError, discover_all
-    from ml.evaluate import load_split, select_split
+    from ml.data import DatasetError
 
     args = parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         try:
-            samples = select_split(discover_all(args.data), load_split(args.split_file), args.subset)[:args.limit]
+            samples = chosen_samples(args)
             runtimes = export_at_sizes(args.model, args.weights, args.sizes, Path(folder))
             peer = load_peer()
             summaries = quality(samples, {rt.name: (lambda rgb, s=Segmenter(rt): s.segment(rgb).mask)

@@ -32,6 +32,7 @@ import numpy as np
 
 from bench.machine import describe_machine
 from ml.arguments import positive_int
+from ml.data import Sample
 from ml.errors import BackdropError
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, TFLiteRuntime, load_runtime, tflite_parameters
 from ml.segmenter import Segmenter
@@ -162,27 +163,42 @@ def markdown_table(report: dict, datasets: list[str]) -> str:
     return "\n".join(lines)
 
 
+def add_sample_arguments(parser: argparse.ArgumentParser, subset_flag: str, default_subset: str) -> None:
+    """The photos a comparison scores, as this benchmark and ``bench.input_size`` both choose them:
+    dataset folders, the split file, one subset of it (``args.subset``, whatever ``subset_flag`` the
+    command has always called it) and an optional limit. ``chosen_samples`` reads them."""
+    parser.add_argument("--data", nargs="+", type=Path, default=DEFAULT_DATA, help="dataset folders")
+    parser.add_argument("--split-file", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
+    parser.add_argument(subset_flag, dest="subset", metavar=subset_flag.lstrip("-").upper(), default=default_subset,
+                        help=f"train, val, test or all (default {default_subset})")
+    parser.add_argument("--limit", type=int, help="only the first N images (a quick look, not for the published figures)")
+
+
+def chosen_samples(args: argparse.Namespace) -> list[Sample]:
+    """The samples ``add_sample_arguments`` chose; a missing folder or split file raises ``DatasetError``."""
+    from ml.data import discover_all
+    from ml.evaluate import load_split, select_split
+
+    return select_split(discover_all(args.data), load_split(args.split_file), args.subset)[:args.limit]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", nargs="+", type=Path, default=DEFAULT_DATA, help="dataset folders")
-    parser.add_argument("--split-file", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
-    parser.add_argument("--split", default="test", help="train, val, test or all (default test)")
+    add_sample_arguments(parser, "--split", "test")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of our .tflite files")
     parser.add_argument("--runs", type=positive_int, default=100, help="timed model calls per model (default 100)")
-    parser.add_argument("--limit", type=int, help="only the first N images (a quick look, not for the README)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS.relative_to(ROOT)})")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ml.data import DatasetError, discover_all
-    from ml.evaluate import load_split, select_split
+    from ml.data import DatasetError
     from ml.imageio import load_image
 
     args = parse_args(argv)
     try:
-        samples = select_split(discover_all(args.data), load_split(args.split_file), args.split)[:args.limit]
+        samples = chosen_samples(args)
         ours = {name: load_runtime(name, args.weights) for name in MODEL_FILES}
         peer = load_peer()
     except (BackdropError, DatasetError) as exc:
@@ -212,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"target {target}: {'met' if met else 'MISSED'}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "date": date.today().isoformat(), "split": args.split, "split_file": str(args.split_file),
+        "date": date.today().isoformat(), "split": args.subset, "split_file": str(args.split_file),
         "limit": args.limit, "machine": describe_machine(),
         "load_average_1min": round(os.getloadavg()[0], 2), "threads": NUM_THREADS, "runs": args.runs,
         "peer": {"source": f"mediapipe=={MEDIAPIPE_VERSION} wheel, {WHEEL_MEMBER}",

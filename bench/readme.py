@@ -31,6 +31,12 @@ def _missing(path: Path) -> str:
     return f"_Not measured yet: `{path.relative_to(ROOT)}` is missing._\n"
 
 
+def captioned(table: str, caption: str) -> str:
+    """A generated block: the table, then its caption in italics (command, date, machine...), so every
+    figure says where it came from in one form."""
+    return f"{table.rstrip()}\n\n_{caption}._\n"
+
+
 def from_results(name: str, render: Callable[[dict], str]) -> Callable[[], str]:
     """A block renderer for ``bench/results/<name>``: ``render`` gets the loaded report, and a block
     whose benchmark has not been run says so instead of failing."""
@@ -61,8 +67,8 @@ def render_models() -> str:
 
 def render_peers(report: dict) -> str:
     """The MediaPipe comparison table that bench/peers.py wrote."""
-    return (f"{report['table'].rstrip()}\n\n_`python -m bench.peers`, {report['date']}, {report['split']} split, "
-            f"{report['machine']}, load average {report['load_average_1min']} at the time._\n")
+    return captioned(report["table"], f"`python -m bench.peers`, {report['date']}, {report['split']} split, "
+                     f"{report['machine']}, load average {report['load_average_1min']} at the time")
 
 
 def render_latency(report: dict) -> str:
@@ -77,9 +83,9 @@ def render_latency(report: dict) -> str:
                         f"| {report['peer_ratio'][mp][model]:.2f} |")
     memory = "; ".join(f"{model}: peak {m['24']['peak_mb']:.0f} MB for a 24 MP photo"
                        for model, m in report["memory"].items())
-    return ("\n".join(rows) + f"\n\nMemory: {memory}.\n\n_`python -m bench.latency`, {report['date']}, "
-            f"{report['machine']}, {report['threads']} threads, load average {report['load_average_1min_at_start']} "
-            f"at the start; JPEG in, transparent PNG out; median ms._\n")
+    return captioned("\n".join(rows) + f"\n\nMemory: {memory}.", f"`python -m bench.latency`, {report['date']}, "
+                     f"{report['machine']}, {report['threads']} threads, load average "
+                     f"{report['load_average_1min_at_start']} at the start; JPEG in, transparent PNG out; median ms")
 
 
 def render_refinement(report: dict) -> str:
@@ -91,44 +97,45 @@ def render_refinement(report: dict) -> str:
                 rows.append(f"| {model} | {variant} | {score['iou']:.4f} | {score['boundary_f']:.4f} |")
     subset = report.get("subset", "test")
     command = report.get("command", "python -m bench.refinement")
-    return "\n".join(rows) + f"\n\n_`{command}`, {report['images']} {subset} images._\n"
+    return captioned("\n".join(rows), f"`{command}`, {report['images']} {subset} images")
 
 
 def render_input_size(report: dict) -> str:
     """Model call and validation quality at each input size, from bench/input_size.py."""
-    return (f"{report['table'].rstrip()}\n\n_`python -m bench.input_size`, {report['date']}, {report['model']}, "
-            f"{report['images']} {report['subset']} images at full resolution as served; model call: LiteRT, "
-            f"{report['threads']} threads, {report['runs']} calls interleaved with MediaPipe's, {report['machine']}, "
-            f"load average {report['load_average_1min']}._\n")
+    return captioned(report["table"], f"`python -m bench.input_size`, {report['date']}, {report['model']}, "
+                     f"{report['images']} {report['subset']} images at full resolution as served; model call: LiteRT, "
+                     f"{report['threads']} threads, {report['runs']} calls interleaved with MediaPipe's, "
+                     f"{report['machine']}, load average {report['load_average_1min']}")
 
 
 def render_idphoto(report: dict) -> str:
     """Faces found, per-preset and per-rule ID-photo outcomes on real photos, from bench/idphoto.py."""
-    return (f"{report['table'].rstrip()}\n\n_`python -m bench.idphoto`, {report['date']}, {report['photos']}, "
-            f"{report['model']} weights ({report['weights_status']}), {report['machine']}, load average "
-            f"{report['load_average_1min']}; contact sheet: `bench/results/idphoto_contact.jpg`._\n")
+    return captioned(report["table"], f"`python -m bench.idphoto`, {report['date']}, {report['photos']}, "
+                     f"{report['model']} weights ({report['weights_status']}), {report['machine']}, load average "
+                     f"{report['load_average_1min']}; contact sheet: `bench/results/idphoto_contact.jpg`")
 
 
 def render_train_speed(report: dict) -> str:
     """Training images/s per model and input size, from bench/train_speed.py."""
-    return (f"{report['table'].rstrip()}\n\n_`python -m bench.train_speed`, {report['date']}, {report['machine']}, "
-            f"batches of {report['batch']} random inputs, {report['steps']} timed steps each, load average "
-            f"{report['load_average_1min']}; an epoch also validates and loads data in parallel._\n")
+    return captioned(report["table"], f"`python -m bench.train_speed`, {report['date']}, {report['machine']}, "
+                     f"batches of {report['batch']} random inputs, {report['steps']} timed steps each, load average "
+                     f"{report['load_average_1min']}; an epoch also validates and loads data in parallel")
 
 
 def render_edges(report: dict) -> str:
     """The halo benchmark's table, from bench/edges.py."""
     timed = (f"; ms: `Segmenter.segment` + `compose` onto transparent, median of {report['runs']} on bench/latency.py's "
              f"photos, load average {report['load_average_1min']}" if report["sizes"] else "")
-    return (f"{report['table'].rstrip()}\n\n_`{report['command']}`, {report['date']}, {report['model']} weights "
-            f"({report['weights_status']}), {report['images']} {report['subset']} images, {report['machine']}{timed}._\n")
+    return captioned(report["table"], f"`{report['command']}`, {report['date']}, {report['model']} weights "
+                     f"({report['weights_status']}), {report['images']} {report['subset']} images, "
+                     f"{report['machine']}{timed}")
 
 
 def render_teachers(report: dict) -> str:
     """Each teacher and the ensemble against the labelled masks, from bench/teachers.py."""
-    return (f"{report['table'].rstrip()}\n\n_`python -m bench.teachers`, {report['date']}, "
-            f"{' and '.join(report['subsets'])} photos; {report['missing_labels']} not yet labelled by every teacher "
-            f"were left out._\n")
+    return captioned(report["table"], f"`python -m bench.teachers`, {report['date']}, "
+                     f"{' and '.join(report['subsets'])} photos; {report['missing_labels']} not yet labelled by every "
+                     f"teacher were left out")
 
 
 def render_wild(report: dict) -> str:
@@ -144,8 +151,8 @@ def render_wild(report: dict) -> str:
 
 def render_refocus(report: dict) -> str:
     """Coarse to fine on and off on real labelled photos, from bench/refocus.py."""
-    return (f"{report['table'].rstrip()}\n\n_`python -m bench.refocus`, {report['date']}, {report['subset']} split, "
-            f"served with the mirror average, {report['machine']}._\n")
+    return captioned(report["table"], f"`python -m bench.refocus`, {report['date']}, {report['subset']} split, "
+                     f"served with the mirror average, {report['machine']}")
 
 
 def render_store(report: dict) -> str:
@@ -169,8 +176,8 @@ def render_store(report: dict) -> str:
             f"{kind}: {' and '.join(f'{s} s' for s in (seconds if isinstance(seconds, list) else [seconds]))}"
             for kind, seconds in report["startup_s"].items()) + " |",
     ]
-    return "\n".join(lines) + (f"\n\n_`python -m bench.store`, {report['date']}, {report['machine']}, 2 cores, load "
-                               f"average {report['load_average_1min']} at the start; SQLite unless said._\n")
+    return captioned("\n".join(lines), f"`python -m bench.store`, {report['date']}, {report['machine']}, 2 cores, "
+                     f"load average {report['load_average_1min']} at the start; SQLite unless said")
 
 
 def render_reliability() -> str:

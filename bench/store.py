@@ -5,7 +5,7 @@ and health probes answered while clients trickle uploads.
 ``python -m bench.store [--jobs 10000] [--renders 8] [--megapixels 12] [--trickle-s 20]``
 
 Real gunicorn servers (gunicorn.conf.py) and, for the two instances, a throwaway PostgreSQL cluster
-and redis-server (tests/servers.py; skipped with a note where they are not installed). Prints the
+and redis-server (devtools/services.py; skipped with a note where they are not installed). Prints the
 figures and writes them to ``bench/results/store.json``. A couple of minutes on 2 cores.
 """
 from __future__ import annotations
@@ -27,11 +27,11 @@ from typing import Any
 from sqlalchemy import insert
 
 from bench.load import log
-from bench.load.client import Client
 from bench.load.photos import load_photos
-from bench.load.server import Server
 from bench.machine import cpu_name
-from tests import servers
+from devtools import services
+from devtools.appserver import Server
+from devtools.client import Client
 from webapp import create_app, db
 from webapp.jobstore import JobStore, new_job_id
 
@@ -138,11 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         results["rerenders_2_workers"] = rerenders([two.port], photo, args.renders)
         results["slow_clients"] = slow_clients(two.port, args.trickle_s)
         two.stop()
-        if servers.postgres_bin() and servers.redis_bin():
+        if services.postgres_bin() and services.redis_bin():
             log("two instances on PostgreSQL + Redis: concurrent re-renders")
-            pg = stack.enter_context(servers.postgres())
-            env = {"BACKDROP_DATABASE_URL": servers.create_database(pg, "bench"), "BACKDROP_DATA_DIR": str(Path(tmp) / "shared"),
-                   "BACKDROP_REDIS_URL": stack.enter_context(servers.redis()), "BACKDROP_SECRET_KEY": "bench-" + "k" * 32}
+            pg = stack.enter_context(services.postgres())
+            env = {"BACKDROP_DATABASE_URL": services.create_database(pg, "bench"), "BACKDROP_DATA_DIR": str(Path(tmp) / "shared"),
+                   "BACKDROP_REDIS_URL": stack.enter_context(services.redis()), "BACKDROP_SECRET_KEY": "bench-" + "k" * 32}
             pair = [Server(Path(tmp) / name, workers=2, env=env).start() for name in ("a", "b")]
             for server in pair:
                 stack.callback(server.stop)

@@ -24,14 +24,15 @@ temporary data directory, the same flags as ``make run``) and stops itself:
 Results go to ``bench/results/load.json`` and ``docs/reliability-figures.md`` (the README includes the
 latter; it is generated here, never edited by hand). Test photos are synthetic (gradients, shapes, a
 head-and-shoulders figure) and generated once into ``.cache/bench-photos/``. The ID-photo requests
-use the public-domain NASA portrait in ``tests/idphoto/data``. Requests come from one address, so the
+use the public-domain NASA portrait in ``devtools/data``. Requests come from one address, so the
 servers run with the rate limit off (``BACKDROP_RATE_LIMIT=0``); they do run with an API key.
 
-The modules, in the order a run uses them: ``photos`` (the synthetic test photos), ``client`` (one
-simulated user over HTTP), ``probes`` (what /proc says about a process), ``server`` (the gunicorn
-servers), ``workload`` (the request mix and the threads that send it), ``integrity`` (reading the
-store back), the phases ``startup``, ``traffic``, ``hostile``, ``faults`` and ``suite``, and
-``report`` (the markdown fragment). ``__main__`` runs them in order.
+The modules, in the order a run uses them: ``photos`` (the synthetic test photos), ``probes`` (what
+/proc says about TensorFlow and competing processes), ``workload`` (the request mix and the threads
+that send it), ``integrity`` (reading the store back), the phases ``startup``, ``traffic``,
+``hostile``, ``faults`` and ``suite``, and ``report`` (the markdown fragment). ``__main__`` runs them
+in order. The gunicorn servers (``Server``), the HTTP client and the /proc probes a server needs come
+from ``devtools``, which the reliability tests share.
 """
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ from typing import Any, Callable
 from bench.load import ROOT, log
 from bench.load.integrity import check_jobs, check_store_on_disk, temp_files
 from bench.load.photos import SMALL_SIZES_MP
-from bench.load.server import Server
 from bench.load.workload import Workload, plan, run_concurrent
+from devtools.appserver import Server
 
 
 def kill_phase(workdir: Path, workload_factory: Callable[[], Workload], kills: int, requests: int) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from typing import Any
 from PIL import Image
 
 from bench.load import log
-from bench.load.client import Client, multipart
-from bench.load.server import Server
+from devtools.appserver import Server
+from devtools.client import Client, multipart
 
 
 def bomb_png(width: int, height: int) -> bytes:

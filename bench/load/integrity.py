@@ -13,7 +13,7 @@ from typing import Any, Iterable
 from PIL import Image
 from sqlalchemy import func, select
 
-from bench.load.client import Client
+from devtools.client import Client
 from webapp import db
 from webapp.jobstore import TMP_PREFIX
 

@@ -1,4 +1,4 @@
-"""The test photos: synthetic portraits at fixed sizes and the NASA portrait for ID photos.
+"""The test photos: synthetic portraits at fixed sizes and the NASA portrait (``devtools.portrait``) for ID photos.
 
 Synthetic, so the benchmark needs no photo collection and every run sends the same bytes; cached in
 ``.cache/bench-photos/`` because generating a 12 MP one takes longer than the request it feeds.
@@ -14,10 +14,10 @@ import numpy as np
 from PIL import Image
 
 from bench.load import ROOT, log
+from devtools.portrait import PORTRAIT
 from ml.atomic import write_atomic
 
 CACHE = ROOT / ".cache" / "bench-photos"
-ID_PHOTO_SOURCE = ROOT / "tests" / "idphoto" / "data" / "astronaut.jpg"
 PHOTO_VERSION = 1  # part of the cached file names: bump it when synthetic_photo draws differently
 
 # Megapixels of the synthetic photos and how often the mixed load picks each (small ones are common).
@@ -86,7 +86,7 @@ def load_photos(sizes: Iterable[float], cache: Path = CACHE) -> dict[float, byte
 
 def id_photo_inputs() -> list[bytes]:
     """The NASA portrait as shipped (0.26 MP) and upscaled to 1600 px (2.6 MP)."""
-    small = ID_PHOTO_SOURCE.read_bytes()
+    small = PORTRAIT.read_bytes()
     path = CACHE / f"astronaut-1600-v{PHOTO_VERSION}.jpg"
     if not path.exists():
         rgb = np.asarray(Image.open(io.BytesIO(small)).convert("RGB"))

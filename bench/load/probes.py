@@ -1,37 +1,13 @@
-"""What /proc says about a process: its children, resident memory, mapped libraries.
+"""What /proc says for the figures alone: TensorFlow libraries mapped into a worker, competing processes.
 
-Read from /proc rather than asked of the server, so the figures hold even for a worker that is
-stuck, and so the app carries no instrumentation of its own. Linux only, like the servers it reads.
+The probes a server needs to know its workers are ready (their ids, memory, LiteRT mapped) are in
+``devtools.procfs``, shared with the tests. Linux only, like the servers it reads.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-
-def pids() -> list[int]:
-    """Every process id /proc lists now."""
-    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
-
-
-def children(pid: int) -> list[int]:
-    """Process ids whose parent is ``pid`` (gunicorn's workers)."""
-    found = []
-    for child in pids():
-        try:
-            stat = Path(f"/proc/{child}/stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(child)
-    return sorted(found)
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` in MB, as the kernel counts it (VmRSS)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+from devtools.procfs import pids
 
 
 def maps_tensorflow(pid: int) -> list[str]:
@@ -42,11 +18,6 @@ def maps_tensorflow(pid: int) -> list[str]:
         if "/site-packages/tensorflow/" in path or "/site-packages/keras/" in path:
             found.add(path)
     return sorted(found)
-
-
-def maps_litert(pid: int) -> bool:
-    """Whether ``pid`` has mapped LiteRT: a worker has loaded its models once it has."""
-    return "ai_edge_litert" in Path(f"/proc/{pid}/maps").read_text()
 
 
 def running(marker: bytes) -> int:

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.load import GOALS, log
-from bench.load.client import Client
 from bench.load.integrity import check_jobs, temp_files
 from bench.load.photos import PHOTO_SIZES_MP, SMALL_SIZES_MP
-from bench.load.probes import maps_tensorflow, rss_mb
-from bench.load.server import Server
+from bench.load.probes import maps_tensorflow
 from bench.load.workload import KIND_WEIGHTS, Workload, plan, run_concurrent, summarize
+from devtools.appserver import Server
+from devtools.client import Client
+from devtools.procfs import rss_mb
 
 SETTLE_S = 0.3  # the worker trims its heap after sending a reply: wait this long before sampling RSS
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.load import log
-from bench.load.client import Client
+from devtools.client import Client
 
 KIND_WEIGHTS = {"remove-sinet": 0.24, "remove-mobile-unet": 0.24, "page-upload": 0.08, "id-photo": 0.08,
                 "job-json": 0.18, "job-file": 0.18}

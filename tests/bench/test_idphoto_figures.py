@@ -9,23 +9,22 @@ import numpy as np
 import pytest
 
 from bench import idphoto
+from devtools.portrait import PORTRAIT, StoredMask
 from ml.idphoto.presets import get_preset
 from ml.imageio import load_image
 from ml.segmenter import Matte
 
-MASK = idphoto.ROOT / "tests" / "idphoto" / "data" / "astronaut_mask.png"
-PHOTO = idphoto.ROOT / "tests" / "idphoto" / "data" / "astronaut.jpg"
 PRESETS = {p: get_preset(p) for p in ("eu-passport", "us-passport")}
 
 
 @pytest.fixture(scope="module")
 def portrait():
-    return load_image(PHOTO)
+    return load_image(PORTRAIT)
 
 
 @pytest.fixture(scope="module")
 def stored():
-    return idphoto.StoredMask(MASK)
+    return StoredMask()
 
 
 def scaled(stored):
@@ -75,7 +74,7 @@ def test_main_writes_results_tables_and_the_sheet(tmp_path, monkeypatch, stored,
     images = tmp_path / "picsart" / "images"
     images.mkdir(parents=True)
     for n in range(8):
-        (images / f"p{n}.jpg").write_bytes(PHOTO.read_bytes())
+        (images / f"p{n}.jpg").write_bytes(PORTRAIT.read_bytes())
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"test": [f"picsart/p{n}" for n in range(8)] + ["ccp/x"]}))
     segmenter = SimpleNamespace(segment=scaled(stored), runtime=SimpleNamespace(card={"status": "interim"}))

@@ -1,29 +1,25 @@
-"""Shared fixtures for the ID-photo tests: the public-domain test portrait, its mask, and a
-stand-in segmenter that returns that mask, so framing is tested without the trained model."""
+"""Shared fixtures for the ID-photo tests: the public-domain sample portrait (``devtools.portrait``),
+its mask, and a stand-in segmenter that returns that mask, so framing is tested without the trained model."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from bench.idphoto import StoredMask
+from devtools.portrait import PORTRAIT, StoredMask
 from ml.imageio import load_image
 from ml.segmenter import Matte
-
-DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="session")
 def portrait() -> np.ndarray:
-    return load_image(DATA / "astronaut.jpg")
+    return load_image(PORTRAIT)
 
 
 @pytest.fixture(scope="session")
 def stored_segmenter() -> StoredMask:
-    """The test portrait's hand-checked mask, softened like a model's edge (bench.idphoto's stand-in)."""
-    return StoredMask(DATA / "astronaut_mask.png")
+    """The sample portrait's hand-checked mask, softened like a model's edge."""
+    return StoredMask()
 
 
 @pytest.fixture(scope="session")

@@ -6,15 +6,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from devtools.portrait import PORTRAIT
 from tests.web.test_browser import browser, page, server, shot  # noqa: F401  (shared fixtures)
-
-PHOTO = Path(__file__).parent / "data" / "astronaut.jpg"
 
 
 @pytest.fixture
 def pair(tmp_path) -> Path:
     """Two copies of the portrait side by side: a group of two."""
-    with Image.open(PHOTO) as one:
+    with Image.open(PORTRAIT) as one:
         both = Image.new("RGB", (one.width * 2, one.height))
         both.paste(one, (0, 0))
         both.paste(one, (one.width, 0))
@@ -44,7 +43,7 @@ def test_make_an_id_photo_through_the_page(page, server, tmp_path):
     page.goto(server + "/")
     page.click("nav >> text=ID photo")
     page.wait_for_selector("[data-idphoto-form]")
-    page.set_input_files("#idphoto-image", str(PHOTO))
+    page.set_input_files("#idphoto-image", str(PORTRAIT))
     assert page.is_visible("[data-id-preview-img]")
     page.wait_for_selector("[data-face-box='1'].selected")  # one face: chosen for you
     page.select_option("[data-preset]", "cn-2inch")
@@ -92,7 +91,7 @@ def test_a_group_shows_numbered_faces_to_click(page, server, pair):
 
 def test_an_error_clears_the_previous_result(page, server, pair):
     page.goto(server + "/id-photo")
-    make(page, PHOTO)
+    make(page, PORTRAIT)
     page.set_input_files("#idphoto-image", str(pair))  # two faces, none chosen
     page.wait_for_selector("[data-face-box='2']")
     page.click("[data-submit]")
@@ -115,7 +114,7 @@ def test_photo_without_a_face_shows_the_message(page, server, tmp_path):
 
 def test_the_report_fits_a_390_px_phone(phone, server):
     phone.goto(server + "/id-photo")
-    make(phone, PHOTO)
+    make(phone, PORTRAIT)
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     hint = phone.eval_on_selector("[data-rule='head_height'] td:last-child", "td => td.getBoundingClientRect().right")
     assert hint <= 390
@@ -124,7 +123,7 @@ def test_the_report_fits_a_390_px_phone(phone, server):
 
 def test_history_reopens_the_id_result(page, server):
     page.goto(server + "/id-photo")
-    make(page, PHOTO, preset="cn-1inch")
+    make(page, PORTRAIT, preset="cn-1inch")
     job_id = page.get_attribute("[data-job-json]", "href").rsplit("/", 1)[1]
     page.goto(server + "/history")
     page.click(f"[data-job='{job_id}'] .history-title")
@@ -137,7 +136,7 @@ def test_history_reopens_the_id_result(page, server):
 
 def test_the_crop_can_be_dragged_and_zoomed_within_the_range(page, server):
     page.goto(server + "/id-photo")
-    make(page, PHOTO)
+    make(page, PORTRAIT)
     assert page.get_attribute("[data-adjust-head]", "min") == "32" and page.get_attribute("[data-adjust-head]", "max") == "36"
     page.eval_on_selector("[data-adjust-head]", "s => { s.value = '33'; s.dispatchEvent(new Event('input')); }")
     assert "33.0 mm" in page.text_content("[data-adjust-value]")

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from devtools.portrait import PORTRAIT
 from ml.idphoto import __main__ as cli
 from ml.idphoto.presets import load_presets
 from ml.segmenter import Matte
 from tests.idphoto.conftest import CropAware
-
-DATA = Path(__file__).parent / "data"
 
 
 class ScaledMask:
@@ -33,7 +32,7 @@ def photos(tmp_path, monkeypatch, portrait_alpha) -> Path:
     monkeypatch.setattr(cli, "build_segmenter", lambda args: ScaledMask(portrait_alpha))
     folder = tmp_path / "photos"
     folder.mkdir()
-    with Image.open(DATA / "astronaut.jpg") as image:
+    with Image.open(PORTRAIT) as image:
         image.resize((1536, 1536), Image.LANCZOS).save(folder / "sharp.jpg", quality=95)
         image.save(folder / "small.jpg")
     Image.new("RGB", (300, 300), (90, 90, 90)).save(folder / "wall.png")

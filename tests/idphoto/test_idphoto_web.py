@@ -2,14 +2,14 @@
 import io
 import json
 import zipfile
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from devtools.portrait import PORTRAIT
 from tests.web.conftest import app, client, data_dir, store  # noqa: F401  (shared app fixtures)
 
-PHOTO = (Path(__file__).parent / "data" / "astronaut.jpg").read_bytes()
+PHOTO = PORTRAIT.read_bytes()
 
 
 def post(client, data=None, photo=PHOTO, name="me.jpg"):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from devtools.portrait import PORTRAIT
 from ml import new_segmenter, remove
 from ml.compose import Colour
 from ml.imageio import load_image
@@ -16,13 +17,12 @@ from ml.registry import DEFAULT_WEIGHTS_DIR, available_models, load_runtime
 from ml.segmenter import Segmenter
 
 pytestmark = pytest.mark.skipif(not available_models(), reason="no weights/*.tflite committed yet")
-ASTRONAUT = Path(__file__).resolve().parents[1] / "idphoto" / "data" / "astronaut.jpg"
 
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
     """A real portrait (upright RGB), small enough to segment quickly."""
-    return np.ascontiguousarray(load_image(ASTRONAUT)[::2, ::2])
+    return np.ascontiguousarray(load_image(PORTRAIT)[::2, ::2])
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests import servers
+from devtools import services
 from webapp import create_app
 
 # Small limits keep hostile cases cheap; the models and code paths are the production ones. The rate
@@ -142,21 +142,21 @@ def assert_healthy(client) -> None:
     assert client.get("/healthz").status_code == 200
 
 
-# -- real servers (tests/servers.py) ----------------------------------------------------------------
+# -- real servers (devtools/services.py) ------------------------------------------------------------
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """A PostgreSQL server for the whole run (URL without a database; see servers.create_database)."""
-    if servers.postgres_bin() is None:
+    """A PostgreSQL server for the whole run (URL without a database; see services.create_database)."""
+    if services.postgres_bin() is None:
         pytest.skip("PostgreSQL is not installed here (make test installs Debian's postgresql)")
-    with servers.postgres() as url:
+    with services.postgres() as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    if servers.redis_bin() is None:
+    if services.redis_bin() is None:
         pytest.skip("redis-server is not installed here (make test installs Debian's redis-server)")
-    with servers.redis() as url:
+    with services.redis() as url:
         yield url
 
 

@@ -9,16 +9,14 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import cv2
 
+from devtools.portrait import PORTRAIT
 from ml.idphoto.face import detect_faces
 from ml.imageio import load_image
 
 from .conftest import encode, portrait
-
-ASTRONAUT = Path(__file__).parents[1] / "idphoto" / "data" / "astronaut.jpg"
 
 
 def in_threads(work, jobs: list, threads: int = 4) -> list:
@@ -43,7 +41,7 @@ def in_threads(work, jobs: list, threads: int = 4) -> list:
 
 
 def test_face_detection_is_the_same_on_concurrent_threads():
-    small = load_image(ASTRONAUT)
+    small = load_image(PORTRAIT)
     large = cv2.resize(small, (1600, 1600), interpolation=cv2.INTER_CUBIC)
     images = [small, large] * 8
 
@@ -56,7 +54,7 @@ def test_face_detection_is_the_same_on_concurrent_threads():
 
 def test_concurrent_requests_give_the_same_files_as_sequential_ones(app):
     photos = [encode(portrait(200 + 20 * n, 150 + 10 * n, seed=n)) for n in range(4)] * 3
-    astronaut = ASTRONAUT.read_bytes()
+    astronaut = PORTRAIT.read_bytes()
 
     def remove(args):
         photo, model = args

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.portrait import PORTRAIT
 from webapp import create_app, security
 from webapp.config import REPO_ROOT
 
@@ -174,7 +175,7 @@ def test_with_a_key_the_sites_own_pages_still_work(make_app):
     client = make_app(API_KEY=KEY).test_client()
     token = token_from(client, "/id-photo")
     assert 'action="/id-photo"' in client.get("/id-photo").get_data(as_text=True)
-    astronaut = (REPO_ROOT / "tests" / "idphoto" / "data" / "astronaut.jpg").read_bytes()
+    astronaut = PORTRAIT.read_bytes()
     form = {"image": (io.BytesIO(astronaut), "me.jpg", "image/jpeg"), "preset": "eu-passport", "csrf_token": token}
     response = client.post("/id-photo", data=form, content_type="multipart/form-data",
                            headers={"Accept": "application/json"})
@@ -185,7 +186,7 @@ def test_with_a_key_the_id_pages_face_finder_and_reopen_still_work(make_app):
     """The ID page finds faces through POST /id-photo/faces (CSRF token) and reopens its job through
     GET /id-photo/jobs/<id>; the API twin of the face finder needs the key like every API route."""
     client = make_app(API_KEY=KEY).test_client()
-    astronaut = (REPO_ROOT / "tests" / "idphoto" / "data" / "astronaut.jpg").read_bytes()
+    astronaut = PORTRAIT.read_bytes()
     token = token_from(client, "/id-photo")
     assert 'data-faces-url="/id-photo/faces"' in client.get("/id-photo").get_data(as_text=True)
     faces = client.post("/id-photo/faces", data={"image": (io.BytesIO(astronaut), "me.jpg"), "csrf_token": token},

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from bench.load.client import API_KEY
-from bench.load.server import Server
+from devtools.appserver import Server
+from devtools.client import API_KEY
 
 
 @pytest.fixture(scope="module")

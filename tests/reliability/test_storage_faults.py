@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.portrait import PORTRAIT
 from tests.stored import snapshot
 from webapp import create_app
 
@@ -81,8 +82,7 @@ def attempts(job_id: str) -> list[tuple[str, str, dict, dict]]:
         ("POST", "/jobs", photo_form(), as_json),
         ("POST", "/jobs", photo_form(), {}),  # the page without JavaScript: an HTML error page
         ("POST", "/compare", photo_form(), as_json),
-        ("POST", "/api/v1/id-photo", {"image": (io.BytesIO((Path(__file__).parents[1] / "idphoto" / "data" /
-                                                             "astronaut.jpg").read_bytes()), "me.jpg", "image/jpeg")}, {}),
+        ("POST", "/api/v1/id-photo", {"image": (io.BytesIO(PORTRAIT.read_bytes()), "me.jpg", "image/jpeg")}, {}),
         ("POST", f"/jobs/{job_id}/background", {"model": "sinet", "background": "blur"}, {}),
         ("POST", f"/jobs/{job_id}/model", {"model": "mobile-unet"}, {}),
     ]

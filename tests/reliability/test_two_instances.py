@@ -12,9 +12,9 @@ from urllib.error import HTTPError
 
 import pytest
 
-from bench.load.client import API_KEY
-from bench.load.server import Server
-from tests import servers
+from devtools import services
+from devtools.appserver import Server
+from devtools.client import API_KEY
 from webapp.jobstore import JobStore
 
 from .conftest import encode, portrait
@@ -26,7 +26,7 @@ TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory, postgres_server, redis_url):
     root = tmp_path_factory.mktemp("two")
-    env = {"BACKDROP_DATABASE_URL": servers.create_database(postgres_server, "two_instances"),
+    env = {"BACKDROP_DATABASE_URL": services.create_database(postgres_server, "two_instances"),
            "BACKDROP_REDIS_URL": redis_url, "BACKDROP_DATA_DIR": str(root / "shared-data"),
            "BACKDROP_SECRET_KEY": SECRET, "BACKDROP_RATE_LIMIT": "12", "BACKDROP_RATE_BURST": "12"}
     started = [Server(root / name, workers=2, env=env) for name in ("a", "b")]
@@ -141,7 +141,7 @@ def test_the_rate_limit_is_shared_through_redis(pair):
 
 
 def test_the_store_on_postgresql_keeps_concurrent_renders(tmp_path, postgres_server):
-    store = JobStore(tmp_path, servers.create_database(postgres_server, "store"))
+    store = JobStore(tmp_path, services.create_database(postgres_server, "store"))
     store.prepare()
     job_id = store.create({"source": "test"}, {"original.jpg": (b"photo", "image/jpeg")})["id"]
     start = threading.Barrier(8)

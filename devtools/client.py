@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-# The key the benchmark's servers are started with and its clients send (a fresh one per run).
+# The key every Server is started with and clients send by default (a fresh one per run).
 API_KEY = "bench-" + secrets.token_hex(8)
 
 

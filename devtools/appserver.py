@@ -1,29 +1,23 @@
-"""The gunicorn servers a run starts: a free local port, a temporary data directory, stopped afterwards.
+"""The gunicorn servers the reliability tests and the load benchmarks start: a free local port, a
+temporary data directory, stopped afterwards.
 
-Real servers with the flags of ``make run`` rather than Flask's test client, because what the figures
-are about (worker memory, start-up, killed workers, gunicorn's own parsing of bad requests) exists
-only there. The reliability tests start their servers through this class too.
+Real servers with the flags of ``make run`` rather than Flask's test client, because what the tests and
+figures are about (worker memory, start-up, killed workers, gunicorn's own parsing of bad requests)
+exists only there.
 """
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.load import ROOT
-from bench.load.client import API_KEY, Client
-from bench.load.probes import children, maps_litert, rss_mb
-
-
-def free_port() -> int:
-    """A port nothing listens on now (the OS picks it), so parallel runs and tests never collide."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from devtools import ROOT
+from devtools.client import API_KEY, Client
+from devtools.ports import free_port
+from devtools.procfs import children, maps_litert, rss_mb
 
 
 class Server:

@@ -1,6 +1,7 @@
-"""Throwaway PostgreSQL and Redis servers for the tests that need real ones: started on free loopback
-ports in temporary directories, stopped at the end. ``make test`` installs Debian's ``postgresql`` and
-``redis-server``; where they are missing the tests that need them skip, saying so.
+"""Throwaway PostgreSQL and Redis servers for the tests and benchmarks that need real ones: started on
+free loopback ports in temporary directories, stopped at the end. ``make test`` installs Debian's
+``postgresql`` and ``redis-server``; where they are missing the tests that need them skip, saying so,
+and ``bench.store`` leaves its two-instance figures out.
 
 PostgreSQL refuses to run as root, so as root (CI, containers) its programs run as the ``postgres``
 user that Debian's package creates.
@@ -20,11 +21,7 @@ from typing import Iterator
 
 import psycopg
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from devtools.ports import free_port
 
 
 def postgres_bin() -> Path | None:
