@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="sinet", choices=list(MODEL_FILES))
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding picsart/ and ccp/")
-    parser.add_argument("--split", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
+    parser.add_argument("--split-file", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
     parser.add_argument("--subset", choices=["val", "test"], default="test",
                         help="images to score (default test; tune settings on val)")
     parser.add_argument("--limit", type=positive_int, default=40, help="N evenly spaced images (default 40)")
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     runtime = load_runtime(args.model, args.weights)
-    pairs = split_pairs(args.split, args.data, args.subset, args.limit)
+    pairs = split_pairs(args.split_file, args.data, args.subset, args.limit)
     report = {
         "command": shlex.join(["python", "-m", "bench.edges", *(sys.argv[1:] if argv is None else argv)]),
         "date": date.today().isoformat(), "machine": describe_machine(), "model": args.model,

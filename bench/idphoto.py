@@ -279,7 +279,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", choices=sorted(MODEL_FILES), default="sinet")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of the .tflite files")
     parser.add_argument("--data", type=Path, default=DATA, help="datasets folder holding picsart/")
-    parser.add_argument("--split", type=Path, default=SPLIT, help="the split file naming the test photos")
+    parser.add_argument("--split-file", type=Path, default=SPLIT, help="the split file naming the test photos")
     parser.add_argument("--portraits", type=positive_int, default=40, help="test portraits (default 40)")
     parser.add_argument("--groups", type=positive_int, default=12, help="assembled group photos (default 12)")
     parser.add_argument("--seed", type=int, default=0)
@@ -308,7 +308,7 @@ def choose_photos(paths: list[Path], portraits: int, groups: int, seed: int):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        singles, groups = choose_photos(test_portraits(args.data, args.split), args.portraits, args.groups, args.seed)
+        singles, groups = choose_photos(test_portraits(args.data, args.split_file), args.portraits, args.groups, args.seed)
         segmenter = new_segmenter(args.model, weights_dir=args.weights)  # as the app serves it
         segment = segmenter.segment
         segment(singles[0][1])  # warm-up, untimed: the first call sets up the interpreter

@@ -96,7 +96,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODEL_FILES), default="sinet")
     parser.add_argument("--sizes", nargs="+", type=input_size, default=[224, 192], help="input sizes, multiples of 32")
-    add_sample_arguments(parser, "--subset", "val")
+    add_sample_arguments(parser, "val")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of the .keras files")
     parser.add_argument("--runs", type=positive_int, default=300, help="timed calls per model (default 300)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")

@@ -26,7 +26,7 @@ from bench.machine import describe_machine
 from ml.compose import parse_background
 from ml.imageio import encode_image, load_image
 from webapp import create_app
-from webapp.pipeline import ChosenBackground, Picture
+from webapp.runner import ChosenBackground, Picture
 
 CHROMIUM = "/usr/bin/chromium"
 DEFAULT_PHOTO = Path("/work/shared/datasets/ccp/images/0037.jpg")

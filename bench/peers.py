@@ -163,13 +163,13 @@ def markdown_table(report: dict, datasets: list[str]) -> str:
     return "\n".join(lines)
 
 
-def add_sample_arguments(parser: argparse.ArgumentParser, subset_flag: str, default_subset: str) -> None:
+def add_sample_arguments(parser: argparse.ArgumentParser, default_subset: str) -> None:
     """The photos a comparison scores, as this benchmark and ``bench.input_size`` both choose them:
-    dataset folders, the split file, one subset of it (``args.subset``, whatever ``subset_flag`` the
-    command has always called it) and an optional limit. ``chosen_samples`` reads them."""
+    dataset folders, the split file, one subset of it (``--subset``) and an optional limit;
+    ``chosen_samples`` reads them."""
     parser.add_argument("--data", nargs="+", type=Path, default=DEFAULT_DATA, help="dataset folders")
     parser.add_argument("--split-file", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
-    parser.add_argument(subset_flag, dest="subset", metavar=subset_flag.lstrip("-").upper(), default=default_subset,
+    parser.add_argument("--subset", default=default_subset,
                         help=f"train, val, test or all (default {default_subset})")
     parser.add_argument("--limit", type=int, help="only the first N images (a quick look, not for the published figures)")
 
@@ -185,7 +185,7 @@ def chosen_samples(args: argparse.Namespace) -> list[Sample]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_sample_arguments(parser, "--split", "test")
+    add_sample_arguments(parser, "test")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of our .tflite files")
     parser.add_argument("--runs", type=positive_int, default=100, help="timed model calls per model (default 100)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS.relative_to(ROOT)})")

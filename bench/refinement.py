@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="*", default=list(MODEL_FILES), choices=list(MODEL_FILES))
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding picsart/ and ccp/")
-    parser.add_argument("--split", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
+    parser.add_argument("--split-file", type=Path, default=DEFAULT_WEIGHTS_DIR / "split.json")
     parser.add_argument("--subset", choices=["val", "test"], default="test",
                         help="images to score (default test; tune settings on val)")
     parser.add_argument("--limit", type=int, help="only N evenly spaced images (quick look)")
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                              "down), which measures the upsampling alone")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    pairs = split_pairs(args.split, args.data, args.subset, args.limit)
+    pairs = split_pairs(args.split_file, args.data, args.subset, args.limit)
     results = {"command": shlex.join(["python", "-m", "bench.refinement", *(sys.argv[1:] if argv is None else argv)]),
                "subset": args.subset, "images": len(pairs), "default_config": asdict(RefineConfig()), "models": {}}
     runs = [(model, None) for model in args.models] + [(f"oracle-{size}", size) for size in args.oracle or []]

@@ -137,7 +137,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, metavar="NAME|PATH",
                         help=f"{' or '.join(MODEL_FILES)} (from --weights), or a .tflite/.keras file")
     parser.add_argument("--data", required=True, nargs="+", type=Path, help="dataset folders (images/ + masks/)")
-    parser.add_argument("--split", default="test", help="train, val, test or all (default test)")
+    parser.add_argument("--subset", default="test", help="train, val, test or all (default test)")
     parser.add_argument("--split-file", type=Path, default=DEFAULT_SPLIT_FILE,
                         help="split file (default weights/split.json)")
     parser.add_argument("--out", type=Path, help="folder for summary.json and per_image.csv "
@@ -148,15 +148,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> tuple[dict, list[dict]]:
     """Evaluate as the arguments say; return the summary and the per-image rows."""
-    samples = select_split(discover_all(args.data), load_split(args.split_file), args.split)[:args.limit]
+    samples = select_split(discover_all(args.data), load_split(args.split_file), args.subset)[:args.limit]
     if not samples:
-        raise DatasetError(f"split {args.split!r} of {args.split_file} holds no image of the given folders")
+        raise DatasetError(f"subset {args.subset!r} of {args.split_file} holds no image of the given folders")
     runtime = load_model_runtime(args.model, args.weights, args.backend)
     segmenter = Segmenter(runtime, tta=args.tta, refine=not args.no_refine, threshold=args.threshold)
     rows, problems = evaluate_samples(samples, lambda rgb: segmenter.segment(rgb).mask, desc=runtime.name)
     summary = {
         "model": args.model, "model_file": str(runtime.path), "backend": type(runtime).__name__,
-        "input_size": runtime.input_size, "split": args.split, "split_file": str(args.split_file),
+        "input_size": runtime.input_size, "split": args.subset, "split_file": str(args.split_file),
         "data": [str(folder) for folder in args.data], "limit": args.limit,
         "segmenter": {"tta": args.tta, "refine": not args.no_refine, "threshold": args.threshold,
                       "refine_config": asdict(segmenter.config) if segmenter.refine else None},
@@ -174,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BackdropError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out = args.out or DEFAULT_OUT / f"{Path(args.model).stem}-{args.split}"
+    out = args.out or DEFAULT_OUT / f"{Path(args.model).stem}-{args.subset}"
     write_results(out, summary, rows)
-    print(f"{args.model} on the {args.split} split, full-resolution masks:")
+    print(f"{args.model} on the {args.subset} split, full-resolution masks:")
     print(format_table(summary["per_dataset"]))
     for problem in summary["problems"]:
         print(f"  skipped {problem['image']}: {problem['problem']}", file=sys.stderr)

@@ -16,9 +16,9 @@ from webapp.cli import purge_command
 from webapp.config import REPO_ROOT, finalize, settings_from_env
 from webapp.errors import register_error_handlers
 from webapp.jobstore import JobStore
-from webapp.models import ModelPool
-from webapp.pipeline import JobRunner
-from webapp.views import register_template_helpers
+from webapp.model_pool import ModelPool
+from webapp.runner import JobRunner
+from webapp.template_helpers import register_template_helpers
 
 # Every area of the app is one blueprint; adding an area is one line here (and a nav link in base.html).
 BLUEPRINTS = [assets.bp, pages.bp, compare.bp, history.bp, api.bp, health.bp, idphoto.bp]

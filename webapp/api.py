@@ -15,8 +15,8 @@ from ml.imageio import MIME_TYPES
 from webapp import owners
 from webapp.forms import (background_field, format_field, framing_fields, matting_field, model_field, output_field,
                           read_upload)
-from webapp.pipeline import ChosenBackground
-from webapp.views import runner
+from webapp.runner import ChosenBackground
+from webapp.template_helpers import runner
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

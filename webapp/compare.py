@@ -8,7 +8,7 @@ from webapp import owners
 from webapp.errors import describe, wants_json
 from webapp.forms import read_upload
 from webapp.pages import USER_ERRORS
-from webapp.views import form_context, runner
+from webapp.template_helpers import form_context, runner
 
 bp = Blueprint("compare", __name__)
 

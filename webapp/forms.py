@@ -17,8 +17,8 @@ from ml.segmenter import CROP_MARGIN
 
 from webapp.config import _flag
 from webapp.errors import FieldError, NotAnImage
-from webapp.models import ModelPool
-from webapp.pipeline import ChosenBackground, Picture
+from webapp.model_pool import ModelPool
+from webapp.runner import ChosenBackground, Picture
 
 # Background kinds a request may name besides a colour; "image" needs an uploaded file.
 BACKGROUND_KINDS = ("transparent", "blur", IMAGE)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from webapp.views import runner
+from webapp.template_helpers import runner
 
 bp = Blueprint("health", __name__)
 

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from webapp import owners
 from webapp.errors import FieldError
 from webapp.jobstore import JobNotFound
-from webapp.views import runner
+from webapp.template_helpers import runner
 
 bp = Blueprint("history", __name__)
 

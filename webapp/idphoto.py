@@ -29,7 +29,7 @@ from ml.imageio import MIME_TYPES
 from webapp import owners
 from webapp.errors import FieldError
 from webapp.forms import model_field, read_upload
-from webapp.views import file_url, runner
+from webapp.template_helpers import file_url, runner
 
 bp = Blueprint("idphoto", __name__)
 

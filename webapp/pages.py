@@ -21,7 +21,7 @@ from webapp import owners
 from webapp.errors import FieldError, describe, wants_json
 from webapp.forms import background_field, matting_field, model_field, read_upload
 from webapp.security import rate_limited
-from webapp.views import file_url, form_context, runner
+from webapp.template_helpers import file_url, form_context, runner
 
 bp = Blueprint("pages", __name__)
 

@@ -157,7 +157,7 @@ def metrics_entry(summary: dict[str, Any], model: str, split_file: Path, dataset
     if Path(summary.get("model_file", "")).stem != MODEL_FILES[model]:
         raise CardError(f"the evaluation is of {summary.get('model_file')}, not of model {model!r}")
     if summary.get("split") != "test" or summary.get("limit"):
-        raise CardError("the evaluation must cover the whole test split (no --limit, --split test)")
+        raise CardError("the evaluation must cover the whole test split (no --limit, --subset test)")
     if Path(summary.get("split_file", "")).resolve() != split_file.resolve():
         raise CardError(f"the evaluation used split file {summary.get('split_file')}, the card {split_file}")
     results = summary["per_dataset"]

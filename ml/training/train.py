@@ -198,7 +198,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--init", type=Path, help="start a fresh run from these weights (a .keras file)")
     parser.add_argument("--pretrained-encoder", action="store_true",
                         help="mobile-unet: start the encoder from DeepLabV3's MobileNetV2 (ml.training.models.pretrained)")
-    parser.add_argument("--split", type=Path, help="split file to use or create (default OUT/split.json)")
+    parser.add_argument("--split-file", type=Path, help="split file to use or create (default OUT/split.json)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     parser.add_argument("--pack-to", type=Path,
@@ -344,7 +344,7 @@ def invocation() -> str:
 def split_samples(args: argparse.Namespace) -> tuple[list[Sample], list[Sample]]:
     """The labelled training and validation samples of ``--data`` under the run's split."""
     samples = discover_all(args.data)
-    split = load_or_make_split(args.split or args.out / "split.json", samples, args.seed)
+    split = load_or_make_split(args.split_file or args.out / "split.json", samples, args.seed)
     train_samples, val_samples = select(samples, split, "train"), select(samples, split, "val")
     if not train_samples or not val_samples:
         raise DatasetError("the split leaves no training or no validation images; add more data")

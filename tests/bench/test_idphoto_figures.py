@@ -81,7 +81,7 @@ def test_main_writes_results_tables_and_the_sheet(tmp_path, monkeypatch, stored,
     monkeypatch.setattr(idphoto, "new_segmenter", lambda name, weights_dir: segmenter)
     monkeypatch.setattr(idphoto, "DETECTORS", {"now": idphoto.hog_now})
     out, sheet = tmp_path / "idphoto.json", tmp_path / "sheet.jpg"
-    assert idphoto.main(["--data", str(tmp_path), "--split", str(split), "--portraits", "2", "--groups", "1",
+    assert idphoto.main(["--data", str(tmp_path), "--split-file", str(split), "--portraits", "2", "--groups", "1",
                          "--out", str(out), "--sheet", str(sheet)]) == 0
     result = json.loads(out.read_text())
     assert result["detection"][0]["portraits"] == 2 and result["weights_status"] == "interim"
@@ -93,7 +93,7 @@ def test_main_writes_results_tables_and_the_sheet(tmp_path, monkeypatch, stored,
 def test_too_few_test_portraits_is_exit_2(tmp_path, capsys):
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"test": ["picsart/p0"]}))
-    assert idphoto.main(["--data", str(tmp_path), "--split", str(split), "--out", str(tmp_path / "x.json")]) == 2
+    assert idphoto.main(["--data", str(tmp_path), "--split-file", str(split), "--out", str(tmp_path / "x.json")]) == 2
     assert "test portraits" in capsys.readouterr().err
 
 

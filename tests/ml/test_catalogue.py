@@ -12,7 +12,7 @@ from ml.training.models import BUILDERS
 from ml.training.models.mobile_unet import build_mobile_unet
 from ml.training.models.sinet import build_sinet
 from webapp import config
-from webapp import models as webapp_models
+from webapp import model_pool as webapp_models
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,8 +51,8 @@ def test_adding_a_spec_adds_the_model_everywhere_without_importing_keras(run_pyt
         "import sys, dataclasses, ml.catalogue as c\n"
         "c.SPECS += (dataclasses.replace(c.SPECS[0], name='tiny', label='Tiny', stem='tiny_net'),)\n"
         "c.MODELS['tiny'] = c.SPECS[-1]\n"
-        "import ml.registry, webapp.models, bench.readme\n"
-        "print(ml.registry.MODEL_FILES['tiny'], webapp.models.LABELS['tiny'], bench.readme.MODEL_STEMS['tiny'])\n"
+        "import ml.registry, webapp.model_pool, bench.readme\n"
+        "print(ml.registry.MODEL_FILES['tiny'], webapp.model_pool.LABELS['tiny'], bench.readme.MODEL_STEMS['tiny'])\n"
         "print('KERAS', 'keras' in sys.modules)\n"
     )
     assert run_python(code).split() == ["tiny_net", "Tiny", "tiny_net", "KERAS", "False"]

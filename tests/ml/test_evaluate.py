@@ -78,7 +78,7 @@ def test_a_wrong_model_scores_low(setup):
 def test_registered_name_and_segmenter_options(setup):
     root = setup[0]
     code, summary, _ = run_cli(setup, "--model", "sinet", "--weights", str(root / "weights"), "--backend", "keras",
-                               "--no-refine", "--tta", "--split", "val")
+                               "--no-refine", "--tta", "--subset", "val")
     assert code == 0
     assert summary["segmenter"] == {"tta": True, "refine": False, "threshold": 128, "refine_config": None}
     assert summary["per_dataset"]["all"]["images"] == 2
@@ -87,7 +87,7 @@ def test_registered_name_and_segmenter_options(setup):
 @pytest.mark.parametrize("args, message", [
     (["--model", "nosuch"], "--model must be"),
     (["--model", "missing.tflite"], "does not exist"),
-    (["--model", "sinet", "--split", "holdout"], "unknown split"),
+    (["--model", "sinet", "--subset", "holdout"], "unknown split"),
     (["--model", "sinet", "--split-file", "/nonexistent/split.json"], "cannot read split file"),
 ])
 def test_bad_arguments_exit_2_with_message(setup, capsys, args, message):

@@ -128,7 +128,7 @@ def test_serving_path_never_imports_tensorflow_keras_or_numba(run_python):
     code = (
         "import sys, numpy as np\n"
         "import ml.imageio, ml.registry, ml.segmenter, ml.compose, ml.refine, ml.cutout, ml.predict, ml.batch\n"
-        "import ml.catalogue, webapp.models, webapp.command\n"
+        "import ml.catalogue, webapp.model_pool, webapp.command\n"
         "from ml import remove\n"
         "remove(np.full((30, 20, 3), 90, np.uint8), background='blur')\n"
         "rt = ml.registry.load_runtime('sinet')\n"

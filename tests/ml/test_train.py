@@ -40,7 +40,7 @@ def run(tmp_path_factory, make_dataset):
         cv2.imwrite(str(backgrounds / f"{i}.jpg"), np.random.default_rng(i).integers(0, 50, (70, 90, 3)).astype(np.uint8))
     out = root / "run"
     args = ["--model", "sinet", "--data", str(folder), "--out", str(out), "--size", "64", "--batch", "4",
-            "--epochs", "1", "--split", str(split), "--teacher-data", str(unlabelled), "--labels", str(labels),
+            "--epochs", "1", "--split-file", str(split), "--teacher-data", str(unlabelled), "--labels", str(labels),
             "--backgrounds", str(backgrounds.parent), "--scenes", "0.3", "--mosaics", "0.2", "--composite", "0.3"]
     assert train.main(args) == 0
     return out, args

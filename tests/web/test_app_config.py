@@ -84,7 +84,7 @@ def test_python_m_purge_needs_no_models(client, store, data_dir, photo, monkeypa
 def test_tta_setting_reaches_the_served_segmenters(tmp_path):
     from ml.registry import DEFAULT_WEIGHTS_DIR, load_runtime
     from ml.segmenter import Segmenter
-    from webapp.models import ModelPool
+    from webapp.model_pool import ModelPool
 
     assert settings_from_env({})["TTA"] is True
     assert settings_from_env({"BACKDROP_TTA": "off"})["TTA"] is False

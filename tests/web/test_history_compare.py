@@ -80,7 +80,7 @@ def test_one_upload_never_reads_back_the_mattes_it_made(client, store, photo, mo
     """Within a request a matte goes from the model to the files, never from disk back to memory."""
     def refuse(data: bytes) -> np.ndarray:
         raise AssertionError("a stored mask was decoded within the request that made it")
-    monkeypatch.setattr("webapp.pipeline.decode_mask", refuse)
+    monkeypatch.setattr("webapp.runner.decode_mask", refuse)
     response = client.post("/compare", content_type="multipart/form-data",
                            data={"image": (io.BytesIO(photo), "p.jpg", "image/jpeg")})
     assert response.status_code == 303

@@ -11,7 +11,7 @@ import pytest
 from ml.imageio import load_image
 from ml.previews import PREVIEW_SIDE, THUMB_SIDE
 from webapp import create_app
-from webapp.pipeline import Picture
+from webapp.runner import Picture
 
 from .conftest import decode, encode, job_id_from, portrait, upload
 

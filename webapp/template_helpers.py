@@ -9,8 +9,8 @@ from ml.colour import SWATCHES
 from ml.compose import IMAGE, ImageBackground, parse_background
 from ml.imageio import FORMAT_NAMES
 
-from webapp.models import LABELS
-from webapp.pipeline import JobRunner
+from webapp.model_pool import LABELS
+from webapp.runner import JobRunner
 
 # What the file pickers offer: "image/*" alone hides .heic files in some desktop pickers.
 UPLOAD_ACCEPT = "image/*,.heic,.heif,.avif"

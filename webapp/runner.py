@@ -31,7 +31,7 @@ from ml.previews import Previews, photo_previews, result_previews
 
 from webapp.errors import FieldError
 from webapp.jobstore import Files, JobDamaged, JobNotFound, JobStore, utc_now
-from webapp.models import ModelPool
+from webapp.model_pool import ModelPool
 
 @dataclass(frozen=True)
 class Picture:
