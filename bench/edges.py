@@ -24,6 +24,10 @@ foreground estimation (Germer et al. 2020) over the whole photo instead; and pym
 and large-kernel matting solved on ml.matting's trimap, for comparison. Only the served variants
 are timed: pymatting's solvers take seconds on a 0.3 MP photo, and its foreground estimation
 100-700 ms even at 384 px.
+
+``--oracle SIZE`` adds rows for a perfect model of that output size (the true mask area-averaged to
+it, ``bench.refinement.Oracle``) through the served variants: what the edge stages make of a model
+that puts every pixel right, so the rest of each figure is the model's own error.
 Writes bench/results/edges.json.
 """
 from __future__ import annotations
@@ -46,7 +50,7 @@ from tqdm import tqdm
 
 from bench.latency import SOURCE_PHOTO, bench_photo
 from bench.machine import describe_machine
-from bench.refinement import DEFAULT_DATA, split_pairs
+from bench.refinement import DEFAULT_DATA, Oracle, split_pairs
 from ml.arguments import positive_int
 from ml.compose import Colour, Transparent, compose
 from ml.imageio import load_image
@@ -162,15 +166,18 @@ def scored_band(mask: np.ndarray) -> np.ndarray:
 
 
 def evaluate(runtime, pairs, compare: bool, sweep: bool = False) -> dict[str, dict[str, float]]:
-    """Mean scores per variant over ``pairs``."""
-    named = segmenters(runtime, sweep)
+    """Mean scores per variant over ``pairs``. With an ``Oracle`` as the runtime the probability is
+    the true mask's, and only the served variants are scored."""
+    oracle = isinstance(runtime, Oracle)
+    named = {name: (segmenter, colours) for name, (segmenter, colours) in segmenters(runtime, sweep).items()
+             if not (oracle and colours == "pymatting fg")}
     matting = named["matting"][0]
     totals: dict[str, list[dict[str, float]]] = {}
     for index, (_, image_path, mask_path) in enumerate(tqdm(pairs, desc="edges", file=sys.stderr)):
         mask = load_image(mask_path)[:, :, 0] > 127
         photo, truth = scene(load_image(image_path), mask, index)
         band = scored_band(mask)
-        prob = named["guided (today)"][0].probability(photo)
+        prob = runtime.probability(mask) if oracle else named["guided (today)"][0].probability(photo)
         for name, (segmenter, colours) in named.items():
             alpha = segmenter.upsample(photo, prob)
             totals.setdefault(name, []).append(scores(alpha, cut_out(photo, alpha, colours), truth, mask, band))
@@ -181,6 +188,14 @@ def evaluate(runtime, pairs, compare: bool, sweep: bool = False) -> dict[str, di
                 alpha = upsample_matte(photo, work, solve(work.rgb / 255.0, tri), matting.matting_config)
                 totals.setdefault(name, []).append(scores(alpha, cut_out(photo, alpha, "blur-fusion"), truth, mask, band))
     return {name: {key: float(np.mean([s[key] for s in rows])) for key in rows[0]} for name, rows in totals.items()}
+
+
+def oracle_scores(size: int | None, pairs) -> dict[str, dict[str, float]]:
+    """The served variants' scores with a perfect model of output ``size`` (none without a size)."""
+    if not size:
+        return {}
+    return {f"{name}, perfect {size} px model": score
+            for name, score in evaluate(Oracle(size), pairs, compare=False).items()}
 
 
 def timings(runtime, sizes: list[float], runs: int, source: Path) -> dict[str, dict[str, float]]:
@@ -227,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=positive_int, default=3, help="timed runs per variant and size")
     parser.add_argument("--sweep", action="store_true", help="also try other trimap settings (use with --subset val)")
     parser.add_argument("--no-compare", action="store_true", help="leave out pymatting's KNN and large-kernel")
+    parser.add_argument("--oracle", type=positive_int, metavar="SIZE",
+                        help="also score a perfect model of this output size (e.g. 224)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     runtime = load_runtime(args.model, args.weights)
@@ -236,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": date.today().isoformat(), "machine": describe_machine(), "model": args.model,
         "weights_status": runtime.card.get("status", "unknown"), "subset": args.subset, "images": len(pairs),
         "sizes": [f"{s:g}" for s in args.sizes], "runs": args.runs,
-        "scores": evaluate(runtime, pairs, not args.no_compare, args.sweep),
+        "scores": {**evaluate(runtime, pairs, not args.no_compare, args.sweep), **oracle_scores(args.oracle, pairs)},
         "timings_ms": timings(runtime, args.sizes, args.runs, args.data / "ccp" / "images" / SOURCE_PHOTO.name),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }

@@ -1,7 +1,9 @@
 """bench.edges: the halo benchmark's scene, band and scores on a known answer."""
+import cv2
 import numpy as np
 
-from bench.edges import BLUE, cut_out, scene, scored_band, scores
+from bench.edges import BLUE, cut_out, evaluate, scene, scored_band, scores
+from bench.refinement import Oracle
 
 
 def person(height: int = 120, width: int = 90) -> tuple[np.ndarray, np.ndarray]:
@@ -38,3 +40,27 @@ def test_band_hugs_the_outline():
     _, mask = person()
     band = scored_band(mask)  # 1.5 % of 120 px: 2 px outside the top edge (row 20) and 2 inside it
     assert band[18:22, 40].all() and not band[17, 40] and not band[22, 40] and not band[60, 45]
+
+
+def test_a_perfect_model_leaves_almost_no_halo(tmp_path):
+    """The oracle rows: the true mask at 64 px through the served edge stages scores far better than
+    the same stages fed a model that misses a strip of the person."""
+    image, _ = person(240, 180)
+    mask = np.zeros((240, 180), bool)
+    mask[40:220, 50:130] = True
+    image_path, mask_path = tmp_path / "p.png", tmp_path / "m.png"
+    cv2.imwrite(str(image_path), image[..., ::-1])
+    cv2.imwrite(str(mask_path), mask.astype(np.uint8) * 255)
+
+    class Shifted(Oracle):
+        def probability(self, gt):
+            return super().probability(np.roll(gt, 12, axis=1))   # the edge 12 px off
+
+    pairs = [("p", image_path, mask_path)]
+    perfect, shifted = evaluate(Oracle(64), pairs, compare=False), evaluate(Shifted(64), pairs, compare=False)
+    assert set(perfect) == {"bilinear", "guided (today)", "matting"}   # no pymatting-foreground rows
+    for name in perfect:
+        assert perfect[name]["sad"] < shifted[name]["sad"] / 3, name
+        assert perfect[name]["band_colour"] < shifted[name]["band_colour"], name
+    for name in ("guided (today)", "matting"):   # the served stages: bilinear's 64 px staircase stays
+        assert perfect[name]["band_colour"] < shifted[name]["band_colour"] / 2, name
