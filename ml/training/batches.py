@@ -10,9 +10,9 @@ import albumentations as A
 import keras
 import numpy as np
 
-from ml.training.augment import composite_onto, scene_augmentation, training_augmentation
 from ml.scenes import Cutout, mosaic, random_crop, synthesize_scene
 from ml.teachers import IGNORE
+from ml.training.augment import composite_onto, scene_augmentation, training_augmentation
 
 
 @dataclass

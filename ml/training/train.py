@@ -28,18 +28,18 @@ from ml.arguments import input_size, non_negative_float, positive_int, probabili
 from ml.atomic import atomic_path, write_atomic
 from ml.backgrounds import OUT as BACKGROUNDS
 from ml.backgrounds import load_backgrounds
-from ml.training.batches import SegmentationBatches, Synthesis
 from ml.catalogue import MODELS, table
 from ml.data import (DatasetError, Sample, cutouts_of, discover_all, load_letterboxed, load_or_make_split, select,
                      teacher_labelled, teacher_masks, with_bystanders_ignored)
+from ml.scenes import Cutout, make_cutout
+from ml.teachers import BYSTANDER_TEACHERS, ENSEMBLE
+from ml.teachers.label import OUT as LABELS
+from ml.training.batches import SegmentationBatches, Synthesis
 from ml.training.distil import SOURCES as DISTIL_SOURCES
 from ml.training.distil import SoftTargets
 from ml.training.losses import Distilled, MaskedIoU, get_loss
 from ml.training.models import BUILDERS, build_model, load_keras_model
 from ml.training.pack import Pack, PackError, load_pack, save_pack
-from ml.scenes import Cutout, make_cutout
-from ml.teachers import BYSTANDER_TEACHERS, ENSEMBLE
-from ml.teachers.label import OUT as LABELS
 
 DEFAULT_LOSS: dict[str, str] = table("loss")
 DEFAULT_LR = 2e-3

@@ -6,8 +6,8 @@ import pytest
 
 from bench import readme
 from ml import catalogue, registry
-from ml.training import cards, train
 from ml.catalogue import MODELS, SPECS
+from ml.training import cards, train
 from ml.training.models import BUILDERS
 from ml.training.models.mobile_unet import build_mobile_unet
 from ml.training.models.sinet import build_sinet

@@ -8,10 +8,10 @@ import pytest
 pytest.importorskip("keras")
 
 from ml import data  # noqa: E402
-from ml.training.batches import SegmentationBatches, Synthesis, targets  # noqa: E402
-from ml.training.augment import composite_onto, training_augmentation  # noqa: E402
 from ml.metrics import iou  # noqa: E402
 from ml.teachers import IGNORE  # noqa: E402
+from ml.training.augment import composite_onto, training_augmentation  # noqa: E402
+from ml.training.batches import SegmentationBatches, Synthesis, targets  # noqa: E402
 
 
 @pytest.fixture

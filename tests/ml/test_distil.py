@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from ml.training.distil import SOURCES, SoftTargets
 from ml.registry import load_runtime
+from ml.training.distil import SOURCES, SoftTargets
 
 
 def test_soft_targets_are_the_teachers_probability_at_the_canvas_size():

@@ -9,13 +9,13 @@ import pytest
 
 pytest.importorskip("keras")
 
-from ml.training import train  # noqa: E402
 from ml.holdout import held_back  # noqa: E402
+from ml.teachers import ENSEMBLE, IGNORE  # noqa: E402
+from ml.teachers.label import label_path  # noqa: E402
+from ml.training import train  # noqa: E402
 from ml.training.losses import Distilled  # noqa: E402
 from ml.training.models import load_keras_model  # noqa: E402
 from ml.training.pack import load_pack  # noqa: E402
-from ml.teachers import ENSEMBLE, IGNORE  # noqa: E402
-from ml.teachers.label import label_path  # noqa: E402
 
 
 @pytest.fixture(scope="module")
