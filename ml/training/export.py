@@ -20,12 +20,13 @@ import numpy as np
 
 from ml.atomic import atomic_path, write_atomic
 from ml.paths import WEIGHTS
-from ml.training.models import load_keras_model
+from ml.training.models import load_keras_model, rebuilt
 
 
 def strip_for_serving(source: Path, target: Path) -> keras.Model:
-    """Save ``source`` (a training checkpoint) to ``target`` without optimizer state or loss."""
-    model = load_keras_model(source)
+    """Save ``source`` (a training checkpoint) to ``target`` without optimizer state or loss, in
+    today's graph of its architecture (``ml.training.models.rebuilt``)."""
+    model = rebuilt(load_keras_model(source))
     with atomic_path(target, suffix=".keras") as tmp:
         model.save(tmp)
     return model

@@ -38,7 +38,7 @@ from ml.training.batches import SegmentationBatches, Synthesis
 from ml.training.distil import SOURCES as DISTIL_SOURCES
 from ml.training.distil import SoftTargets
 from ml.training.losses import Distilled, MaskedIoU, get_loss
-from ml.training.models import BUILDERS, build_model, load_keras_model
+from ml.training.models import BUILDERS, build_model, copy_weights, load_keras_model
 from ml.training.pack import Pack, PackError, load_pack, save_pack
 
 DEFAULT_LOSS: dict[str, str] = table("loss")
@@ -243,9 +243,9 @@ def build_for_training(name: str, size: int, lr: float = DEFAULT_LR, loss: str |
     model = build_model(name, size)
     if init:
         source = load_keras_model(init)
-        model.set_weights(source.get_weights())
-        for layer, frozen in zip(model.layers, source.layers):
-            layer.trainable = frozen.trainable
+        copy_weights(source, model)
+        for layer in model.layers:
+            layer.trainable = source.get_layer(layer.name).trainable
         print(f"weights from {init}", flush=True)
     elif pretrained_encoder:
         from ml.training.models.pretrained import load_pretrained_encoder

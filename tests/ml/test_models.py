@@ -79,3 +79,70 @@ def test_keras_round_trip_keeps_custom_layers(sinet, tmp_path):
     x = photo_like(1, SIZE, seed=3)
     np.testing.assert_allclose(np.asarray(loaded(x, training=False)), np.asarray(sinet(x, training=False)),
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_a_batch_norm_commutes_with_bilinear_upsampling_in_inference(factor):
+    """What SINet's order of batch norm and upsampling rests on: in inference, normalising then
+    upsampling gives what upsampling then normalising gives (bilinear weights sum to 1)."""
+    rng = np.random.default_rng(factor)
+    norm = keras.layers.BatchNormalization(epsilon=1e-3)
+    norm.build((None, 7, 7, 5))
+    norm.set_weights([rng.uniform(0.5, 2, 5), rng.normal(0, 1, 5), rng.normal(0, 1, 5), rng.uniform(0.1, 3, 5)])
+    up = keras.layers.UpSampling2D(factor, interpolation="bilinear")
+    x = rng.normal(0, 3, (2, 7, 7, 5)).astype(np.float32)
+    first_norm = np.asarray(up(norm(x, training=False)))
+    first_up = np.asarray(norm(up(x), training=False))
+    np.testing.assert_allclose(first_norm, first_up, atol=1e-5)
+    assert np.abs(first_norm - np.asarray(up(x))).max() > 0.1       # the norm is far from the identity
+
+
+def paper_order_sinet(monkeypatch) -> keras.Model:
+    """SINet as the paper orders it (and checkpoints before 2026-12 saved it): batch norms after the
+    bilinear upsamplings."""
+    from keras import layers
+
+    from ml.training.models import sinet as module
+
+    def s2_block(x, filters, kernel, pool, name):
+        if pool > 1:
+            x = layers.AveragePooling2D(pool, strides=pool, name=f"{name}_avgpool")(x)
+        x = layers.DepthwiseConv2D(kernel, padding="same", use_bias=False, name=f"{name}_dw")(x)
+        x = layers.BatchNormalization(epsilon=module.BN_EPS, name=f"{name}_dw_bn")(x)
+        x = module.prelu(f"{name}_prelu")(x)
+        x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
+        if pool > 1:
+            x = layers.UpSampling2D(pool, interpolation="bilinear", name=f"{name}_up")(x)
+        return layers.BatchNormalization(epsilon=module.BN_EPS, name=f"{name}_bn")(x)
+
+    def decoder(coarse_logits, high_res):
+        up = layers.UpSampling2D(2, interpolation="bilinear", name="dec_up1")(coarse_logits)
+        up = layers.BatchNormalization(epsilon=module.BN_EPS, name="dec_up1_bn")(up)
+        detail = module.conv_bn_prelu(high_res, module.NUM_CLASSES, 1, 1, "dec_detail")
+        x = layers.Add(name="dec_add")([module.InformationBlocking(name="dec_blocking")(up, detail), up])
+        x = layers.UpSampling2D(2, interpolation="bilinear", name="dec_up2")(x)
+        x = layers.BatchNormalization(epsilon=module.BN_EPS, name="dec_up2_bn")(x)
+        x = layers.UpSampling2D(2, interpolation="bilinear", name="dec_up3")(x)
+        return layers.Conv2D(module.NUM_CLASSES, 3, padding="same", use_bias=False, name="dec_classifier")(x)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "s2_block", s2_block)
+        patch.setattr(module, "information_blocking_decoder", decoder)
+        return build_model("sinet", SIZE)
+
+
+def test_a_paper_order_checkpoint_rebuilt_serves_the_same_outputs(monkeypatch):
+    from ml.training.models import rebuilt
+
+    rng = np.random.default_rng(3)
+    old = paper_order_sinet(monkeypatch)
+    old.set_weights([w + rng.normal(0, 0.2, w.shape).astype(w.dtype) if w.ndim == 1 else w for w in old.get_weights()])
+    old.set_weights([np.abs(w) + 0.1 if "variance" in v.path else w for w, v in zip(old.get_weights(), old.weights)])
+    new = rebuilt(old)
+    assert [l.name for l in new.layers] != [l.name for l in old.layers]   # another graph ...
+    for layer in new.layers:                                                 # ... with the same weights
+        for a, b in zip(layer.get_weights(), old.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    x = photo_like(2, SIZE)
+    assert np.abs(np.asarray(old(x)) - 0.5).max() > 0.05                    # far from a constant output
+    np.testing.assert_allclose(np.asarray(new(x)), np.asarray(old(x)), atol=1e-5)

@@ -5,7 +5,7 @@ from typing import Callable
 
 import keras
 
-from ml.catalogue import SPECS
+from ml.catalogue import SPECS, table
 
 # Name -> builder, imported from the dotted path each catalogue spec names.
 BUILDERS: dict[str, Callable[..., keras.Model]] = {spec.name: spec.build_function() for spec in SPECS}
@@ -35,5 +35,28 @@ def rebuild_at_size(model: keras.Model, name: str, input_size: int) -> keras.Mod
     which ``bench.input_size`` measures.
     """
     resized = build_model(name, input_size)
-    resized.set_weights(model.get_weights())
+    copy_weights(model, resized)
     return resized
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """Every weighted layer of ``target`` takes the weights of ``source``'s layer of the same name.
+
+    By name, not as one flat list: the order of a model's weights follows its graph, which a change
+    of layer order moves (SINet's batch norms before its upsamplings) while the names stay.
+    """
+    for layer in target.layers:
+        if layer.weights:
+            layer.set_weights(source.get_layer(layer.name).get_weights())
+
+
+def rebuilt(model: keras.Model) -> keras.Model:
+    """``model``'s weights on a fresh build of its architecture, at its input size.
+
+    A checkpoint keeps the graph it was saved with; rebuilt, it gets today's builder's graph, for
+    example SINet's batch norms before its upsamplings, which give the same outputs faster
+    (``ml.training.models.sinet``). Weights go over by layer name, which such changes keep. The Keras
+    model's name is its catalogue file stem.
+    """
+    names = {stem: name for name, stem in table("stem").items()}
+    return rebuild_at_size(model, names[model.name], int(model.input_shape[1]))

