@@ -88,7 +88,9 @@ def run_data_folders(run: dict[str, Any]) -> list[Path]:
     try:
         folders = ast.literal_eval(run["args"]["data"])
     except (KeyError, ValueError, SyntaxError):
-        raise CardError("run.json does not record the --data folders; pass --data") from None
+        folders = None
+    if not isinstance(folders, list):   # a run from a pack (--packed) records "None"
+        raise CardError("run.json does not record the --data folders (a run from a pack?); pass --data")
     return [Path(folder) for folder in folders]
 
 
@@ -137,17 +139,13 @@ def model_facts(keras_path: Path, run_dir: Path) -> tuple[int, int]:
 
     Otherwise the card would pair one model's numbers with another's training history.
     """
-    import numpy as np
-
-    from ml.training.models import load_keras_model
+    from ml.training.models import load_keras_model, same_weights
 
     publish = f"python -m ml.training.export --publish {run_dir} {keras_path.stem}"
     if not keras_path.is_file():
         raise CardError(f"{keras_path} does not exist; publish the weights first ({publish})")
     model = load_keras_model(keras_path)
-    best = load_keras_model(run_dir / "best.keras")
-    published, trained = model.get_weights(), best.get_weights()
-    if len(published) != len(trained) or not all(np.array_equal(a, b) for a, b in zip(published, trained)):
+    if not same_weights(model, load_keras_model(run_dir / "best.keras")):
         raise CardError(f"{keras_path} is not {run_dir / 'best.keras'}; publish it again ({publish})")
     return int(model.input_shape[1]), int(model.count_params())
 

@@ -1,6 +1,7 @@
 """Model cards are assembled from the run, the model file, the datasets README and an evaluation."""
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,3 +164,12 @@ def test_starting_weights_come_from_the_command_that_began_the_run():
                        {"from_epoch": 10, "command": "python -m ml.training.train --model sinet --resume"}]}
     assert cards.starting_weights(run) == "old run/best.keras"
     assert cards.starting_weights({"command": "python -m ml.training.train --model sinet"}) == "random"
+
+
+@pytest.mark.parametrize("recorded", ["None", "not a list", None])
+def test_a_run_without_recorded_folders_asks_for_data(recorded):
+    """A run trained from a pack (--packed) records --data as "None": the card asks for --data."""
+    run = {"args": {} if recorded is None else {"data": recorded}}
+    with pytest.raises(cards.CardError, match="pass --data"):
+        cards.run_data_folders(run)
+    assert cards.run_data_folders({"args": {"data": "['a', 'b']"}}) == [Path("a"), Path("b")]

@@ -132,7 +132,7 @@ def paper_order_sinet(monkeypatch) -> keras.Model:
 
 
 def test_a_paper_order_checkpoint_rebuilt_serves_the_same_outputs(monkeypatch):
-    from ml.training.models import rebuilt
+    from ml.training.models import rebuilt, same_weights
 
     rng = np.random.default_rng(3)
     old = paper_order_sinet(monkeypatch)
@@ -146,3 +146,7 @@ def test_a_paper_order_checkpoint_rebuilt_serves_the_same_outputs(monkeypatch):
     x = photo_like(2, SIZE)
     assert np.abs(np.asarray(old(x)) - 0.5).max() > 0.05                    # far from a constant output
     np.testing.assert_allclose(np.asarray(new(x)), np.asarray(old(x)), atol=1e-5)
+    assert same_weights(new, old)                                            # what model cards check
+    classifier = new.get_layer("dec_classifier")
+    classifier.set_weights([w + 1e-3 for w in classifier.get_weights()])
+    assert not same_weights(new, old)

@@ -60,3 +60,14 @@ def rebuilt(model: keras.Model) -> keras.Model:
     """
     names = {stem: name for name, stem in table("stem").items()}
     return rebuild_at_size(model, names[model.name], int(model.input_shape[1]))
+
+
+def same_weights(first: keras.Model, second: keras.Model) -> bool:
+    """Whether two models hold the same weights, layer by layer of the same name (see ``copy_weights``)."""
+    import numpy as np
+
+    weighted = {layer.name for layer in first.layers if layer.weights}
+    if weighted != {layer.name for layer in second.layers if layer.weights}:
+        return False
+    return all(np.array_equal(a, b) for name in weighted
+               for a, b in zip(first.get_layer(name).get_weights(), second.get_layer(name).get_weights()))
