@@ -38,13 +38,13 @@ from ml.holdout import subset_index, subset_of
 from ml.imageio import load_image
 from ml.metrics import boundary_f, iou
 from ml.refocus import RefocusConfig
-from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime
+from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime, stretched_probability
 from ml.scenes import make_cutout, synthesize_scene
 from ml.segmenter import Segmenter
 from ml.teachers import ENSEMBLE, IGNORE, load_teacher
 from ml.teachers.label import OUT as LABELS
 from ml.teachers.label import ensemble_mask, photos
-from ml.teachers.mediapipe import PEER_NAME, load_peer, peer_probability
+from ml.teachers.mediapipe import PEER_NAME, load_peer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "wild.json"
@@ -142,7 +142,7 @@ def mask_functions(weights: Path, teachers: list[str], refocus: bool) -> dict[st
             variants[f"{name} + refocus"] = Segmenter(load_runtime(name, weights), refocus=RefocusConfig())
         models.update({label: (lambda rgb, s=segmenter: s.segment(rgb).mask) for label, segmenter in variants.items()})
     peer = load_peer()
-    models[PEER_NAME] = lambda rgb: peer_probability(peer, rgb) >= 0.5
+    models[PEER_NAME] = lambda rgb: stretched_probability(peer, rgb) >= 0.5
     for name in teachers:
         teacher = load_teacher(name)
         models[name] = lambda rgb, t=teacher: t.probability(rgb) >= 0.5

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from ml.catalogue import table
@@ -141,6 +142,17 @@ class KerasRuntime(ModelRuntime):
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self._model(batch, training=False), dtype=np.float32)
+
+
+def stretched_probability(runtime: ModelRuntime, rgb: np.ndarray) -> np.ndarray:
+    """``runtime``'s probability for a photo stretched to its square input, resized back to the photo.
+
+    MediaPipe's input convention (the peer and the teacher use it), and for a square training canvas
+    of another size just a change of size (distillation's soft targets)."""
+    height, width = rgb.shape[:2]
+    canvas = cv2.resize(rgb, (runtime.input_size, runtime.input_size), interpolation=cv2.INTER_AREA)
+    prob = runtime.predict(canvas.astype(np.float32))
+    return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def tflite_parameters(content: bytes) -> int:

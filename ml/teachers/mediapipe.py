@@ -20,12 +20,11 @@ import sys
 import zipfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ml.atomic import write_atomic
 from ml.errors import BackdropError
-from ml.registry import TFLiteRuntime, tflite_parameters
+from ml.registry import TFLiteRuntime, stretched_probability, tflite_parameters
 from ml.teachers.cache import CACHE_ROOT
 
 CACHE = CACHE_ROOT / "mediapipe"
@@ -133,17 +132,9 @@ def load_peer(cache: Path = CACHE) -> MediaPipeSelfie:
     return MediaPipeSelfie(PEER_NAME, path, {"parameters": tflite_parameters(path.read_bytes())})
 
 
-def peer_probability(peer: MediaPipeSelfie, rgb: np.ndarray) -> np.ndarray:
-    """MediaPipe's input convention: the whole photo stretched to 256x256; probability resized back."""
-    height, width = rgb.shape[:2]
-    canvas = cv2.resize(rgb, (peer.input_size, peer.input_size), interpolation=cv2.INTER_AREA)
-    prob = peer.predict(canvas.astype(np.float32))
-    return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
-
-
 def peer_mask(peer: MediaPipeSelfie, rgb: np.ndarray) -> np.ndarray:
     """MediaPipe's person mask at the photo's size (probability >= 0.5)."""
-    return peer_probability(peer, rgb) >= 0.5
+    return stretched_probability(peer, rgb) >= 0.5
 
 
 class MediaPipeTeacher:
@@ -155,4 +146,4 @@ class MediaPipeTeacher:
         self.peer = load_peer(cache)
 
     def probability(self, rgb: np.ndarray) -> np.ndarray:
-        return peer_probability(self.peer, rgb)
+        return stretched_probability(self.peer, rgb)

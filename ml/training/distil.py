@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from ml.catalogue import MODELS
-from ml.registry import ModelRuntime, load_runtime
+from ml.registry import ModelRuntime, load_runtime, stretched_probability
 
 PEER = "mediapipe"
 # The models a run may distil from: our own (their published .tflite) and MediaPipe Selfie.
@@ -49,13 +48,4 @@ class SoftTargets:
 
     def __call__(self, canvases: np.ndarray) -> np.ndarray:
         model = self._model()
-        return np.stack([_at_size(model, canvas) for canvas in canvases])
-
-
-def _at_size(model: ModelRuntime, canvas: np.ndarray) -> np.ndarray:
-    """The model's probability for a square canvas of another size: resized in, resized back."""
-    size, own = canvas.shape[0], model.input_size
-    if size == own:
-        return model.predict(canvas)
-    prob = model.predict(cv2.resize(canvas, (own, own), interpolation=cv2.INTER_AREA))
-    return cv2.resize(prob, (size, size), interpolation=cv2.INTER_LINEAR)
+        return np.stack([stretched_probability(model, canvas) for canvas in canvases])

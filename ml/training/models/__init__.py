@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 import keras
+import numpy as np
 
 from ml.catalogue import SPECS, table
 
@@ -64,8 +65,6 @@ def rebuilt(model: keras.Model) -> keras.Model:
 
 def same_weights(first: keras.Model, second: keras.Model) -> bool:
     """Whether two models hold the same weights, layer by layer of the same name (see ``copy_weights``)."""
-    import numpy as np
-
     weighted = {layer.name for layer in first.layers if layer.weights}
     if weighted != {layer.name for layer in second.layers if layer.weights}:
         return False
