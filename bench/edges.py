@@ -28,6 +28,8 @@ are timed: pymatting's solvers take seconds on a 0.3 MP photo, and its foregroun
 ``--oracle SIZE`` adds rows for a perfect model of that output size (the true mask area-averaged to
 it, ``bench.refinement.Oracle``) through the served variants: what the edge stages make of a model
 that puts every pixel right, so the rest of each figure is the model's own error.
+``--peer`` adds MediaPipe Selfie's raw probability (the photo stretched into its input, resized
+back bilinearly) cut out with the photo's own colours: the reference issue 15's acceptance names.
 Writes bench/results/edges.json.
 """
 from __future__ import annotations
@@ -41,7 +43,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -56,14 +58,16 @@ from ml.compose import Colour, Transparent, compose
 from ml.imageio import load_image
 from ml.matting import MattingConfig, trimap, upsample_matte
 from ml.refine import guided_fit, reduce
-from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime
+from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, ModelRuntime, load_runtime, stretched_probability
 from ml.segmenter import Segmenter
+from ml.teachers.mediapipe import load_peer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "edges.json"
 SEED = 15
 BLUE = (0, 0, 255)
 BAND = 0.015  # half-width of the scored band, as a fraction of the photo's longer side
+PEER_ROW = "MediaPipe raw probability"
 
 
 def coloured_background(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -165,6 +169,19 @@ def scored_band(mask: np.ndarray) -> np.ndarray:
     return cv2.dilate(person, kernel) != cv2.erode(person, kernel)
 
 
+def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's mean over images."""
+    return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+
+
+def scenes(pairs, desc: str) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(photo, true composite, true mask, scored band) for each (key, image, mask) of ``pairs``."""
+    for index, (_, image_path, mask_path) in enumerate(tqdm(pairs, desc=desc, file=sys.stderr)):
+        mask = load_image(mask_path)[:, :, 0] > 127
+        photo, truth = scene(load_image(image_path), mask, index)
+        yield photo, truth, mask, scored_band(mask)
+
+
 def evaluate(runtime, pairs, compare: bool, sweep: bool = False) -> dict[str, dict[str, float]]:
     """Mean scores per variant over ``pairs``. With an ``Oracle`` as the runtime the probability is
     the true mask's, and only the served variants are scored."""
@@ -173,10 +190,7 @@ def evaluate(runtime, pairs, compare: bool, sweep: bool = False) -> dict[str, di
              if not (oracle and colours == "pymatting fg")}
     matting = named["matting"][0]
     totals: dict[str, list[dict[str, float]]] = {}
-    for index, (_, image_path, mask_path) in enumerate(tqdm(pairs, desc="edges", file=sys.stderr)):
-        mask = load_image(mask_path)[:, :, 0] > 127
-        photo, truth = scene(load_image(image_path), mask, index)
-        band = scored_band(mask)
+    for photo, truth, mask, band in scenes(pairs, "edges"):
         prob = runtime.probability(mask) if oracle else named["guided (today)"][0].probability(photo)
         for name, (segmenter, colours) in named.items():
             alpha = segmenter.upsample(photo, prob)
@@ -187,7 +201,19 @@ def evaluate(runtime, pairs, compare: bool, sweep: bool = False) -> dict[str, di
             for name, solve in PYMATTING_SOLVERS.items():
                 alpha = upsample_matte(photo, work, solve(work.rgb / 255.0, tri), matting.matting_config)
                 totals.setdefault(name, []).append(scores(alpha, cut_out(photo, alpha, "blur-fusion"), truth, mask, band))
-    return {name: {key: float(np.mean([s[key] for s in rows])) for key in rows[0]} for name, rows in totals.items()}
+    return {name: mean_scores(rows) for name, rows in totals.items()}
+
+
+def peer_scores(peer: ModelRuntime | None, pairs) -> dict[str, dict[str, float]]:
+    """MediaPipe's raw probability at the photo's size, pasted with the photo's own colours (none
+    without a peer)."""
+    if peer is None:
+        return {}
+    rows = []
+    for photo, truth, mask, band in scenes(pairs, "edges, peer"):
+        alpha = np.clip(stretched_probability(peer, photo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        rows.append(scores(alpha, cut_out(photo, alpha, "paste"), truth, mask, band))
+    return {PEER_ROW: mean_scores(rows)}
 
 
 def oracle_scores(size: int | None, pairs) -> dict[str, dict[str, float]]:
@@ -244,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-compare", action="store_true", help="leave out pymatting's KNN and large-kernel")
     parser.add_argument("--oracle", type=positive_int, metavar="SIZE",
                         help="also score a perfect model of this output size (e.g. 224)")
+    parser.add_argument("--peer", action="store_true",
+                        help="also score MediaPipe Selfie's raw probability with the photo's own colours")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     runtime = load_runtime(args.model, args.weights)
@@ -253,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         "date": date.today().isoformat(), "machine": describe_machine(), "model": args.model,
         "weights_status": runtime.card.get("status", "unknown"), "subset": args.subset, "images": len(pairs),
         "sizes": [f"{s:g}" for s in args.sizes], "runs": args.runs,
-        "scores": {**evaluate(runtime, pairs, not args.no_compare, args.sweep), **oracle_scores(args.oracle, pairs)},
+        "scores": {**evaluate(runtime, pairs, not args.no_compare, args.sweep), **oracle_scores(args.oracle, pairs),
+                   **peer_scores(load_peer() if args.peer else None, pairs)},
         "timings_ms": timings(runtime, args.sizes, args.runs, args.data / "ccp" / "images" / SOURCE_PHOTO.name),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }

@@ -45,8 +45,7 @@ def export_at_sizes(model: str, weights: Path, sizes: list[int], folder: Path) -
     for size in sizes:
         resized = rebuild_at_size(trained, model, size)
         path = folder / f"{MODEL_FILES[model]}_{size}.tflite"
-        convert_to_tflite(resized, path)
-        drift = max_difference(resized, path)
+        drift = max_difference(convert_to_tflite(resized, path), path)
         if drift > 1e-4:
             raise BackdropError(f"{model} at {size} px: LiteRT and Keras disagree (max difference {drift:.2e})")
         runtimes[size] = TFLiteRuntime(f"{model} {size}px", path, {})

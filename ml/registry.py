@@ -32,7 +32,11 @@ MODEL_FILES: dict[str, str] = table("stem")
 
 
 class ModelRuntime(ABC):
-    """A person-segmentation model: square float32 RGB canvas (0-255) in, probability map out."""
+    """A person-segmentation model: square float32 RGB canvas (0-255) in, square probability map out.
+
+    The map may be smaller than the canvas by a whole factor, ``stride`` (SINet's served graph stops
+    one grid before the input size: ``ml.training.export.head_before_upsampling``); callers resize it.
+    """
 
     suffix: str = ""
 
@@ -41,11 +45,23 @@ class ModelRuntime(ABC):
         self.path = path
         self.card = card
         self.input_size = 0
+        self._output_size = 0   # 0: the same as the input size
         self.parameters: int | None = card.get("parameters")
 
+    @property
+    def output_size(self) -> int:
+        """Side of the probability map ``predict`` returns."""
+        return self._output_size or self.input_size
+
+    @property
+    def stride(self) -> int:
+        """How many canvas pixels one output pixel covers along each side."""
+        return self.input_size // self.output_size
+
     def predict(self, canvas: np.ndarray) -> np.ndarray:
-        """Return the (S, S) float32 person probability for an (S, S, 3) float32 canvas in 0-255."""
-        prob = self._run(self._check_canvas(canvas)).reshape(self.input_size, self.input_size)
+        """Return the (O, O) float32 person probability for an (S, S, 3) float32 canvas in 0-255,
+        O = S / ``stride``."""
+        prob = self._run(self._check_canvas(canvas)).reshape(self.output_size, self.output_size)
         if not np.isfinite(prob).all():
             # Seen with broken exports: NaN would silently become an empty (or full) matte.
             raise ModelError(f"{self.path} produced non-finite output; the weights file is broken")
@@ -53,13 +69,24 @@ class ModelRuntime(ABC):
 
     @abstractmethod
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        """Run the network on a (1, S, S, 3) float32 batch; return float32 of S*S values."""
+        """Run the network on a (1, S, S, 3) float32 batch; return float32 of O*O values."""
 
     def _check_canvas(self, canvas: np.ndarray) -> np.ndarray:
         expected = (self.input_size, self.input_size, 3)
         if canvas.shape != expected:
             raise ValueError(f"{self.name} expects a canvas of shape {expected}, got {canvas.shape}")
         return np.ascontiguousarray(canvas, dtype=np.float32)[None]
+
+    def _set_sizes(self, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> None:
+        """Take the sizes from the network's (1, S, S, 3) input and (1, O, O, 1) output, O dividing S."""
+        if len(input_shape) != 4 or input_shape[0] != 1 or input_shape[3] != 3 or input_shape[1] != input_shape[2]:
+            raise ModelError(f"{self.path} takes input of shape {input_shape}, not (1, S, S, 3)")
+        size = output_shape[1] if len(output_shape) == 4 else 0
+        if (len(output_shape) != 4 or output_shape[3] != 1 or output_shape[2] != size or not size
+                or input_shape[1] % size):
+            raise ModelError(f"{self.path} gives output of shape {output_shape}, not (1, O, O, 1) with O "
+                             f"dividing {input_shape[1]}")
+        self.input_size, self._output_size = int(input_shape[1]), int(size)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, input_size={self.input_size}, path={str(self.path)!r})"
@@ -86,10 +113,8 @@ class TFLiteRuntime(ModelRuntime):
         self._pool: Pool[_Lease] = Pool(self._new_lease, max_interpreters)
         lease = self._new_lease()  # fail here, at load time, if the file is corrupt
         self._pool.add(lease)
-        shape = tuple(int(v) for v in lease.interpreter.get_input_details()[0]["shape"])
-        if len(shape) != 4 or shape[0] != 1 or shape[3] != 3 or shape[1] != shape[2]:
-            raise ModelError(f"{path} takes input of shape {shape}, not (1, S, S, 3)")
-        self.input_size = shape[1]
+        details = lease.interpreter.get_input_details()[0], lease.interpreter.get_output_details()[0]
+        self._set_sizes(*(tuple(int(v) for v in detail["shape"]) for detail in details))
         if self.parameters is None:
             self.parameters = tflite_parameters(self._content)
 
@@ -124,21 +149,24 @@ class _Lease:
 
 
 class KerasRuntime(ModelRuntime):
-    """The ``.keras`` checkpoint through Keras, for checking the export; imports TensorFlow lazily."""
+    """The ``.keras`` checkpoint through Keras, in the serving graph its LiteRT export runs
+    (``ml.training.export.serving_graph``), for checking the export; imports TensorFlow lazily."""
 
     suffix = ".keras"
 
     def __init__(self, name: str, path: Path, card: dict[str, Any]):
         super().__init__(name, path, card)
-        from ml.training.models import load_keras_model  # imports Keras: only when this backend is chosen
+        from ml.training.export import serving_graph  # imports Keras: only when this backend is chosen
+        from ml.training.models import load_keras_model
 
         try:
-            self._model = load_keras_model(path)
+            checkpoint = load_keras_model(path)
         except Exception as exc:  # Keras raises many types for a bad archive; all mean "corrupt file"
             raise ModelError(f"{path} could not be loaded as a Keras model ({type(exc).__name__}: {exc})") from None
-        self.input_size = int(self._model.input_shape[1])
         if self.parameters is None:
-            self.parameters = int(self._model.count_params())
+            self.parameters = int(checkpoint.count_params())
+        self._model = serving_graph(checkpoint)
+        self._set_sizes((1, *self._model.input_shape[1:]), (1, *self._model.output_shape[1:]))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self._model(batch, training=False), dtype=np.float32)

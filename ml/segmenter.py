@@ -71,17 +71,18 @@ class Matte:
         return image[top:bottom, left:right], cropped
 
 
-def _letterbox_fit(rgb: np.ndarray, size: int) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    canvas, box = letterbox(rgb, size, interpolation=cv2.INTER_AREA)
-    return canvas, lambda prob: unletterbox(prob, box)
+def _letterbox_fit(rgb: np.ndarray, size: int, stride: int) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    canvas, box = letterbox(rgb, size, interpolation=cv2.INTER_AREA, multiple=stride)
+    return canvas, lambda prob: unletterbox(prob, box.reduced(stride))
 
 
-def _stretch_fit(rgb: np.ndarray, size: int) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+def _stretch_fit(rgb: np.ndarray, size: int, stride: int) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     # The photo's aspect ratio is lost (only kept for measuring against letterbox: docs/segmenter.md).
     return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA), lambda prob: prob
 
 
-# How a photo is fitted into the model's square canvas -> (canvas, function mapping the output back).
+# How a photo is fitted into the model's square canvas (of a size and for an output stride)
+# -> (canvas, function mapping the output back).
 FITS = {"letterbox": _letterbox_fit, "stretch": _stretch_fit}
 
 
@@ -113,7 +114,7 @@ class Segmenter:
         """Low-resolution person probability covering ``rgb`` (canvas padding removed)."""
         timings = {} if timings is None else timings
         start = time.perf_counter()
-        canvas, undo = FITS[self.fit](rgb, self.runtime.input_size)
+        canvas, undo = FITS[self.fit](rgb, self.runtime.input_size, self.runtime.stride)
         canvas = canvas.astype(np.float32)
         timings["resize"] = timings.get("resize", 0.0) + _ms(start)
         start = time.perf_counter()

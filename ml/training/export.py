@@ -1,7 +1,8 @@
 """Export every ``weights/*.keras`` to a LiteRT ``.tflite`` beside it and check they agree.
 
-The LiteRT graph is the Keras model with SINet's two-class head folded into one channel (see
-``fold_two_class_head``); the check below compares it against the unfolded Keras model.
+The LiteRT graph is the Keras model's serving graph (``serving_graph``): SINet's two-class head
+folded into one channel, and its head moved before its last upsampling, so its output is at half the
+input size; the check below compares the LiteRT file against that serving graph in Keras.
 
 ``python -m ml.training.export [--weights DIR] [--publish RUN_DIR NAME]``
 
@@ -51,14 +52,53 @@ def fold_two_class_head(model: keras.Model) -> keras.Model:
                                  activation="sigmoid", name="person_probability_folded")
     output = folded(classifier.input)
     folded.set_weights([kernel[..., 1:2] - kernel[..., 0:1]])
-    return keras.Model(model.input, output, name=f"{model.name}_serving")
+    return keras.Model(model.input, output, name=model.name)
 
 
-def convert_to_tflite(model: keras.Model, target: Path) -> None:
-    """Write a float32 LiteRT flatbuffer for ``model`` (head folded; the batch dimension becomes 1)."""
+def head_before_upsampling(model: keras.Model) -> keras.Model:
+    """Run a final conv head on the grid before a last bilinear x2 upsampling, and drop that upsampling.
+
+    SINet ends: bilinear x2 up to the input size, a 3x3 conv (one channel once folded), sigmoid. That
+    full-resolution tail is about a tenth of its model call, and the Segmenter resizes the probability
+    to its working resolution anyway, so the served graph stops one grid earlier and the Segmenter's
+    resize does the upsampling. The kernel is rescaled for the coarser grid: ``k' = k/2 + sum(k)/2``
+    at the centre keeps the head's response to any locally linear input (its sum and first moment,
+    with the gradient per pixel doubled), so on smooth maps the coarse head's logits are the mean of
+    the fine head's over the pixels it covers. Not exact at sharp corners, and the sigmoid now comes
+    before the upsampling: on the validation split, through the served Segmenter, IoU 0.9182 -> 0.9181,
+    boundary F 0.7437 -> 0.7431 (docs/training.md). Other models are returned as they are.
+    """
+    head = model.layers[-1]
+    upsampling = head.input._keras_history.operation if isinstance(head, keras.layers.Conv2D) else None
+    if (not isinstance(upsampling, keras.layers.UpSampling2D) or tuple(upsampling.size) != (2, 2)
+            or upsampling.interpolation != "bilinear" or head.filters != 1 or head.use_bias
+            or head.padding != "same" or head.activation is not keras.activations.sigmoid
+            or any(side % 2 == 0 for side in head.kernel_size)):
+        return model
+    kernel = head.get_weights()[0]
+    coarse = 0.5 * kernel
+    coarse[head.kernel_size[0] // 2, head.kernel_size[1] // 2] += 0.5 * kernel.sum(axis=(0, 1))
+    moved = keras.layers.Conv2D(1, head.kernel_size, padding="same", use_bias=False, activation="sigmoid",
+                                name=f"{head.name}_coarse")
+    output = moved(upsampling.input)
+    moved.set_weights([coarse])
+    return keras.Model(model.input, output, name=model.name)
+
+
+def serving_graph(model: keras.Model) -> keras.Model:
+    """The graph LiteRT runs for ``model``: its two-class head folded, then moved before a last
+    upsampling where it has one (SINet)."""
+    return head_before_upsampling(fold_two_class_head(model))
+
+
+def convert_to_tflite(model: keras.Model, target: Path) -> keras.Model:
+    """Write a float32 LiteRT flatbuffer of ``model``'s serving graph (the batch dimension becomes 1)
+    and return that graph, which the file must agree with."""
     import tensorflow as tf
 
-    write_atomic(target, tf.lite.TFLiteConverter.from_keras_model(fold_two_class_head(model)).convert())
+    served = serving_graph(model)
+    write_atomic(target, tf.lite.TFLiteConverter.from_keras_model(served).convert())
+    return served
 
 
 def max_difference(model: keras.Model, tflite_path: Path, samples: int = 3, seed: int = 0) -> float:
@@ -90,8 +130,8 @@ def export_all(keras_paths: list[Path]) -> dict[str, float]:
     for keras_path in keras_paths:
         model = load_keras_model(keras_path)
         tflite_path = keras_path.with_suffix(".tflite")
-        convert_to_tflite(model, tflite_path)
-        results[keras_path.name] = max_difference(model, tflite_path)
+        served = convert_to_tflite(model, tflite_path)
+        results[keras_path.name] = max_difference(served, tflite_path)
         print(f"{keras_path.name} -> {tflite_path.name}: max |keras - tflite| = {results[keras_path.name]:.2e}",
               flush=True)
     return results

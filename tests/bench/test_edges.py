@@ -2,8 +2,9 @@
 import cv2
 import numpy as np
 
-from bench.edges import BLUE, cut_out, evaluate, scene, scored_band, scores
+from bench.edges import BLUE, PEER_ROW, cut_out, evaluate, peer_scores, scene, scored_band, scores
 from bench.refinement import Oracle
+from ml.registry import ModelRuntime, load_runtime
 
 
 def person(height: int = 120, width: int = 90) -> tuple[np.ndarray, np.ndarray]:
@@ -42,21 +43,26 @@ def test_band_hugs_the_outline():
     assert band[18:22, 40].all() and not band[17, 40] and not band[22, 40] and not band[60, 45]
 
 
-def test_a_perfect_model_leaves_almost_no_halo(tmp_path):
-    """The oracle rows: the true mask at 64 px through the served edge stages scores far better than
-    the same stages fed a model that misses a strip of the person."""
+def stored_person(folder) -> list[tuple[str, object, object]]:
+    """One (key, image path, mask path) pair: a 180 x 240 photo whose person is a 80 x 180 block."""
     image, _ = person(240, 180)
     mask = np.zeros((240, 180), bool)
     mask[40:220, 50:130] = True
-    image_path, mask_path = tmp_path / "p.png", tmp_path / "m.png"
+    image_path, mask_path = folder / "p.png", folder / "m.png"
     cv2.imwrite(str(image_path), image[..., ::-1])
     cv2.imwrite(str(mask_path), mask.astype(np.uint8) * 255)
+    return [("p", image_path, mask_path)]
+
+
+def test_a_perfect_model_leaves_almost_no_halo(tmp_path):
+    """The oracle rows: the true mask at 64 px through the served edge stages scores far better than
+    the same stages fed a model that misses a strip of the person."""
+    pairs = stored_person(tmp_path)
 
     class Shifted(Oracle):
         def probability(self, gt):
             return super().probability(np.roll(gt, 12, axis=1))   # the edge 12 px off
 
-    pairs = [("p", image_path, mask_path)]
     perfect, shifted = evaluate(Oracle(64), pairs, compare=False), evaluate(Shifted(64), pairs, compare=False)
     assert set(perfect) == {"bilinear", "guided (today)", "matting"}   # no pymatting-foreground rows
     for name in perfect:
@@ -64,3 +70,23 @@ def test_a_perfect_model_leaves_almost_no_halo(tmp_path):
         assert perfect[name]["band_colour"] < shifted[name]["band_colour"], name
     for name in ("guided (today)", "matting"):   # the served stages: bilinear's 64 px staircase stays
         assert perfect[name]["band_colour"] < shifted[name]["band_colour"] / 2, name
+
+
+class NobodyRuntime(ModelRuntime):
+    """A peer that finds no person anywhere."""
+
+    def __init__(self):
+        super().__init__("nobody", None, {})
+        self.input_size = 32
+
+    def _run(self, batch):
+        return np.zeros(self.input_size ** 2, np.float32)
+
+
+def test_peer_row_scores_the_peers_own_probability(tmp_path):
+    pairs = stored_person(tmp_path)
+    assert peer_scores(None, pairs) == {}
+    nobody = peer_scores(NobodyRuntime(), pairs)[PEER_ROW]
+    assert nobody["sad"] == 80 * 180 / 1000 and nobody["mse"] == 1000 * 80 * 180 / (240 * 180)
+    real = peer_scores(load_runtime("sinet"), pairs)[PEER_ROW]   # any runtime can stand in for MediaPipe
+    assert np.isfinite(list(real.values())).all() and real["sad"] != nobody["sad"]

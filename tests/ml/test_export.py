@@ -41,7 +41,7 @@ def test_tflite_agrees_with_keras(exported):
     model = load_keras_model(exported / "tiny.keras")
     x = np.random.default_rng(1).random((1, 64, 64, 3)).astype(np.float32) * 255
     assert np.asarray(model(x)).std() > 0.05                 # the output is far from constant
-    assert export.max_difference(model, exported / "tiny.tflite") < 1e-4
+    assert export.max_difference(export.serving_graph(model), exported / "tiny.tflite") < 1e-4
 
 
 def test_tflite_input_contract(exported):
@@ -51,7 +51,7 @@ def test_tflite_input_contract(exported):
     interpreter.allocate_tensors()
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
     assert inp["shape"].tolist() == [1, 64, 64, 3] and inp["dtype"] == np.float32
-    assert out["shape"].tolist() == [1, 64, 64, 1]
+    assert out["shape"].tolist() == [1, 32, 32, 1]   # SINet's head runs before its last upsampling
 
 
 def test_missing_inputs_exit_with_message(tmp_path, capsys):
@@ -59,3 +59,41 @@ def test_missing_inputs_exit_with_message(tmp_path, capsys):
     assert "no .keras files" in capsys.readouterr().err
     assert export.main(["--weights", str(tmp_path), "--publish", str(tmp_path / "run"), "x"]) == 2
     assert "best.keras" in capsys.readouterr().err
+
+
+def logit(p):
+    p = np.asarray(p, np.float64)
+    return np.log(p / (1.0 - p))
+
+
+def test_head_before_upsampling_keeps_the_response_to_smooth_maps():
+    """A bilinear x2 upsampling then a 3x3 sigmoid head, served as the head on the coarse grid: on a
+    locally linear map each coarse logit is the mean of the four fine logits it covers."""
+    keras.utils.set_random_seed(3)
+    features = keras.Input((8, 8, 2))
+    up = keras.layers.UpSampling2D(2, interpolation="bilinear")(features)
+    head = keras.layers.Conv2D(1, 3, padding="same", use_bias=False, activation="sigmoid")
+    model = keras.Model(features, head(up))
+    head.set_weights([np.random.default_rng(0).normal(0, 0.3, (3, 3, 2, 1)).astype(np.float32)])
+    served = export.head_before_upsampling(model)
+    assert served.output_shape == (None, 8, 8, 1)
+    rows, cols = np.mgrid[0:8, 0:8].astype(np.float32)
+    ramps = np.stack([0.3 * rows - 0.2 * cols + 0.5, -0.1 * rows + 0.25 * cols - 1.0], axis=-1)[None]
+    fine, coarse = logit(model(ramps))[0, :, :, 0], logit(served(ramps))[0, :, :, 0]
+    means = fine.reshape(8, 2, 8, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(coarse[2:6, 2:6], means[2:6, 2:6], atol=1e-4)   # away from the borders
+
+
+def test_only_a_final_upsampled_head_moves():
+    mobile_unet = build_model("mobile-unet", 64)
+    assert export.serving_graph(mobile_unet).output_shape == (None, 64, 64, 1)
+
+
+def test_served_sinet_upsampled_stays_close_to_the_full_graph(exported):
+    model = load_keras_model(exported / "tiny.keras")
+    served = export.serving_graph(model)
+    x = np.asarray(keras.ops.image.resize(np.random.default_rng(4).random((1, 8, 8, 3)) * 255, (64, 64)), np.float32)
+    full = np.asarray(model(x))[0, :, :, 0]
+    upsampled = np.asarray(keras.ops.image.resize(served(x), (64, 64)))[0, :, :, 0]
+    assert full.std() > 0.05
+    assert np.abs(upsampled - full).mean() < 0.02 and ((upsampled >= 0.5) == (full >= 0.5)).mean() > 0.97

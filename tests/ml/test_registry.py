@@ -61,8 +61,9 @@ def test_runtime_predicts_a_probability_map(name):
     if runtime.card.get("input_size"):
         assert runtime.card["input_size"] == runtime.input_size
     assert runtime.parameters > 10_000  # from the model card, or counted in the file
+    assert runtime.output_size * runtime.stride == runtime.input_size and runtime.stride in (1, 2)
     prob = runtime.predict(canvases(runtime.input_size, 1)[0])
-    assert prob.shape == (runtime.input_size, runtime.input_size) and prob.dtype == np.float32
+    assert prob.shape == (runtime.output_size, runtime.output_size) and prob.dtype == np.float32
     assert 0.0 <= prob.min() and prob.max() <= 1.0
     with pytest.raises(ValueError, match="expects a canvas of shape"):
         runtime.predict(np.zeros((10, 10, 3), np.float32))
@@ -168,6 +169,19 @@ def test_only_the_training_side_imports_keras(run_python):
 def test_keras_backend_agrees_with_the_litert_export():
     lite = load_runtime("sinet")
     keras_runtime = load_runtime("sinet", backend="keras")
-    assert keras_runtime.input_size == lite.input_size
+    assert (keras_runtime.input_size, keras_runtime.output_size) == (lite.input_size, lite.output_size)
     for canvas in canvases(lite.input_size, 2, seed=2):
         assert np.abs(keras_runtime.predict(canvas) - lite.predict(canvas)).max() < 1e-3
+
+
+def test_an_output_that_does_not_divide_the_input_is_refused(tmp_path):
+    """A LiteRT file whose output grid does not divide its canvas could not be mapped back onto the
+    photo: it is refused at load time, naming the file."""
+    keras = pytest.importorskip("keras")
+    from ml.training.export import convert_to_tflite
+
+    image = keras.Input((64, 64, 3))
+    convert_to_tflite(keras.Model(image, keras.layers.Conv2D(1, 3, strides=3, activation="sigmoid")(image)),
+                      tmp_path / "sinet.tflite")
+    with pytest.raises(ModelError, match=r"sinet.tflite gives output of shape \(1, 21, 21, 1\)"):
+        load_runtime("sinet", tmp_path)

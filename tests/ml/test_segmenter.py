@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ml.metrics import boundary_f, iou
+from ml.preprocess import Box, letterbox_box
 from ml.refine import RefineConfig, clean_mask
 from ml.registry import ModelRuntime, available_models, load_runtime
 from ml.refocus import RefocusConfig
@@ -24,6 +25,18 @@ class RedFinder(ModelRuntime):
         self.calls += 1
         red, green = batch[0, :, :, 0], batch[0, :, :, 1]
         return np.clip((red - green) / 120.0, 0.0, 1.0)  # red (200, 40, 40) -> 1, green -> 0
+
+
+class CoarseRedFinder(RedFinder):
+    """The red finder with an output half its input's size, as SINet's served graph has."""
+
+    def __init__(self, size: int = 64):
+        super().__init__(size)
+        self._output_size = size // 2
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        fine = super()._run(batch)
+        return fine.reshape(self.output_size, 2, self.output_size, 2).mean(axis=(1, 3))
 
 
 def disc_photo(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -90,6 +103,32 @@ def test_letterbox_padding_is_not_part_of_the_matte():
     photo, truth = disc_photo(100, 400)  # very wide: most of the canvas is padding
     matte = Segmenter(RedFinder()).segment(photo)
     assert iou(matte.mask, truth) > 0.9
+
+
+@pytest.mark.parametrize("shape", [(600, 800), (999, 211), (211, 999), (37, 53)])
+def test_an_output_smaller_than_the_canvas_maps_back_onto_the_photo(shape):
+    """The letterbox box lands on the coarse output's grid, so nothing shifts: a stride-2 model is
+    as right as the same model at full size, also for odd aspect ratios and with the mirror image."""
+    photo, truth = disc_photo(*shape)
+    coarse = CoarseRedFinder()
+    assert (coarse.input_size, coarse.output_size, coarse.stride) == (64, 32, 2)
+    for tta in (False, True):
+        fine_iou = iou(Segmenter(RedFinder(), tta=tta).segment(photo).mask, truth)
+        coarse_matte = Segmenter(coarse, tta=tta).segment(photo)
+        assert coarse_matte.alpha.shape == shape
+        assert iou(coarse_matte.mask, truth) > fine_iou - 0.03
+
+
+def test_letterbox_box_on_a_coarser_grid():
+    for height, width in [(600, 800), (999, 211), (211, 999), (37, 53)]:
+        box = letterbox_box(height, width, 224, multiple=2)
+        assert all(value % 2 == 0 for value in (box.top, box.left, box.height, box.width)), box
+        assert box.top + box.height <= 224 and box.left + box.width <= 224 and min(box.height, box.width) >= 2
+        # each side is rounded by at most one pixel to its multiple of 2
+        assert abs(box.width / box.height / (width / height) - 1) <= 1.1 / min(box.height, box.width)
+        assert box.reduced(2) == Box(box.top // 2, box.left // 2, box.height // 2, box.width // 2)
+    assert letterbox_box(1, 5000, 224, multiple=2) == Box(110, 0, 2, 224)   # never thinner than one output pixel
+    assert letterbox_box(600, 800, 224) == Box(28, 0, 168, 224)   # the training geometry is unchanged
 
 
 def test_stretch_fit_is_available_for_measurement_and_bad_fit_refused():
