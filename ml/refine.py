@@ -29,8 +29,10 @@ class RefineConfig:
     """Knobs of the refinement; the defaults were chosen by measurement (docs/segmenter.md).
 
     work_side: the photo is reduced by the whole factor that brings its longer side nearest this.
-    radius: guided-filter window radius, in units of the model's output pixel (so it scales with
-        the photo: one model pixel covers photo_side / model_side photo pixels).
+    radius: guided-filter window radius, in units of the model's canvas pixel (so it scales with
+        the photo: one model pixel covers photo_side / model_side photo pixels). Canvas, not output:
+        the radii were tuned when both were 224 px, and SINet's served output is half its canvas
+        (``ml.registry.ModelRuntime.stride``), which must not halve its windows.
     eps: guided-filter regulariser (colour variance, 0-1 scale): bigger = smoother, less edge-bound.
     colour_guide: guide with the three colour channels (hair against a background of similar
         brightness) rather than luminance only.
@@ -230,7 +232,7 @@ def guided_fit(work: WorkImage, prob: np.ndarray, model_side: int, config: Refin
                clean: bool = True) -> GuidedFit:
     """Fit the guided filter to ``prob`` (any resolution, same view as ``work``) at working resolution.
 
-    ``model_side`` converts the radius, set in model pixels, to working pixels.
+    ``model_side`` (the model's canvas side) converts the radius, set in model pixels, to working pixels.
     """
     small = work.rgb
     work_h, work_w = small.shape[:2]
