@@ -1,6 +1,6 @@
 """Before/after picture of edge colour decontamination, for the docs.
 
-``python -m bench.decontamination_demo [--photo FILE] [--model sinet] [--out docs/images/decontamination.png]``
+``python -m bench.decontamination_demo [--photo FILE] [--model mobile-unet] [--out docs/images/decontamination.png]``
 
 Cuts the subject out with the served segmenter and composes it onto blue twice, without and with
 decontamination; the picture shows the photo, both composites, and both enlarged round the hair
@@ -19,7 +19,7 @@ import numpy as np
 
 from ml.compose import Colour, compose
 from ml.imageio import encode_image, load_image
-from ml.library import new_segmenter
+from ml.library import DEFAULT_MODEL, new_segmenter
 from ml.registry import MODEL_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def demo_main(build: Callable[[np.ndarray, str], np.ndarray], prog: str, descrip
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photo", type=Path, default=DEFAULT_PHOTO)
-    parser.add_argument("--model", default="sinet", choices=list(MODEL_FILES))
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODEL_FILES))
     parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args(argv)
     picture = build(load_image(args.photo), args.model)

@@ -1,7 +1,7 @@
 """ID-photo figures for docs/idphoto.md, on real photos: faces found, every rule's outcome, head
 height and eye line against each preset's range, time per photo, and a contact sheet to check by eye.
 
-``python -m bench.idphoto [--model sinet] [--portraits 40] [--groups 12] [--seed 0]
+``python -m bench.idphoto [--model mobile-unet] [--portraits 40] [--groups 12] [--seed 0]
 [--data ../shared/datasets] [--out bench/results/idphoto.json] [--sheet bench/results/idphoto_contact.jpg]``
 
 Photos: ``--portraits`` test-split PicsArt portraits (weights/split.json, never trained on) and
@@ -41,7 +41,7 @@ from ml.idphoto.options import IdPhotoOptions
 from ml.idphoto.pipeline import make_id_photo, make_id_photos
 from ml.idphoto.presets import Preset, load_presets
 from ml.imageio import load_image
-from ml.library import new_segmenter
+from ml.library import DEFAULT_MODEL, new_segmenter
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES
 from ml.segmenter import Matte
 
@@ -276,7 +276,7 @@ def contact_sheet(outcomes: list[dict], columns: int = 10) -> np.ndarray:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.idphoto", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=sorted(MODEL_FILES), default="sinet")
+    parser.add_argument("--model", choices=sorted(MODEL_FILES), default=DEFAULT_MODEL)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="folder of the .tflite files")
     parser.add_argument("--data", type=Path, default=DATA, help="datasets folder holding picsart/")
     parser.add_argument("--split-file", type=Path, default=SPLIT, help="the split file naming the test photos")

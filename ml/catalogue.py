@@ -39,7 +39,7 @@ SPECS: tuple[ModelSpec, ...] = (
 )
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in SPECS}
 # The model a request, a CLI or the web app gets when it names none.
-DEFAULT_MODEL = "sinet"
+DEFAULT_MODEL = "mobile-unet"
 
 
 def table(field: str) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """bench.edges: the halo benchmark's scene, band and scores on a known answer."""
 import cv2
 import numpy as np
+import pytest
 
-from bench.edges import BLUE, PEER_ROW, cut_out, evaluate, peer_scores, scene, scored_band, scores
+from bench.edges import BLUE, PEER_ROW, cut_out, evaluate, peer_scores, scene, scored_band, scores, table
 from bench.refinement import Oracle
 from ml.registry import ModelRuntime, load_runtime
 
@@ -89,4 +90,21 @@ def test_peer_row_scores_the_peers_own_probability(tmp_path):
     nobody = peer_scores(NobodyRuntime(), pairs)[PEER_ROW]
     assert nobody["sad"] == 80 * 180 / 1000 and nobody["mse"] == 1000 * 80 * 180 / (240 * 180)
     real = peer_scores(load_runtime("sinet"), pairs)[PEER_ROW]   # any runtime can stand in for MediaPipe
-    assert np.isfinite(list(real.values())).all() and real["sad"] != nobody["sad"]
+    assert np.isfinite([real[key] for key in ("band_colour", "sad", "mse")]).all() and real["sad"] != nobody["sad"]
+
+
+def test_scores_are_also_broken_down_by_kind_of_background(tmp_path):
+    """Scenes alternate between a coloured and a busy background; each kind gets its own means, and
+    the table shows them for the served variants."""
+    pairs = stored_person(tmp_path) * 4
+    perfect = evaluate(Oracle(64), pairs, compare=False)["bilinear"]
+    kinds = perfect["by_background"]
+    assert list(kinds) == ["coloured", "busy"]
+    for key in ("band_colour", "sad", "mse"):
+        assert perfect[key] == pytest.approx((kinds["coloured"][key] + kinds["busy"][key]) / 2)
+    assert kinds["coloured"]["band_colour"] != kinds["busy"]["band_colour"]   # different backgrounds
+    report = {"sizes": [], "timings_ms": {}, "scores": {"bilinear": perfect, "knn (pymatting)": perfect}}
+    lines = table(report).splitlines()
+    assert "| variant | coloured: band colour | coloured: SAD | busy: band colour | busy: SAD |" in lines
+    assert sum(line.startswith("| bilinear |") for line in lines) == 2
+    assert sum(line.startswith("| knn (pymatting) |") for line in lines) == 1

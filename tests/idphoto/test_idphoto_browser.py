@@ -49,7 +49,7 @@ def test_make_an_id_photo_through_the_page(page, server, tmp_path):
     page.select_option("[data-preset]", "cn-2inch")
     assert page.input_value("[data-background]") == "white"   # the document's own default colour
     page.select_option("[data-background]", "light-blue")
-    page.check("input[name=model][value=mobile-unet]", force=True)
+    page.check("input[name=model][value=sinet]", force=True)
     page.click("[data-submit]")
     page.wait_for_selector("[data-idphoto-result]:visible", timeout=60_000)
     page.wait_for_load_state("networkidle")

@@ -12,8 +12,8 @@ from devtools.portrait import PORTRAIT
 from ml import new_segmenter, remove
 from ml.compose import Colour
 from ml.imageio import load_image
-from ml.library import TTA_ON_BY_DEFAULT, to_rgb
-from ml.registry import DEFAULT_WEIGHTS_DIR, available_models, load_runtime
+from ml.library import DEFAULT_MODEL, TTA_ON_BY_DEFAULT, to_rgb
+from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, available_models, load_runtime
 from ml.segmenter import Segmenter
 
 pytestmark = pytest.mark.skipif(not available_models(), reason="no weights/*.tflite committed yet")
@@ -37,7 +37,7 @@ def png(photo, tmp_path_factory) -> Path:
 def reference(photo) -> np.ndarray:
     """The cut-out wired by hand with the served settings, which ``remove`` must reproduce."""
     from ml.compose import Transparent, compose
-    matte = Segmenter(load_runtime("sinet"), tta=TTA_ON_BY_DEFAULT).segment(photo)
+    matte = Segmenter(load_runtime(DEFAULT_MODEL), tta=TTA_ON_BY_DEFAULT).segment(photo)
     return compose(photo, matte.alpha, Transparent())
 
 
@@ -73,19 +73,20 @@ def test_crop_trims_to_the_subject_with_its_margin(photo, reference):
 
 
 def test_settings_reach_the_segmenter(photo):
-    plain = Segmenter(load_runtime("mobile-unet"), tta=False, refine=False).segment(photo)
-    out = remove(photo, "mobile-unet", tta=False, refine=False)
+    plain = Segmenter(load_runtime("sinet"), tta=False, refine=False).segment(photo)
+    out = remove(photo, "sinet", tta=False, refine=False)
     np.testing.assert_array_equal(out[..., 3], plain.alpha)
     with pytest.raises(TypeError, match="settings"):
         remove(photo, new_segmenter(), tta=False)
 
 
 def test_a_segmenter_is_made_once_per_model_and_settings():
-    assert new_segmenter() is new_segmenter("sinet") is new_segmenter("sinet", tta=TTA_ON_BY_DEFAULT)
+    assert new_segmenter() is new_segmenter(DEFAULT_MODEL) is new_segmenter(DEFAULT_MODEL, tta=TTA_ON_BY_DEFAULT)
     assert new_segmenter().tta is TTA_ON_BY_DEFAULT
-    variants = {new_segmenter("sinet", tta=False), new_segmenter("sinet", matting=True),
-                new_segmenter("mobile-unet"), new_segmenter("sinet", threshold=200), new_segmenter()}
-    assert len(variants) == 5
+    variants = {new_segmenter(DEFAULT_MODEL, tta=False), new_segmenter(DEFAULT_MODEL, matting=True),
+                new_segmenter("sinet"), new_segmenter("mobile-unet"), new_segmenter(DEFAULT_MODEL, threshold=200),
+                new_segmenter()}
+    assert len(variants) == 5   # new_segmenter() is one of the two named models
     assert new_segmenter("mobile-unet").runtime.name == "mobile-unet"
 
 
@@ -97,10 +98,11 @@ def test_coarse_to_fine_only_when_asked():
 
 
 def test_replaced_weights_get_a_new_segmenter(tmp_path):
-    shutil.copy(DEFAULT_WEIGHTS_DIR / "sinet.tflite", tmp_path / "sinet.tflite")
+    weights = f"{MODEL_FILES[DEFAULT_MODEL]}.tflite"
+    shutil.copy(DEFAULT_WEIGHTS_DIR / weights, tmp_path / weights)
     first = new_segmenter(weights_dir=tmp_path)
     assert new_segmenter(weights_dir=tmp_path) is first
-    (tmp_path / "sinet.tflite").write_bytes((DEFAULT_WEIGHTS_DIR / "sinet.tflite").read_bytes() + b"\0")
+    (tmp_path / weights).write_bytes((DEFAULT_WEIGHTS_DIR / weights).read_bytes() + b"\0")
     assert new_segmenter(weights_dir=tmp_path) is not first
 
 

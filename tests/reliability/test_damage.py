@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from ml.catalogue import DEFAULT_MODEL
 from tests.stored import backdate
 from webapp import create_app
 from webapp.config import REPO_ROOT
@@ -94,7 +95,7 @@ def test_jobs_whose_files_are_damaged_answer_410(app, client, data_dir, damage):
     elif damage == "original garbage":
         original.write_bytes(b"not a photo any more")
     else:
-        (folder / "alpha-sinet.png").write_bytes(b"not a png")
+        (folder / f"alpha-{DEFAULT_MODEL}.png").write_bytes(b"not a png")
     changed = client.post(f"/jobs/{job_id}/background", data={"background": "blur"})
     assert changed.status_code == 410, changed.get_data(as_text=True)[:300]
     assert "can no longer be shown" in changed.get_data(as_text=True)

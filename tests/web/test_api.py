@@ -8,25 +8,27 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ml.catalogue import DEFAULT_MODEL, MODELS
 from ml.registry import load_runtime
 from webapp.config import REPO_ROOT
 
 from .conftest import decode, encode, portrait, upload
 
 API = "/api/v1/remove-background"
+OTHER_MODEL = next(name for name in MODELS if name != DEFAULT_MODEL)
 
 
 def test_defaults_give_a_transparent_png_with_job_headers(client, store, photo):
     response = upload(client, API, image=photo)
     assert response.status_code == 200 and response.mimetype == "image/png"
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Job-Id"])
-    assert response.headers["X-Model"] == "sinet"
+    assert response.headers["X-Model"] == DEFAULT_MODEL
     assert float(response.headers["X-Inference-Ms"]) > 0
     image = decode(response.data)
     assert image.mode == "RGBA" and image.size == (240, 320)
     record = store.load(response.headers["X-Job-Id"])
     assert record["source"] == "api" and record["settings"]["format"] == "png"
-    assert record["renders"][0]["file"] == "cutout-sinet.png"  # the cutout itself, not a copy
+    assert record["renders"][0]["file"] == f"cutout-{DEFAULT_MODEL}.png"  # the cutout itself, not a copy
 
 
 def test_jpeg_with_transparent_background_gets_white(client, photo):
@@ -59,7 +61,7 @@ def test_mask_output_is_binary_in_any_format(client, photo):
 
 def test_models_report_input_size_parameters_and_card(client):
     body = client.get("/api/v1/models").json
-    assert body["default"] == "sinet"
+    assert body["default"] == DEFAULT_MODEL
     names = [model["name"] for model in body["models"]]
     assert names == ["sinet", "mobile-unet"]
     for model in body["models"]:
@@ -72,10 +74,10 @@ def test_models_report_input_size_parameters_and_card(client):
 def test_job_json_and_delete(client, store, photo):
     job_id = upload(client, API, image=photo).headers["X-Job-Id"]
     body = client.get(f"/api/v1/jobs/{job_id}").json
-    assert body["id"] == job_id and body["masks"]["sinet"]["timings_ms"]["total"] > 0
+    assert body["id"] == job_id and body["masks"][DEFAULT_MODEL]["timings_ms"]["total"] > 0
     assert body["original"]["bytes"] == len(photo)
     assert set(body["links"]) == set(body["files"])
-    assert client.get(body["links"]["cutout-sinet.png"].replace("http://localhost", "")).status_code == 200
+    assert client.get(body["links"][f"cutout-{DEFAULT_MODEL}.png"].replace("http://localhost", "")).status_code == 200
     assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 204
     assert not (store.jobs_dir / job_id).exists()
     gone = client.get(f"/api/v1/jobs/{job_id}")
@@ -105,7 +107,7 @@ def test_matting_field_is_stored_and_changes_the_matte(client, store, photo, app
         assert response.status_code == 200
         record = store.load(response.headers["X-Job-Id"])
         assert record["settings"]["matting"] is (value == "on")
-        alphas[value] = np.asarray(decode(store.read_file(record["id"], "alpha-sinet.png")))
+        alphas[value] = np.asarray(decode(store.read_file(record["id"], f"alpha-{DEFAULT_MODEL}.png")))
     assert (alphas["on"] != alphas["off"]).any()
     default = upload(client, API, image=photo)
     assert store.load(default.headers["X-Job-Id"])["settings"]["matting"] is app.config["MATTING"]
@@ -142,7 +144,7 @@ def test_colours_as_short_hex_long_hex_and_css_names(client, store, photo, colou
     response = upload(client, API, image=photo, background=colour, format="png")
     assert response.status_code == 200, response.data[:300]
     result = np.asarray(decode(response.data)).astype(int)
-    alpha = np.asarray(decode(store.read_file(response.headers["X-Job-Id"], "alpha-sinet.png")))
+    alpha = np.asarray(decode(store.read_file(response.headers["X-Job-Id"], f"alpha-{DEFAULT_MODEL}.png")))
     assert result.shape == (320, 240, 3) and np.abs(np.median(result[alpha == 0], axis=0) - rgb).max() <= 1
     assert store.load(response.headers["X-Job-Id"])["settings"]["background"] == "#{:02x}{:02x}{:02x}".format(*rgb)
 
@@ -167,7 +169,7 @@ def test_crop_to_the_subject_with_a_margin_and_max_side(client, store, photo):
         response = upload(client, API, image=photo, **fields)
         assert response.status_code == 200, response.data[:300]
         sizes[fields.get("margin", "default" if fields else "none")] = decode(response.data).size
-        alpha = np.asarray(decode(store.read_file(response.headers["X-Job-Id"], "mask-sinet.png")))
+        alpha = np.asarray(decode(store.read_file(response.headers["X-Job-Id"], f"mask-{DEFAULT_MODEL}.png")))
     rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
     tight = (cols[-1] + 1 - cols[0], rows[-1] + 1 - rows[0])
     assert sizes["none"] == (240, 320) and sizes["0"] == tight
@@ -193,19 +195,19 @@ def test_bad_framing_and_colours_are_422_naming_the_field(client, store, photo, 
 
 def test_renders_of_a_stored_job(client, store, photo):
     job_id = upload(client, API, image=photo, background="#ff0000", format="jpg").headers["X-Job-Id"]
-    again = client.post(f"/api/v1/jobs/{job_id}/renders", data={"model": "mobile-unet", "background": "blur",
+    again = client.post(f"/api/v1/jobs/{job_id}/renders", data={"model": OTHER_MODEL, "background": "blur",
                                                                "format": "webp"})
     assert again.status_code == 200 and again.mimetype == "image/webp"
     assert again.headers["X-Job-Id"] == job_id and again.headers["X-Render-Id"] == "2"
-    assert again.headers["X-Model"] == "mobile-unet" and decode(again.data).size == (240, 320)
-    cutout = client.post(f"/api/v1/jobs/{job_id}/renders", data={})  # the defaults: sinet, transparent PNG
+    assert again.headers["X-Model"] == OTHER_MODEL and decode(again.data).size == (240, 320)
+    cutout = client.post(f"/api/v1/jobs/{job_id}/renders", data={})  # the defaults: the default model, transparent PNG
     assert cutout.headers["X-Render-Id"] == "3" and decode(cutout.data).mode == "RGBA"
     mask = client.post(f"/api/v1/jobs/{job_id}/renders", data={"output": "mask"})
     assert mask.status_code == 200 and "X-Render-Id" not in mask.headers
     listed = client.get(f"/api/v1/jobs/{job_id}").json["renders"]
     assert [(r["n"], r["model"], r["background"]) for r in listed] == [
-        (1, "sinet", "#ff0000"), (2, "mobile-unet", "blur"), (3, "sinet", "transparent")]
-    assert [r["file"] for r in listed] == ["result-1.jpg", "result-2.webp", "cutout-sinet.png"]
+        (1, DEFAULT_MODEL, "#ff0000"), (2, OTHER_MODEL, "blur"), (3, DEFAULT_MODEL, "transparent")]
+    assert [r["file"] for r in listed] == ["result-1.jpg", "result-2.webp", f"cutout-{DEFAULT_MODEL}.png"]
     assert client.get(f"/jobs/{job_id}/files/result-2.webp").data == again.data
 
 

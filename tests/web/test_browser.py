@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 from werkzeug.serving import make_server
 
+from ml.catalogue import DEFAULT_MODEL, MODELS
 from webapp import create_app
 
 from .conftest import decode, encode, portrait
@@ -117,7 +118,7 @@ def test_upload_pick_colour_result_and_download(page, server, demo, tmp_path):
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}\?render=1$"))
     page.wait_for_load_state("networkidle")
     assert image_loaded(page, "[data-original]") and image_loaded(page, "[data-result]")
-    assert page.text_content("[data-model]").strip() == "SINet"
+    assert page.text_content("[data-model]").strip() == MODELS[DEFAULT_MODEL].label
     shot(page, "result.png")
 
     with page.expect_download() as info:
@@ -185,7 +186,8 @@ def test_other_model_and_change_background_reuse_the_upload(page, server, demo):
     page.wait_for_url(re.compile(r"render=1$"))
     page.click("[data-other-model]")
     page.wait_for_url(re.compile(r"render=2$"))
-    assert page.text_content("[data-model]").strip() == "Mobile-UNet"
+    other = next(spec.label for spec in MODELS.values() if spec.name != DEFAULT_MODEL)
+    assert page.text_content("[data-model]").strip() == other
     page.click(".change-bg summary")
     page.click(".change-bg .chip:has(input[value=transparent])")
     page.click(".change-bg button[type=submit]")
@@ -285,7 +287,7 @@ def test_transparent_areas_show_a_checkerboard_white_or_black(browser, server, d
     assert share(white, CHECKER_GREY) < 0.002 and share(white, (255, 255, 255)) > 0.1
     page.click("text=Compare both models")
     page.wait_for_load_state("networkidle")
-    cutout = pixels(page, "[data-cutout=sinet]")
+    cutout = pixels(page, f"[data-cutout={DEFAULT_MODEL}]")
     assert share(cutout, CHECKER_GREY) > 0.05
     context.close()
 
@@ -404,7 +406,7 @@ def test_history_shows_whole_results_and_deletes_the_ticked_jobs(browser, server
         assert page.locator(f"{item} .history-link").inner_text().strip() == demo[0].name
         shape = page.eval_on_selector(f"{item} .thumb img", "img => [img.naturalWidth / img.naturalHeight, "
                                       "img.clientWidth / img.clientHeight, img.src]")
-        assert "cutout-sinet-thumb.webp" in shape[2] and abs(shape[0] - shape[1]) < 0.03  # whole, not cropped
+        assert f"cutout-{DEFAULT_MODEL}-thumb.webp" in shape[2] and abs(shape[0] - shape[1]) < 0.03  # whole, not cropped
         assert share(pixels(page, f"{item} .thumb img"), CHECKER_GREY) > 0.05
     page.on("dialog", lambda dialog: dialog.accept())
     for job_id in ids:

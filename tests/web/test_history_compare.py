@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from ml import metrics
+from ml.catalogue import DEFAULT_MODEL
 
 from .conftest import decode, encode, job_id_from, portrait, upload
 
@@ -19,10 +20,10 @@ def test_history_lists_newest_first_with_thumbnails_and_pages(app, client, photo
     assert first.index(ids[2]) < first.index(ids[1]) and ids[0] not in first
     # The (transparent) result's thumbnail, whole, on the checkerboard, in a link named after the photo.
     item = re.search(r'<a href="/jobs/%s" class="history-link">(.*?)</a>' % ids[2], first, re.S).group(1)
-    assert re.search(r'<img src="/jobs/%s/files/cutout-sinet-thumb.webp" alt="" loading="lazy" class="checkerboard">'
-                     % ids[2], item)
+    assert re.search(r'<img src="/jobs/%s/files/cutout-%s-thumb.webp" alt="" loading="lazy" class="checkerboard">'
+                     % (ids[2], DEFAULT_MODEL), item)
     assert re.search(r'<span class="history-title">p2.jpg</span>', item)
-    thumb = decode(client.get(f"/jobs/{ids[2]}/files/cutout-sinet-thumb.webp").data)
+    thumb = decode(client.get(f"/jobs/{ids[2]}/files/cutout-{DEFAULT_MODEL}-thumb.webp").data)
     assert max(thumb.size) <= 360
     second = client.get("/history?page=2").get_data(as_text=True)
     assert ids[0] in second and ids[2] not in second
@@ -90,7 +91,7 @@ def test_one_upload_never_reads_back_the_mattes_it_made(client, store, photo, mo
 
 
 def test_compare_without_truth_and_from_a_result(client, store, photo):
-    job_id = job_id_from(upload(client, image=encode(portrait(seed=3))).headers["Location"])
+    job_id = job_id_from(upload(client, image=encode(portrait(seed=3)), model="sinet").headers["Location"])
     page = client.get(f"/jobs/{job_id}/compare").get_data(as_text=True)
     assert "Run Mobile-UNet" in page and "IoU vs truth" not in page
     response = client.post(f"/jobs/{job_id}/model", data={"model": "mobile-unet", "next": "compare"})

@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from ml.catalogue import DEFAULT_MODEL
 from ml.imageio import load_image
 from ml.previews import PREVIEW_SIDE, THUMB_SIDE
 from webapp import create_app
@@ -34,7 +35,7 @@ def get_file(client, job_id: str, name: str):
 
 def test_upload_page_offers_models_backgrounds_and_local_jquery(client):
     page = client.get("/").get_data(as_text=True)
-    for text in ('value="sinet" checked', 'value="mobile-unet"', 'name="background" value="color" checked',
+    for text in (f'value="{DEFAULT_MODEL}" checked', 'value="sinet"', 'value="mobile-unet"', 'name="background" value="color" checked',
                  'value="transparent"', 'value="blur"', 'value="image"', 'type="color"', 'name="color"',
                  'data-colour="#ffffff"', 'data-colour="#438edb"', 'type="reset"', 'type="submit"'):
         assert text in page, text
@@ -95,14 +96,14 @@ def test_blur_and_image_backgrounds(client, store, photo):
     red = encode(np.full((60, 80, 3), (200, 20, 20), np.uint8), "PNG")
     response = client.post("/jobs", content_type="multipart/form-data", data={
         "image": (io.BytesIO(photo), "p.jpg", "image/jpeg"), "background": "image",
-        "background_image": (io.BytesIO(red), "red.png", "image/png")})
+        "background_image": (io.BytesIO(red), "red.png", "image/png")})  # and the default model
     assert response.status_code == 303
     job_id = job_id_from(response.headers["Location"])
     render = store.load(job_id)["renders"][0]
     assert render["background"] == "image" and render["background_file"] == "bg-1.png"
     assert get_file(client, job_id, "bg-1.png").data == red
     result = np.asarray(decode(get_file(client, job_id, "result-1.jpg").data)).astype(int)
-    alpha = np.asarray(decode(get_file(client, job_id, "alpha-sinet.png").data))
+    alpha = np.asarray(decode(get_file(client, job_id, f"alpha-{DEFAULT_MODEL}.png").data))
     assert np.abs(np.median(result[alpha == 0], axis=0) - [200, 20, 20]).max() <= 4
 
 
