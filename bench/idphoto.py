@@ -18,6 +18,7 @@ sheet shows every EU-passport result with its overall status, so each "pass" can
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -133,13 +134,18 @@ def detection_rows(portraits: list[np.ndarray], groups: list[tuple[np.ndarray, i
 
 
 def memo(segment: Segment) -> Segment:
-    """The segmenter, answering each photo once (every preset of a photo shares its cut-out)."""
-    cache: dict[int, Matte] = {}
+    """The segmenter, answering each picture once (every preset of a photo shares its cut-out).
+
+    Keyed by the pixels, not by ``id``: the pipeline segments a fresh crop round the face each
+    time, and a freed crop's ``id`` comes back for the next photo's crop (a stale matte, or one of
+    the wrong shape)."""
+    cache: dict[tuple, Matte] = {}
 
     def cached(rgb: np.ndarray) -> Matte:
-        if id(rgb) not in cache:
-            cache[id(rgb)] = segment(rgb)
-        return cache[id(rgb)]
+        key = (rgb.shape, hashlib.sha1(np.ascontiguousarray(rgb).data).hexdigest())
+        if key not in cache:
+            cache[key] = segment(rgb)
+        return cache[key]
     return cached
 
 

@@ -34,7 +34,7 @@ SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("sinet", "SINet", "sinet", "SINet (Park et al., WACV 2020)", "boundary", 224,
               "ml.training.models.sinet:build_sinet"),
     ModelSpec("mobile-unet", "Mobile-UNet", "mobile_unet",
-              "Mobile-UNet (MobileNetV2 alpha 0.5 encoder, U-Net decoder)", "bce-dice", 224,
+              "Mobile-UNet (MobileNetV2 alpha 0.5 encoder, U-Net decoder)", "bce-dice", 256,
               "ml.training.models.mobile_unet:build_mobile_unet"),
 )
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in SPECS}

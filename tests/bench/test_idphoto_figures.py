@@ -62,6 +62,17 @@ def test_every_preset_of_a_photo_shares_one_cut_out(portrait, stored):
     assert rules["resolution"]["fail"] == 2  # the 512 px portrait is enlarged too much for 300 DPI
 
 
+def test_the_memo_answers_by_pixels_not_by_object():
+    """A freed crop's id comes back for the next crop; the memo must not hand over the old matte."""
+    calls = []
+    cached = idphoto.memo(lambda rgb: calls.append(rgb.shape) or Matte(rgb[:, :, 0].copy(), rgb[:, :, 0] > 0, {}))
+    first = cached(np.full((4, 6, 3), 7, np.uint8)).alpha   # a temporary, freed at once
+    second = cached(np.full((5, 6, 3), 9, np.uint8)).alpha  # likely the same id
+    again = cached(np.full((4, 6, 3), 7, np.uint8)).alpha   # the same pixels in a new array
+    assert (first.shape, second.shape, int(second[0, 0])) == ((4, 6), (5, 6), 9)
+    assert calls == [(4, 6, 3), (5, 6, 3)] and np.array_equal(again, first)
+
+
 def test_contact_sheet_shows_each_result_with_its_status(portrait, stored):
     outcomes = idphoto.photo_outcomes([("astronaut", portrait)], stored.segment, PRESETS)
     sheet = idphoto.contact_sheet(outcomes, columns=2)
