@@ -1,6 +1,6 @@
 """Before/after picture of edge colour decontamination, for the docs.
 
-``python -m bench.decontamination_demo [--photo FILE] [--model mobile-unet] [--out docs/images/decontamination.png]``
+``python -m bench.decontamination_demo [--photo FILE] [--model NAME (default: the default model)] [--out docs/images/decontamination.png]``
 
 Cuts the subject out with the served segmenter and composes it onto blue twice, without and with
 decontamination; the picture shows the photo, both composites, and both enlarged round the hair

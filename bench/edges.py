@@ -1,6 +1,6 @@
 """The halo benchmark: how much of the old background is left round the subject after a cut-out.
 
-``python -m bench.edges [--subset test|val] [--limit 40] [--model mobile-unet] [--sizes 1 12] [--runs 3]``
+``python -m bench.edges [--subset test|val] [--limit 40] [--model NAME (default: the default model)] [--sizes 1 12] [--runs 3]``
 
 Each person of the chosen split (weights/split.json; tune on ``val``, report ``test``) is composited
 with its mask onto a strongly coloured or a busy background (alternately, fixed seed): that is the

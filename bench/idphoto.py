@@ -1,7 +1,7 @@
 """ID-photo figures for docs/idphoto.md, on real photos: faces found, every rule's outcome, head
 height and eye line against each preset's range, time per photo, and a contact sheet to check by eye.
 
-``python -m bench.idphoto [--model mobile-unet] [--portraits 40] [--groups 12] [--seed 0]
+``python -m bench.idphoto [--model NAME (default: the default model)] [--portraits 40] [--groups 12] [--seed 0]
 [--data ../shared/datasets] [--out bench/results/idphoto.json] [--sheet bench/results/idphoto_contact.jpg]``
 
 Photos: ``--portraits`` test-split PicsArt portraits (weights/split.json, never trained on) and
