@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from devtools.portrait import PORTRAIT
-from ml.catalogue import DEFAULT_MODEL, MODELS
+from tests.models import OTHER_MODEL
 from tests.stored import snapshot
 from webapp import create_app
 
@@ -125,13 +125,12 @@ def test_other_model_refused_late_changes_nothing(app, client, data_dir, stored,
 
     full_at_the_render.count = 0
     monkeypatch.setattr(os, "fsync", full_at_the_render)
-    other = next(name for name in MODELS if name != DEFAULT_MODEL)   # the job has the default's mattes
-    response = client.post(f"/jobs/{job_id}/model", data={"model": other})
+    response = client.post(f"/jobs/{job_id}/model", data={"model": OTHER_MODEL})  # the job has the default's mattes
     assert response.status_code == 507 and "nothing was saved" in response.get_data(as_text=True)
     assert full_at_the_render.count == 2
     monkeypatch.undo()
     assert snapshot(data_dir) == before
-    assert other not in client.get(f"/api/v1/jobs/{job_id}").get_json()["masks"]
+    assert OTHER_MODEL not in client.get(f"/api/v1/jobs/{job_id}").get_json()["masks"]
 
 
 def test_deleting_on_read_only_storage_keeps_the_job(app, client, data_dir, stored, monkeypatch):

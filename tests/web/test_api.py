@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml.catalogue import DEFAULT_MODEL, MODELS
+from ml.catalogue import DEFAULT_MODEL
 from ml.registry import load_runtime
+from tests.models import OTHER_MODEL
 from webapp.config import REPO_ROOT
 
 from .conftest import decode, encode, portrait, upload
 
 API = "/api/v1/remove-background"
-OTHER_MODEL = next(name for name in MODELS if name != DEFAULT_MODEL)
 
 
 def test_defaults_give_a_transparent_png_with_job_headers(client, store, photo):

@@ -23,6 +23,7 @@ from PIL import Image
 from werkzeug.serving import make_server
 
 from ml.catalogue import DEFAULT_MODEL, MODELS
+from tests.models import OTHER_MODEL
 from webapp import create_app
 
 from .conftest import decode, encode, portrait
@@ -186,8 +187,7 @@ def test_other_model_and_change_background_reuse_the_upload(page, server, demo):
     page.wait_for_url(re.compile(r"render=1$"))
     page.click("[data-other-model]")
     page.wait_for_url(re.compile(r"render=2$"))
-    other = next(spec.label for spec in MODELS.values() if spec.name != DEFAULT_MODEL)
-    assert page.text_content("[data-model]").strip() == other
+    assert page.text_content("[data-model]").strip() == MODELS[OTHER_MODEL].label
     page.click(".change-bg summary")
     page.click(".change-bg .chip:has(input[value=transparent])")
     page.click(".change-bg button[type=submit]")
