@@ -7,6 +7,8 @@ anywhere, overlapping and partly outside the frame; every pasted person is label
 background is a photo known to hold nobody (``ml.backgrounds``). Half-body portraits stay cut where
 their photo cut them (at the bottom edge of the frame), so no torso floats in mid-air. A mosaic puts
 several real samples side by side in one frame: real people, small, with their real labels.
+Clutter draws things that are not people (shapes in flat colours and in textures of the scenery)
+over a background before people are pasted, so the things touching a person are not always plain.
 
 Everything takes a ``numpy.random.Generator``, so a seeded generator gives the same scenes every
 time (the wild benchmark depends on that). Masks are uint8: 0 background, 255 person,
@@ -26,6 +28,8 @@ PEOPLE_WEIGHTS = (0.3, 0.25, 0.2, 0.15, 0.1)
 HEIGHT_RANGE = (0.05, 1.0)        # a person's height as a fraction of the frame height
 CUTOUT_MAX_SIDE = 320             # cutouts are stored no larger than this (scenes are ~224 px)
 BOTTOM_CUT_SHARE = 0.02           # a mask covering this much of its photo's bottom row runs off it
+CLUTTER_SHAPES = (3, 16)          # how many shapes a cluttered background gets (low inclusive, high exclusive)
+CLUTTER_RADIUS = (0.02, 0.3)      # a shape's radius as a fraction of the canvas side (log-uniform)
 
 
 @dataclass(frozen=True)
@@ -112,12 +116,17 @@ def paste(canvas: np.ndarray, label: np.ndarray, cutout: Cutout, box: tuple[int,
 
 def synthesize_scene(background: np.ndarray, cutouts: Sequence[Cutout], size: int,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A size x size scene of 1-5 people from ``cutouts`` on a crop of ``background``, and its mask.
+    """A size x size scene of 1-5 people from ``cutouts`` on a crop of ``background``, and its mask."""
+    return populate(random_crop(background, size, rng), cutouts, rng)
+
+
+def populate(canvas: np.ndarray, cutouts: Sequence[Cutout], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """1-5 people from ``cutouts`` pasted onto a copy of the square ``canvas``, and the mask.
 
     Half of the scenes are groups (people of similar height, as in a group photo), the others
     streets (each person at their own distance, so their own height).
     """
-    canvas = random_crop(background, size, rng)
+    canvas, size = canvas.copy(), canvas.shape[0]
     label = np.zeros((size, size), np.uint8)
     count = int(rng.choice(PEOPLE_PER_SCENE, p=PEOPLE_WEIGHTS))
     low, high = np.log(HEIGHT_RANGE[0]), np.log(HEIGHT_RANGE[1])
@@ -128,6 +137,55 @@ def synthesize_scene(background: np.ndarray, cutouts: Sequence[Cutout], size: in
         fraction = group_height * rng.uniform(0.8, 1.2) if group else np.exp(rng.uniform(low, high))
         paste(canvas, label, cutout, _placement(cutout, fraction * size, size, rng), rng)
     return canvas, label
+
+
+def clutter(background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``background`` with 3-15 shapes drawn over it: polygons, ellipses and strokes, each filled with
+    a flat colour or a recoloured texture of the background itself, their edges softened a little.
+
+    Behind real people stand signs, leaves, posters and furniture of every colour, touching the
+    outline. A model that has only seen people pasted onto rooms and streets keeps such a shape as a
+    hat or a bag. The shapes are background: a person is pasted over them afterwards.
+    """
+    canvas = background.astype(np.float32)
+    size = min(background.shape[:2])
+    for _ in range(int(rng.integers(*CLUTTER_SHAPES))):
+        shape = _shape_mask(background.shape[:2], size, rng)
+        alpha = cv2.GaussianBlur(shape, (0, 0), rng.uniform(0.3, 1.5))[..., None]
+        canvas = canvas * (1.0 - alpha) + _fill(background, rng) * alpha
+    return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+
+
+def _shape_mask(shape: tuple[int, int], size: int, rng: np.random.Generator) -> np.ndarray:
+    """A float32 0/1 mask of one random polygon, ellipse or stroke anywhere in the frame."""
+    mask = np.zeros(shape, np.uint8)
+    centre = np.array([rng.uniform(0, shape[1]), rng.uniform(0, shape[0])])
+    radius = size * np.exp(rng.uniform(*np.log(CLUTTER_RADIUS)))
+    kind = rng.integers(3)
+    if kind == 0:
+        angles = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(3, 9))))
+        reach = radius * rng.uniform(0.4, 1.0, angles.size)
+        points = centre + np.stack([np.cos(angles), np.sin(angles)], axis=1) * reach[:, None]
+        cv2.fillPoly(mask, [np.rint(points).astype(np.int32)], 1)
+    elif kind == 1:
+        axes = (max(1, round(radius)), max(1, round(radius * rng.uniform(0.2, 1.0))))
+        cv2.ellipse(mask, tuple(np.rint(centre).astype(int)), axes, rng.uniform(0, 180), 0, 360, 1, -1)
+    else:
+        points = centre + rng.normal(0, radius, (int(rng.integers(2, 5)), 2))
+        width = max(1, round(size * rng.uniform(0.004, 0.04)))
+        cv2.polylines(mask, [np.rint(points).astype(np.int32)], False, 1, width)
+    return mask.astype(np.float32)
+
+
+def _fill(background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What a shape is made of: a flat colour with a little grain, or the background's texture
+    from elsewhere, enlarged and with its colour channels shuffled."""
+    height, width = background.shape[:2]
+    if rng.random() < 0.5:
+        colour = rng.integers(0, 256, 3).astype(np.float32)
+        return colour + rng.normal(0, 6, (height, width, 1)).astype(np.float32)
+    texture = cv2.resize(random_crop(background, min(height, width), rng, zoom=(1.5, 4.0)), (width, height))
+    return texture[..., rng.permutation(3)].astype(np.float32)
 
 
 def mosaic(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], size: int,

@@ -10,7 +10,7 @@ import albumentations as A
 import keras
 import numpy as np
 
-from ml.scenes import Cutout, mosaic, random_crop, synthesize_scene
+from ml.scenes import Cutout, clutter, mosaic, populate, random_crop
 from ml.teachers import IGNORE
 from ml.training.augment import composite_onto, scene_augmentation, training_augmentation
 
@@ -21,7 +21,8 @@ class Synthesis:
 
     Per sample: a synthetic scene with probability ``scene_p``, a mosaic of several photos with
     ``mosaic_p``, one photo's person on a person-free background with ``composite_p``, otherwise
-    the photo as it is (all then augmented).
+    the photo as it is (all then augmented). A scene's or composite's background gets clutter
+    (``ml.scenes.clutter``) with probability ``clutter_p``.
     """
 
     backgrounds: Sequence[np.ndarray] = ()
@@ -29,6 +30,12 @@ class Synthesis:
     scene_p: float = 0.3
     mosaic_p: float = 0.1
     composite_p: float = 0.15
+    clutter_p: float = 0.0
+
+    def scenery(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """A size x size crop of a random background, cluttered with probability ``clutter_p``."""
+        crop = random_crop(self.backgrounds[rng.integers(len(self.backgrounds))], size, rng)
+        return clutter(crop, rng) if rng.random() < self.clutter_p else crop
 
 
 def targets(masks: np.ndarray) -> np.ndarray:
@@ -83,14 +90,12 @@ class SegmentationBatches(keras.utils.PyDataset):
         image, mask = self.images[index], self.masks[index]
         syn, size, draw = self.synthesis, image.shape[0], rng.random()
         if draw < syn.scene_p and syn.backgrounds and syn.cutouts:
-            background = syn.backgrounds[rng.integers(len(syn.backgrounds))]
-            return _apply(scene_augment, *synthesize_scene(background, syn.cutouts, size, rng))
+            return _apply(scene_augment, *populate(syn.scenery(size, rng), syn.cutouts, rng))
         if draw < syn.scene_p + syn.mosaic_p:
             picks = rng.integers(len(self.images), size=4)
             return _apply(scene_augment, *mosaic(self.images[picks], self.masks[picks], size, rng))
         if draw < syn.scene_p + syn.mosaic_p + syn.composite_p and syn.backgrounds:
-            background = syn.backgrounds[rng.integers(len(syn.backgrounds))]
-            image, mask = composite_onto(image, mask, random_crop(background, size, rng))
+            image, mask = composite_onto(image, mask, syn.scenery(size, rng))
         return _apply(augment, image, mask)
 
     def __getitem__(self, batch: int) -> tuple[np.ndarray, np.ndarray]:

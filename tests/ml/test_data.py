@@ -240,3 +240,11 @@ def test_an_epoch_can_hold_several_passes(dataset):
     batches = SegmentationBatches(images, masks, batch_size=4, augment=True, epoch_size=3 * len(images) - 1)
     assert len(batches.order) == 3 * len(images) - 1 and len(batches) == -(-len(batches.order) // 4)
     assert np.bincount(batches.order).min() >= 2    # every photo at least twice, in reshuffled passes
+
+
+def test_clutter_reaches_scene_and_composite_backgrounds_only_when_asked():
+    backgrounds = [np.full((80, 90, 3), 30, np.uint8)]
+    plain, busy = Synthesis(backgrounds), Synthesis(backgrounds, clutter_p=1.0)
+    rng = np.random.default_rng
+    assert all((plain.scenery(64, rng(seed)) == 30).all() for seed in range(5))
+    assert all((busy.scenery(64, rng(seed)) != 30).any() for seed in range(5))
