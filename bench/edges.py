@@ -72,7 +72,16 @@ SEED = 15
 BLUE = (0, 0, 255)
 BAND = 0.015  # half-width of the scored band, as a fraction of the photo's longer side
 PEER_ROW = "MediaPipe raw probability"
-SERVED = ("bilinear", "guided (today)", "matting")  # the variants the app can serve (broken down by background)
+# Variant name -> (Segmenter settings, edge colours: "paste", "blur-fusion" or "pymatting fg").
+VARIANTS: dict[str, tuple[dict, str]] = {
+    "bilinear": ({"refine": False, "clean": False}, "paste"),
+    "guided (today)": ({}, "blur-fusion"),
+    "guided + pymatting fg": ({}, "pymatting fg"),
+    "matting": ({"matting": True}, "blur-fusion"),
+    "matting + pymatting fg": ({"matting": True}, "pymatting fg"),
+}
+# The variants the app can serve: timed, and broken down by background (pymatting's colours are not served).
+SERVED = tuple(name for name, (_, colours) in VARIANTS.items() if colours != "pymatting fg")
 
 
 def coloured_background(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -118,16 +127,7 @@ def segmenters(runtime, sweep: bool = False) -> dict[str, tuple[Segmenter, str]]
 
     ``sweep`` adds other trimap settings of the matting stage.
     """
-    plain = Segmenter(runtime, refine=False, clean=False)
-    guided = Segmenter(runtime)
-    matting = Segmenter(runtime, matting=True)
-    named = {
-        "bilinear": (plain, "paste"),
-        "guided (today)": (guided, "blur-fusion"),
-        "guided + pymatting fg": (guided, "pymatting fg"),
-        "matting": (matting, "blur-fusion"),
-        "matting + pymatting fg": (matting, "pymatting fg"),
-    }
+    named = {name: (Segmenter(runtime, **settings), colours) for name, (settings, colours) in VARIANTS.items()}
     if sweep:
         for band, reach, unsure, eps, snap in SWEEP:
             config = MattingConfig(band=band, reach=reach, unsure=unsure, eps=eps, snap=snap)
@@ -247,7 +247,7 @@ def timings(runtime, sizes: list[float], runs: int, source: Path) -> dict[str, d
     for size in sizes:
         rgb = load_image(bench_photo(size, source=source))
         for name, (segmenter, colours) in segmenters(runtime).items():
-            if colours == "pymatting fg":
+            if name not in SERVED:
                 continue
             samples = []
             for _ in range(runs + 1):  # the first is a warm-up
