@@ -29,7 +29,9 @@ HEIGHT_RANGE = (0.05, 1.0)        # a person's height as a fraction of the frame
 CUTOUT_MAX_SIDE = 320             # cutouts are stored no larger than this (scenes are ~224 px)
 BOTTOM_CUT_SHARE = 0.02           # a mask covering this much of its photo's bottom row runs off it
 CLUTTER_SHAPES = (3, 16)          # how many shapes a cluttered background gets (low inclusive, high exclusive)
-CLUTTER_RADIUS = (0.02, 0.3)      # a shape's radius as a fraction of the canvas side (log-uniform)
+CLUTTER_RADIUS = (0.04, 0.3)      # a shape's radius as a fraction of the canvas side (log-uniform): the
+                                  # smallest are kept larger than a distant person's head
+CLUTTER_FLAT_SHARE = 0.25         # shapes in a flat colour; the rest are textures (a flat shape looks like a bag)
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ def populate(canvas: np.ndarray, cutouts: Sequence[Cutout], rng: np.random.Gener
 
 def clutter(background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``background`` with 3-15 shapes drawn over it: polygons, ellipses and strokes, each filled with
-    a flat colour or a recoloured texture of the background itself, their edges softened a little.
+    a recoloured texture of the background itself or, less often, a flat colour, edges softened a little.
 
     Behind real people stand signs, leaves, posters and furniture of every colour, touching the
     outline. A model that has only seen people pasted onto rooms and streets keeps such a shape as a
@@ -181,7 +183,7 @@ def _fill(background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """What a shape is made of: a flat colour with a little grain, or the background's texture
     from elsewhere, enlarged and with its colour channels shuffled."""
     height, width = background.shape[:2]
-    if rng.random() < 0.5:
+    if rng.random() < CLUTTER_FLAT_SHARE:
         colour = rng.integers(0, 256, 3).astype(np.float32)
         return colour + rng.normal(0, 6, (height, width, 1)).astype(np.float32)
     texture = cv2.resize(random_crop(background, min(height, width), rng, zoom=(1.5, 4.0)), (width, height))
