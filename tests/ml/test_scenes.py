@@ -82,28 +82,31 @@ def test_mosaic_keeps_each_photo_with_its_own_label():
     assert cv2.connectedComponents((label == 255).astype(np.uint8))[0] - 1 >= 2
 
 
-def grey(height=128, width=160):
-    return np.full((height, width, 3), 100, np.uint8)
+def ramps(height=128, width=160):
+    """Red rising to the right, green rising downwards: any texture moved or recoloured shows."""
+    x, y = np.meshgrid(np.linspace(0, 255, width), np.linspace(0, 255, height))
+    return np.dstack([x, y, np.full_like(x, 30)]).astype(np.uint8)
 
 
 def test_clutter_draws_shapes_over_a_copy_and_is_reproducible():
-    background = grey()
+    background = ramps()
     changed = []
     for seed in range(10):
         out = scenes.clutter(background, np.random.default_rng(seed))
         assert out.shape == background.shape and out.dtype == np.uint8
         np.testing.assert_array_equal(out, scenes.clutter(background, np.random.default_rng(seed)))
-        changed.append((np.abs(out.astype(int) - 100).max(axis=2) > 8).mean())
-    assert (background == 100).all()                      # the input is left alone
+        changed.append((np.abs(out.astype(int) - background).max(axis=2) > 8).mean())
+    np.testing.assert_array_equal(background, ramps())     # the input is left alone
     assert min(changed) > 0.002 and max(changed) < 0.98 and len(set(changed)) > 5
 
 
 def test_clutter_stays_background_under_the_people_pasted_on_it():
     cutouts = [scenes.make_cutout(*person_photo())]
     for seed in range(10):
-        canvas = grey()[:128, :128]
+        canvas = ramps()[:128, :128].copy()
         cluttered = scenes.clutter(canvas, np.random.default_rng(100 + seed))
         plain_image, plain = scenes.populate(canvas, cutouts, np.random.default_rng(seed))
         image, label = scenes.populate(cluttered, cutouts, np.random.default_rng(seed))
         np.testing.assert_array_equal(label, plain)        # the shapes never become person
-        assert (canvas == 100).all() and not np.array_equal(image, plain_image)
+        np.testing.assert_array_equal(canvas, ramps()[:128, :128])
+        assert not np.array_equal(image, plain_image)
