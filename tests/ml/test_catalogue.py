@@ -41,7 +41,7 @@ def test_a_spec_agrees_with_its_committed_model_card(spec):
 
 def test_training_defaults_to_the_models_input_size_and_loss():
     args = train.parse_args(["--model", "mobile-unet", "--data", "d", "--out", "o"])
-    assert (args.size, args.loss) == (256, None)
+    assert (args.size, args.loss) == (MODELS["mobile-unet"].input_size, None)
     assert train.parse_args(["--model", "sinet", "--data", "d", "--out", "o", "--size", "96"]).size == 96
 
 
