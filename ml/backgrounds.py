@@ -13,8 +13,9 @@ removed, checked afterwards by two teachers:
 A candidate is dropped when MediaPipe or DeepLab still finds a person in it. Each background keeps
 the split of the photo it came from (labelled: ``weights/split.json``; unlabelled: train, or
 ``wild`` for the held-back tenth), so training never sees a test photo's scenery. The JPEGs go to
-the cache outside the repository, ``OUT/<split>/<folder>__<stem>.jpg``; a manifest with counts and
-hashes is written for the repository (``--manifest``).
+the cache outside the repository, ``OUT/<split>/<folder>__<stem>.jpg`` (an empty ``.none`` file in
+their place for a photo that gave none); a manifest with counts and hashes is written for the
+repository (``--manifest``).
 """
 from __future__ import annotations
 
@@ -114,11 +115,16 @@ def make_backgrounds(folders: list[Path], split: dict[str, list[str]], out: Path
             key = f"{folder.name}/{path.stem}"
             name = subset_of(key, index)
             target = out / name / f"{folder.name}__{path.stem}.jpg"
+            rejected = target.with_suffix(".none")
+            if rejected.is_file():
+                continue
             if not target.is_file():
                 rgb = load_image(path)
                 person = people_mask(rgb, [t.probability(rgb) for t in teachers], read_label(folder, path.stem))
                 result = remove_people(rgb, person)
                 if result is None or not holds_nobody(result[0], teachers):
+                    # Remembered, so that a run resumed or repeated skips it (a third of the photos).
+                    write_atomic(rejected, b"")
                     continue
                 ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(result[0], cv2.COLOR_RGB2BGR),
                                         [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])

@@ -13,7 +13,11 @@ class BrightTeacher:
 
     name = "bright"
 
+    def __init__(self):
+        self.calls = 0
+
     def probability(self, rgb):
+        self.calls += 1
         return (rgb.mean(axis=2) > 128).astype(np.float32)
 
 
@@ -68,3 +72,16 @@ def test_unlabelled_photos_are_train_or_held_back():
     assert set(splits) == {"train", "wild"}
     assert all((s == "wild") == held_back(k) for k, s in zip(keys, splits))
     assert 5 <= splits.count("wild") <= 40
+
+
+def test_a_photo_that_gives_no_background_is_not_examined_again(tmp_path, make_dataset):
+    folder = make_dataset(tmp_path / "people", 2, height=60, width=120)
+    cv2.imwrite(str(folder / "images" / "0.png"), np.full((60, 120, 3), 255, np.uint8))  # all person
+    split = {"train": ["people/0", "people/1"], "val": [], "test": []}
+    out = tmp_path / "bg"
+    rows = backgrounds.make_backgrounds([folder], split, out, teachers=[BrightTeacher()])
+    assert [r["key"] for r in rows] == ["people/1"]
+    again = BrightTeacher()
+    assert backgrounds.make_backgrounds([folder], split, out, teachers=[again]) == rows
+    assert again.calls == 0                             # neither the kept nor the rejected photo is redone
+    assert backgrounds.cached_rows(out) == rows          # the marker is no background
