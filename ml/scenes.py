@@ -32,6 +32,7 @@ CLUTTER_SHAPES = (3, 16)          # how many shapes a cluttered background gets 
 CLUTTER_RADIUS = (0.04, 0.3)      # a shape's radius as a fraction of the canvas side (log-uniform): the
                                   # smallest are kept larger than a distant person's head
 CLUTTER_FLAT_SHARE = 0.25         # shapes in a flat colour; the rest are textures (a flat shape looks like a bag)
+PRINT_SHAPES = (1, 4)             # how many prints a person gets (low inclusive, high exclusive)
 
 
 @dataclass(frozen=True)
@@ -158,10 +159,36 @@ def clutter(background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
 
 
-def _shape_mask(shape: tuple[int, int], size: int, rng: np.random.Generator) -> np.ndarray:
-    """A float32 0/1 mask of one random polygon, ellipse or stroke anywhere in the frame."""
+def print_on(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``image`` with 1-3 shapes painted inside its people (pixels where ``mask`` is 255): the photo's
+    own texture from elsewhere, recoloured, or a flat colour, as ``clutter`` draws them. The mask is
+    unchanged: they are person.
+
+    The counterpart of ``clutter``: a model taught that shapes of scenery-like texture are
+    background cuts holes where a skirt has the wall's colour or a dress a busy print. Painted
+    inside the outline and labelled person, they teach that the outline, not the texture, decides.
+    """
+    person = mask == 255
+    ys, xs = np.nonzero(person)
+    if ys.size == 0:
+        return image
+    side = int(max(np.ptp(ys), np.ptp(xs))) + 1
+    inside = person.astype(np.float32)[..., None]
+    canvas = image.astype(np.float32)
+    for _ in range(int(rng.integers(*PRINT_SHAPES))):
+        pick = rng.integers(ys.size)
+        shape = _shape_mask(image.shape[:2], side, rng, centre=(float(xs[pick]), float(ys[pick])))
+        alpha = cv2.GaussianBlur(shape, (0, 0), rng.uniform(0.3, 1.5))[..., None] * inside
+        canvas = canvas * (1.0 - alpha) + _fill(image, rng) * alpha
+    return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+
+
+def _shape_mask(shape: tuple[int, int], size: int, rng: np.random.Generator,
+                centre: tuple[float, float] | None = None) -> np.ndarray:
+    """A float32 0/1 mask of one random polygon, ellipse or stroke, radius a share of ``size``, round
+    ``centre`` (x, y) or anywhere in the frame."""
     mask = np.zeros(shape, np.uint8)
-    centre = np.array([rng.uniform(0, shape[1]), rng.uniform(0, shape[0])])
+    centre = np.array(centre) if centre is not None else np.array([rng.uniform(0, shape[1]), rng.uniform(0, shape[0])])
     radius = size * np.exp(rng.uniform(*np.log(CLUTTER_RADIUS)))
     kind = rng.integers(3)
     if kind == 0:

@@ -10,7 +10,7 @@ import albumentations as A
 import keras
 import numpy as np
 
-from ml.scenes import Cutout, clutter, mosaic, populate, random_crop
+from ml.scenes import Cutout, clutter, mosaic, populate, print_on, random_crop
 from ml.teachers import IGNORE
 from ml.training.augment import composite_onto, scene_augmentation, training_augmentation
 
@@ -22,7 +22,8 @@ class Synthesis:
     Per sample: a synthetic scene with probability ``scene_p``, a mosaic of several photos with
     ``mosaic_p``, one photo's person on a person-free background with ``composite_p``, otherwise
     the photo as it is (all then augmented). A scene's or composite's background gets clutter
-    (``ml.scenes.clutter``) with probability ``clutter_p``.
+    (``ml.scenes.clutter``) with probability ``clutter_p``; whatever the sample, its people get prints
+    (``ml.scenes.print_on``) with probability ``print_p``.
     """
 
     backgrounds: Sequence[np.ndarray] = ()
@@ -31,11 +32,17 @@ class Synthesis:
     mosaic_p: float = 0.1
     composite_p: float = 0.15
     clutter_p: float = 0.0
+    print_p: float = 0.0
 
     def scenery(self, size: int, rng: np.random.Generator) -> np.ndarray:
         """A size x size crop of a random background, cluttered with probability ``clutter_p``."""
         crop = random_crop(self.backgrounds[rng.integers(len(self.backgrounds))], size, rng)
         return clutter(crop, rng) if rng.random() < self.clutter_p else crop
+
+    def printed(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``image`` with prints on its people with probability ``print_p`` (no draw when it is 0,
+        so runs without prints make the samples they made before)."""
+        return print_on(image, mask, rng) if self.print_p and rng.random() < self.print_p else image
 
 
 def targets(masks: np.ndarray) -> np.ndarray:
@@ -88,15 +95,17 @@ class SegmentationBatches(keras.utils.PyDataset):
     def _sample(self, index: int, rng: np.random.Generator, augment: A.Compose,
                 scene_augment: A.Compose) -> tuple[np.ndarray, np.ndarray]:
         image, mask = self.images[index], self.masks[index]
-        syn, size, draw = self.synthesis, image.shape[0], rng.random()
+        syn, size, draw, pipeline = self.synthesis, image.shape[0], rng.random(), augment
         if draw < syn.scene_p and syn.backgrounds and syn.cutouts:
-            return _apply(scene_augment, *populate(syn.scenery(size, rng), syn.cutouts, rng))
-        if draw < syn.scene_p + syn.mosaic_p:
+            image, mask = populate(syn.scenery(size, rng), syn.cutouts, rng)
+            pipeline = scene_augment
+        elif draw < syn.scene_p + syn.mosaic_p:
             picks = rng.integers(len(self.images), size=4)
-            return _apply(scene_augment, *mosaic(self.images[picks], self.masks[picks], size, rng))
-        if draw < syn.scene_p + syn.mosaic_p + syn.composite_p and syn.backgrounds:
+            image, mask = mosaic(self.images[picks], self.masks[picks], size, rng)
+            pipeline = scene_augment
+        elif draw < syn.scene_p + syn.mosaic_p + syn.composite_p and syn.backgrounds:
             image, mask = composite_onto(image, mask, syn.scenery(size, rng))
-        return _apply(augment, image, mask)
+        return _apply(pipeline, syn.printed(image, mask, rng), mask)
 
     def __getitem__(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         indices = self.order[batch * self.batch_size:(batch + 1) * self.batch_size]

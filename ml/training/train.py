@@ -194,6 +194,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clutter", type=probability, default=0.0,
                         help="share of scene and composite backgrounds given shapes that are not people "
                              "(ml.scenes.clutter; default 0)")
+    parser.add_argument("--prints", type=probability, default=0.0,
+                        help="share of samples whose people get shapes painted inside them, labelled person "
+                             "(ml.scenes.print_on; default 0)")
     parser.add_argument("--distil-from", choices=DISTIL_SOURCES,
                         help="also learn each training canvas's probability from this model (ml.training.distil)")
     parser.add_argument("--distil-weight", type=non_negative_float, default=0.5,
@@ -307,11 +310,11 @@ def training_data(args: argparse.Namespace, train_samples: list[Sample]) -> tupl
 def mixed_in(args: argparse.Namespace, backgrounds: list[np.ndarray], cutouts: list[Cutout],
              facts: dict) -> tuple[Synthesis, dict]:
     """The synthesis a run mixes into its photos, and the run's facts with its counts and shares."""
-    synthesis = Synthesis(backgrounds, cutouts, args.scenes, args.mosaics, args.composite, args.clutter)
+    synthesis = Synthesis(backgrounds, cutouts, args.scenes, args.mosaics, args.composite, args.clutter, args.prints)
     print(f"training data: {facts['labelled']} labelled + {sum(facts['teacher_labelled'].values())} teacher-labelled "
           f"photos, {len(backgrounds)} backgrounds, {len(cutouts)} cutouts", flush=True)
     return synthesis, {**facts, "cutouts": len(cutouts), "scenes": args.scenes, "mosaics": args.mosaics,
-                       "composite": args.composite, "clutter": args.clutter}
+                       "composite": args.composite, "clutter": args.clutter, "prints": args.prints}
 
 
 def pack(args: argparse.Namespace) -> int:

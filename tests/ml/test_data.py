@@ -242,6 +242,19 @@ def test_an_epoch_can_hold_several_passes(dataset):
     assert np.bincount(batches.order).min() >= 2    # every photo at least twice, in reshuffled passes
 
 
+def test_prints_reach_the_people_only_when_asked():
+    x, y = np.meshgrid(np.linspace(0, 200, 64), np.linspace(0, 200, 64))
+    image = np.dstack([x, y, 200 - x]).astype(np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[8:60, 16:48] = 255
+    rng = np.random.default_rng(0)
+    assert Synthesis().printed(image, mask, rng) is image
+    assert rng.random() == np.random.default_rng(0).random()    # no draw: runs without prints are as before
+    printed = Synthesis(print_p=1.0).printed(image, mask, np.random.default_rng(1))
+    assert not np.array_equal(printed[mask == 255], image[mask == 255])
+    np.testing.assert_array_equal(printed[mask == 0], image[mask == 0])
+
+
 def test_clutter_reaches_scene_and_composite_backgrounds_only_when_asked():
     """A smooth ramp stays smooth unless shapes (with edges) are drawn over it."""
     x, y = np.meshgrid(np.linspace(0, 200, 90), np.linspace(0, 200, 80))

@@ -110,3 +110,21 @@ def test_clutter_stays_background_under_the_people_pasted_on_it():
         np.testing.assert_array_equal(label, plain)        # the shapes never become person
         np.testing.assert_array_equal(canvas, ramps()[:128, :128])
         assert not np.array_equal(image, plain_image)
+
+
+def test_prints_are_painted_inside_the_people_only_and_are_reproducible():
+    image = ramps()
+    mask = np.zeros(image.shape[:2], np.uint8)
+    mask[20:110, 50:110] = 255
+    mask[20:110, 110:130] = 128                                 # unlabelled: not person, left alone
+    changed = []
+    for seed in range(10):
+        out = scenes.print_on(image, mask, np.random.default_rng(seed))
+        np.testing.assert_array_equal(out, scenes.print_on(image, mask, np.random.default_rng(seed)))
+        moved = np.abs(out.astype(int) - image).max(axis=2) > 8
+        assert not moved[mask != 255].any()
+        changed.append(moved[mask == 255].mean())
+    np.testing.assert_array_equal(image, ramps())               # the input is left alone
+    assert min(changed) > 0.005 and len(set(changed)) > 5
+    nobody = np.zeros_like(mask)
+    np.testing.assert_array_equal(scenes.print_on(image, nobody, np.random.default_rng(0)), image)

@@ -21,7 +21,8 @@ from ml.training.pack import load_pack  # noqa: E402
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, make_dataset):
     """One epoch of SINet at 64 px on 12 generated pairs (8 train, 2 val, 2 test), plus 4 photos
-    labelled by (stored) teachers, with scenes, mosaics and composites on generated, cluttered backgrounds."""
+    labelled by (stored) teachers, with scenes, mosaics and composites on generated, cluttered backgrounds
+    and prints on the people."""
     root = tmp_path_factory.mktemp("train")
     folder = make_dataset(root / "people", 12)
     split = root / "split.json"
@@ -42,7 +43,7 @@ def run(tmp_path_factory, make_dataset):
     args = ["--model", "sinet", "--data", str(folder), "--out", str(out), "--size", "64", "--batch", "4",
             "--epochs", "1", "--split-file", str(split), "--teacher-data", str(unlabelled), "--labels", str(labels),
             "--backgrounds", str(backgrounds.parent), "--scenes", "0.3", "--mosaics", "0.2", "--composite", "0.3",
-            "--clutter", "0.5"]
+            "--clutter", "0.5", "--prints", "0.4"]
     assert train.main(args) == 0
     return out, args
 
@@ -64,7 +65,7 @@ def test_one_epoch_writes_everything_a_restart_needs(run):
     recorded = json.loads((out / "run.json").read_text())
     assert recorded["command"].startswith("python -m ml.training.train ")
     assert (recorded["train_images"], recorded["val_images"]) == (8, 2)
-    assert {"scenes": 0.3, "mosaics": 0.2, "composite": 0.3, "clutter": 0.5}.items() <= recorded["data"].items()
+    assert {"scenes": 0.3, "mosaics": 0.2, "composite": 0.3, "clutter": 0.5, "prints": 0.4}.items() <= recorded["data"].items()
 
 
 def test_teacher_labelled_photos_join_training_except_the_held_back_ones(run, capsys):
