@@ -153,9 +153,7 @@ def clutter(background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     canvas = background.astype(np.float32)
     size = min(background.shape[:2])
     for _ in range(int(rng.integers(*CLUTTER_SHAPES))):
-        shape = _shape_mask(background.shape[:2], size, rng)
-        alpha = cv2.GaussianBlur(shape, (0, 0), rng.uniform(0.3, 1.5))[..., None]
-        canvas = canvas * (1.0 - alpha) + _fill(background, rng) * alpha
+        canvas = _paint(canvas, _shape_mask(background.shape[:2], size, rng), background, rng)
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
 
 
@@ -173,14 +171,23 @@ def print_on(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> n
     if ys.size == 0:
         return image
     side = int(max(np.ptp(ys), np.ptp(xs))) + 1
-    inside = person.astype(np.float32)[..., None]
     canvas = image.astype(np.float32)
     for _ in range(int(rng.integers(*PRINT_SHAPES))):
         pick = rng.integers(ys.size)
         shape = _shape_mask(image.shape[:2], side, rng, centre=(float(xs[pick]), float(ys[pick])))
-        alpha = cv2.GaussianBlur(shape, (0, 0), rng.uniform(0.3, 1.5))[..., None] * inside
-        canvas = canvas * (1.0 - alpha) + _fill(image, rng) * alpha
+        canvas = _paint(canvas, shape, image, rng, inside=person)
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+
+
+def _paint(canvas: np.ndarray, shape: np.ndarray, source: np.ndarray, rng: np.random.Generator,
+           inside: np.ndarray | None = None) -> np.ndarray:
+    """float32 ``canvas`` with ``shape`` (edges softened, clipped to ``inside`` if given) filled by
+    ``_fill(source)``."""
+    alpha = cv2.GaussianBlur(shape, (0, 0), rng.uniform(0.3, 1.5))
+    if inside is not None:
+        alpha = alpha * inside
+    alpha = alpha[..., None]
+    return canvas * (1.0 - alpha) + _fill(source, rng) * alpha
 
 
 def _shape_mask(shape: tuple[int, int], size: int, rng: np.random.Generator,
