@@ -5,8 +5,8 @@
 Scores full-resolution masks against the ground truth of one split (default ``test``; pick settings
 with ``--subset val --sweep`` so the test split stays unseen) of weights/split.json with
 ml.metrics (IoU and boundary F at 0.75 % of the diagonal). The model is called once per image and
-variant (letterbox / stretch, with and without the mirror-image average); every upsampling setting
-is then applied to the same probabilities. Writes bench/results/refinement.json.
+variant (letterbox / stretch, with and without the mirror-image average); every upsampling setting,
+the matting stage included, is then applied to the same probabilities. Writes bench/results/refinement.json.
 """
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ def variants(sweep: bool) -> dict[str, dict]:
         "guided (default)": dict(),
         "guided, stretch": dict(fit="stretch"),
         "guided, tta": dict(tta=True),
+        "matting": dict(matting=True),
+        "matting, tta": dict(tta=True, matting=True),
     }
     if sweep:
         for radius in sorted({0.5, 1.0, 2.0, 4.0, 8.0, 16.0} - {base.radius}):
