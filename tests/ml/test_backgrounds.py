@@ -6,19 +6,7 @@ import numpy as np
 
 from ml import backgrounds
 from ml.holdout import held_back, subset_index, subset_of
-
-
-class BrightTeacher:
-    """Bright pixels are people (the generated datasets draw people bright on dark)."""
-
-    name = "bright"
-
-    def __init__(self):
-        self.calls = 0
-
-    def probability(self, rgb):
-        self.calls += 1
-        return (rgb.mean(axis=2) > 128).astype(np.float32)
+from tests.teachers import BrightTeacher
 
 
 def test_people_mask_joins_label_and_teachers_and_dilates():

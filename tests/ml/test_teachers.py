@@ -8,6 +8,7 @@ import pytest
 from ml.holdout import held_back, subset_index
 from ml.teachers import IGNORE, ensemble_label
 from ml.teachers import label as labelling
+from tests.teachers import BrightTeacher
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
@@ -29,19 +30,6 @@ def test_bystanders_far_from_the_person_leave_the_loss():
     assert (marked[10:30, 45:55] == IGNORE).all()
     assert (marked[5:35, 15] == 0).all() and marked[0, 30] == 0    # near the person / unsure: unchanged
     np.testing.assert_array_equal(marked[mask == 255], 255)
-
-
-class BrightTeacher:
-    """A real (if simple) teacher: bright pixels are people. Counts its calls."""
-
-    name = "bright"
-
-    def __init__(self):
-        self.calls = 0
-
-    def probability(self, rgb):
-        self.calls += 1
-        return (rgb.mean(axis=2) > 128).astype(np.float32)
 
 
 def test_labelling_writes_each_photo_once_and_resumes(tmp_path, make_dataset):
