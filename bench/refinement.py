@@ -6,7 +6,8 @@ Scores full-resolution masks against the ground truth of one split (default ``te
 with ``--subset val --sweep`` so the test split stays unseen) of weights/split.json with
 ml.metrics (IoU and boundary F at 0.75 % of the diagonal). The model is called once per image and
 variant (letterbox / stretch, with and without the mirror-image average); every upsampling setting,
-the matting stage included, is then applied to the same probabilities. Writes bench/results/refinement.json.
+the matting stage included, is then applied to the same probabilities. Writes
+bench/results/refinement.json.
 """
 from __future__ import annotations
 
