@@ -100,20 +100,33 @@ def training_entry(run: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]
             "best_val_iou": round(state["best_iou"], 4)}
 
 
-def synthesis_entry(run: dict[str, Any], licences: dict[str, str]) -> dict[str, Any] | None:
+def synthesis_entry(run: dict[str, Any], licences: dict[str, str],
+                    seen: frozenset[Path] = frozenset()) -> dict[str, Any] | None:
     """What the run mixed into its photos (run.json's ``data``): teacher-labelled folders with their
     counts and licences, each teacher's source, backgrounds, cutouts and shares; None for runs from
-    before teachers and scenes."""
+    before teachers and scenes. ``seen``: the earlier runs already named, so a chain that loops ends."""
     facts = run.get("data")
     if not facts:
         return None
+    init = starting_weights(run)
+    earlier = earlier_run_file(init)
     return {**facts,
             "teacher_labelled": [{"folder": folder, "photos": count,
                                   "licence": licences.get(folder, "see ../shared/datasets/unlabelled/README.md")}
                                  for folder, count in facts["teacher_labelled"].items()],
             "teachers": [{"name": name, "source": SOURCES[name]} for name in facts["teachers"]],
             "backgrounds_manifest": "checkpoints/data/backgrounds.json",
-            "init": starting_weights(run)}
+            "init": init,
+            **({"init_synthesis": synthesis_entry(read_json(earlier), licences, seen | {earlier})}
+               if earlier and earlier not in seen else {})}
+
+
+def earlier_run_file(init: str) -> Path | None:
+    """run.json of the run whose checkpoint the weights started from (``checkpoints/<run>/best.keras``),
+    if it is at hand: what that run was taught is part of this model too, so the card names it."""
+    path = Path(init) if Path(init).is_absolute() else ROOT / init
+    run_file = (path.parent / "run.json").resolve()
+    return run_file if path.suffix == ".keras" and run_file.is_file() else None
 
 
 def starting_weights(run: dict[str, Any]) -> str:

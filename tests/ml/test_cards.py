@@ -114,6 +114,39 @@ def test_card_names_every_teacher_source_and_count(project):
     assert synthesis["backgrounds"] == 12 and synthesis["init"].startswith("DeepLabV3 MobileNetV2 width 0.5")
 
 
+def test_card_names_what_the_starting_checkpoint_was_taught(project, tmp_path):
+    """A run started from another run's checkpoint inherits that run's teacher-labelled photos: the
+    card names them too, so no data source drops out of the card when a model is trained on."""
+    facts = {"labelled": 6, "teachers": ["isnet"], "bystanders_by": [], "backgrounds": 12, "cutouts": 6}
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "run.json").write_text(json.dumps(
+        {"command": "python -m ml.training.train --model sinet", "data": {**facts, "teacher_labelled": {"portraits": 20}}}))
+    run_json = project["run"] / "run.json"
+    run = json.loads(run_json.read_text())
+    run["history"] = [{"from_epoch": 1, "command": run["command"] + f" --init {earlier / 'best.keras'}"}]
+    run["data"] = {**facts, "teacher_labelled": {"street": 36}}
+    run_json.write_text(json.dumps(run))
+    assert make_card(project) == 0
+    synthesis = json.loads((project["weights"] / "sinet.json").read_text())["synthesis"]
+    assert synthesis["init"] == str(earlier / "best.keras")
+    assert [e["folder"] for e in synthesis["teacher_labelled"]] == ["street"]
+    assert [e["folder"] for e in synthesis["init_synthesis"]["teacher_labelled"]] == ["portraits"]
+    assert synthesis["init_synthesis"]["init"] == "random" and "init_synthesis" not in synthesis["init_synthesis"]
+
+
+def test_a_chain_of_starting_checkpoints_that_loops_ends(tmp_path):
+    """Two runs that name each other's checkpoint as their start: the chain stops where it comes round."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for run, other in ((first, second), (second, first)):
+        run.mkdir()
+        (run / "run.json").write_text(json.dumps({"command": f"python -m ml.training.train --init {other / 'best.keras'}",
+                                                  "data": {"teacher_labelled": {run.name: 1}, "teachers": []}}))
+    synthesis = cards.synthesis_entry(json.loads((first / "run.json").read_text()), {})
+    assert synthesis["init_synthesis"]["init_synthesis"]["teacher_labelled"][0]["folder"] == "first"
+    assert "init_synthesis" not in synthesis["init_synthesis"]["init_synthesis"]
+
+
 def test_finished_run_is_trained(project):
     state = json.loads((project["run"] / "state.json").read_text())
     (project["run"] / "state.json").write_text(json.dumps({**state, "stopped_early": True}))
