@@ -23,6 +23,7 @@ class ModelSpec:
     loss: str            # the training loss unless --loss says otherwise
     input_size: int      # the square input it is trained and served at
     builder: str         # "module:function" building the untrained Keras model
+    int8: bool = False   # served as a full-integer LiteRT graph (float in and out), calibrated on training photos
 
     def build_function(self) -> Callable[..., Any]:
         """The Keras builder, imported on demand (this is where Keras gets imported)."""
@@ -35,7 +36,7 @@ SPECS: tuple[ModelSpec, ...] = (
               "ml.training.models.sinet:build_sinet"),
     ModelSpec("mobile-unet", "Mobile-UNet", "mobile_unet",
               "Mobile-UNet (MobileNetV2 alpha 0.5 encoder, U-Net decoder)", "bce-dice", 256,
-              "ml.training.models.mobile_unet:build_mobile_unet"),
+              "ml.training.models.mobile_unet:build_mobile_unet", int8=True),
 )
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in SPECS}
 # The model a request, a CLI or the web app gets when it names none.

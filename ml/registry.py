@@ -184,7 +184,8 @@ def stretched_probability(runtime: ModelRuntime, rgb: np.ndarray) -> np.ndarray:
 
 
 def tflite_parameters(content: bytes) -> int:
-    """Weights stored in a .tflite flatbuffer: elements of its constant float tensors.
+    """Weights stored in a .tflite flatbuffer: elements of its constant float tensors, and of its
+    quantised ones (int8 kernels, int32 biases: those with a scale, unlike shape operands).
 
     Batch norm is folded into the convolutions by the converter, so this is a little below the Keras
     count; the model card's figure, when there is one, is the one reported.
@@ -193,10 +194,17 @@ def tflite_parameters(content: bytes) -> int:
 
     model = schema.ModelT.InitFromPackedBuf(content, 0)
     floats = {schema.TensorType.FLOAT32, schema.TensorType.FLOAT16}
-    return int(sum(
-        int(np.prod(tensor.shape)) for graph in model.subgraphs for tensor in graph.tensors
-        if tensor.type in floats and model.buffers[tensor.buffer].data is not None
-        and len(model.buffers[tensor.buffer].data) > 0))
+    quantised = {schema.TensorType.INT8, schema.TensorType.INT32}
+
+    def is_weight(tensor) -> bool:
+        data = model.buffers[tensor.buffer].data
+        if data is None or len(data) == 0:
+            return False
+        scaled = tensor.quantization is not None and tensor.quantization.scale is not None
+        return tensor.type in floats or (tensor.type in quantised and scaled)
+
+    return int(sum(int(np.prod(tensor.shape)) for graph in model.subgraphs for tensor in graph.tensors
+                   if is_weight(tensor)))
 
 
 BACKENDS: dict[str, type[ModelRuntime]] = {"tflite": TFLiteRuntime, "keras": KerasRuntime}

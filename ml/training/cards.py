@@ -26,6 +26,7 @@ from ml.errors import BackdropError
 from ml.paths import ROOT
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES
 from ml.teachers import SOURCES
+from ml.training.export import serving_format
 
 ARCHITECTURES: dict[str, str] = table("architecture")
 CARD_METRICS = ("images", "iou_mean", "iou_median", "dice_mean", "accuracy_mean", "boundary_f_mean")
@@ -210,7 +211,7 @@ def build_card(model: str, run_dir: Path, weights: Path, eval_summary: dict | No
     summary = eval_summary or evaluate_now(model, weights, folders, split_file, backend)
     return {
         "name": model, "architecture": ARCHITECTURES[model], "input_size": input_size, "parameters": parameters,
-        "status": status or infer_status(run, state),
+        "status": status or infer_status(run, state), "serving": serving_format(MODEL_FILES[model]),
         "data": data_entries(folders),
         "synthesis": synthesis_entry(run, unlabelled_licences(folders)),
         "split_file": display_path(split_file), "split_counts": {name: len(split[name]) for name in SPLITS},

@@ -20,7 +20,7 @@ README = """# Training data
 
 Rules: read-only.
 """
-SCHEMA_KEYS = {"name", "architecture", "input_size", "parameters", "status", "data", "synthesis", "split_file",
+SCHEMA_KEYS = {"name", "architecture", "input_size", "parameters", "status", "serving", "data", "synthesis", "split_file",
                "split_counts", "training", "metrics", "date"}
 UNLABELLED_README = """# Unlabelled photos
 
@@ -79,6 +79,7 @@ def test_card_follows_the_schema_with_facts_from_their_sources(project):
     assert card["name"] == "sinet" and card["architecture"].startswith("SINet")
     assert card["input_size"] == 64 and card["parameters"] == 4          # 3 weights + 1 bias
     assert card["status"] == "interim"                                   # 2 of 3 epochs
+    assert card["serving"] == "LiteRT float32"                          # SINet is not quantised
     assert card["data"] == [
         {"folder": "alpha", "pairs": 6, "licence": "none stated: research/competition data"},
         {"folder": "beta", "pairs": 6, "licence": "Apache-2.0 (repository)"}]

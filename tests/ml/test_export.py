@@ -1,4 +1,6 @@
 """LiteRT export: a tiny trained-shape model converts and agrees with Keras."""
+import json
+
 import numpy as np
 import pytest
 
@@ -6,6 +8,9 @@ pytest.importorskip("tensorflow")
 
 import keras  # noqa: E402
 
+from ml.data import read_image  # noqa: E402
+from ml.preprocess import letterbox  # noqa: E402
+from ml.registry import tflite_parameters  # noqa: E402
 from ml.training import export  # noqa: E402
 from ml.training.models import build_model, load_keras_model  # noqa: E402
 
@@ -97,3 +102,46 @@ def test_served_sinet_upsampled_stays_close_to_the_full_graph(exported):
     upsampled = np.asarray(keras.ops.image.resize(served(x), (64, 64)))[0, :, :, 0]
     assert full.std() > 0.05
     assert np.abs(upsampled - full).mean() < 0.02 and ((upsampled >= 0.5) == (full >= 0.5)).mean() > 0.97
+
+
+def tensor_types(tflite_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return {detail["dtype"] for detail in Interpreter(model_path=str(tflite_path)).get_tensor_details()}
+
+
+def test_int8_export_is_integer_inside_and_agrees_within_its_tolerance(tmp_path):
+    keras.utils.set_random_seed(3)
+    image = keras.Input((32, 32, 3))
+    hidden = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(keras.layers.Rescaling(1 / 255)(image))
+    model = keras.Model(image, keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(hidden))
+    smooth = np.asarray(keras.ops.image.resize(np.random.default_rng(0).random((16, 4, 4, 3)) * 255, (32, 32)))
+    assert np.asarray(model(smooth)).std() > 0.01                        # not a constant the export could match
+    served = export.convert_to_tflite(model, tmp_path / "int8.tflite", calibration=smooth)
+    export.convert_to_tflite(model, tmp_path / "float.tflite")
+    assert np.int8 in tensor_types(tmp_path / "int8.tflite")
+    assert np.int8 not in tensor_types(tmp_path / "float.tflite")
+    parameters = [tflite_parameters((tmp_path / name).read_bytes()) for name in ("int8.tflite", "float.tflite")]
+    assert parameters[0] == parameters[1] >= 3 * 3 * 3 * 8 + 8 + 3 * 3 * 8 + 1   # int8 kernels and biases counted
+    difference = export.max_difference(served, tmp_path / "int8.tflite")
+    assert export.FLOAT_TOLERANCE < difference < export.INT8_TOLERANCE   # rounded, but only a little
+
+
+def test_calibration_takes_training_photos_only(tmp_path, make_dataset):
+    folder = make_dataset(tmp_path / "set", 10)
+    split_file = tmp_path / "split.json"
+    split_file.write_text(json.dumps({"train": [f"set/{i}" for i in range(4)],
+                                      "val": [f"set/{i}" for i in range(4, 7)],
+                                      "test": [f"set/{i}" for i in range(7, 10)]}))
+    photos = export.calibration_photos([folder], split_file, 32, count=3)
+    letterboxed = {i: letterbox(read_image(folder / "images" / f"{i}.png"), 32)[0] for i in range(10)}
+    sources = [next(i for i, expected in letterboxed.items() if np.array_equal(photo, expected)) for photo in photos]
+    assert len(set(sources)) == 3 and all(i < 4 for i in sources)
+
+
+def test_int8_model_without_a_split_file_exits_with_message(tmp_path, capsys):
+    keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(1, 1, activation="sigmoid")]).save(
+        tmp_path / "mobile_unet.keras")
+    assert export.main(["--weights", str(tmp_path), "--split-file", str(tmp_path / "none.json")]) == 2
+    assert "none.json does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "mobile_unet.tflite").exists()
