@@ -48,6 +48,7 @@ from ml.errors import BackdropError
 from ml.imageio import encode_image, load_image
 from ml.library import new_segmenter
 from ml.matting import ON_BY_DEFAULT as MATTING_ON_BY_DEFAULT
+from ml.paths import DATASETS
 from ml.preprocess import letterbox
 from ml.refine import RefineConfig, reduce
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, load_runtime
@@ -55,7 +56,7 @@ from ml.segmenter import Segmenter
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latency.json"
-SOURCE_PHOTO = ROOT.parent / "shared" / "datasets" / "ccp" / "images" / "0007.jpg"
+SOURCE_PHOTO = DATASETS / "ccp" / "images" / "0007.jpg"
 CACHE = ROOT / ".cache" / "bench"
 STAGES = ("decode", "resize", "model", "refine", "composite", "encode")
 NOISE_SIGMA = 6

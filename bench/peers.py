@@ -34,6 +34,7 @@ from bench.machine import describe_machine
 from ml.arguments import positive_int
 from ml.data import Sample
 from ml.errors import BackdropError
+from ml.paths import DATASETS
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, TFLiteRuntime, load_runtime, tflite_parameters
 from ml.segmenter import Segmenter
 from ml.teachers.mediapipe import (MEDIAPIPE_VERSION, PEER_NAME, PEER_SIZE, WHEEL_MEMBER, extract_original,
@@ -42,7 +43,7 @@ from ml.teachers.mediapipe import (MEDIAPIPE_VERSION, PEER_NAME, PEER_SIZE, WHEE
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "peers.json"
 TTA_SUFFIX = " + tta"
-DEFAULT_DATA = [ROOT.parent / "shared" / "datasets" / name for name in ("picsart", "ccp")]
+DEFAULT_DATA = [DATASETS / name for name in ("picsart", "ccp")]
 
 def _peer_outputs(path: Path, canvases: list[np.ndarray], delegate: bool) -> np.ndarray:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType

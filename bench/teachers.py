@@ -20,13 +20,14 @@ import numpy as np
 
 from ml.data import read_mask
 from ml.metrics import boundary_f, iou
+from ml.paths import DATASETS
 from ml.teachers import ENSEMBLE, IGNORE, TEACHERS, ensemble_label
 from ml.teachers.label import OUT as LABELS
 from ml.teachers.label import read_probability
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "teachers.json"
-DEFAULT_DATA = [ROOT.parent / "shared" / "datasets" / name for name in ("picsart", "ccp")]
+DEFAULT_DATA = [DATASETS / name for name in ("picsart", "ccp")]
 
 
 def score_photo(truth: np.ndarray, probabilities: dict[str, np.ndarray]) -> dict[str, float]:
