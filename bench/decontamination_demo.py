@@ -20,10 +20,9 @@ import numpy as np
 from ml.compose import Colour, compose
 from ml.imageio import encode_image, load_image
 from ml.library import DEFAULT_MODEL, new_segmenter
-from ml.paths import DATASETS
+from ml.paths import DATASETS, ROOT
 from ml.registry import MODEL_FILES
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTO = DATASETS / "ccp" / "images" / "0283.jpg"
 DEFAULT_OUT = ROOT / "docs" / "images" / "decontamination.png"
 BLUE = (30, 80, 200)

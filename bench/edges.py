@@ -60,13 +60,13 @@ from ml.arguments import positive_int
 from ml.compose import Colour, Transparent, compose
 from ml.imageio import load_image
 from ml.matting import MattingConfig, trimap, upsample_matte
+from ml.paths import ROOT
 from ml.refine import guided_fit, reduce
 from ml.catalogue import DEFAULT_MODEL
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, ModelRuntime, load_runtime, stretched_probability
 from ml.segmenter import Segmenter
 from ml.teachers.mediapipe import load_peer
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "edges.json"
 SEED = 15
 BLUE = (0, 0, 255)

@@ -43,11 +43,10 @@ from ml.idphoto.pipeline import make_id_photo, make_id_photos
 from ml.idphoto.presets import Preset, load_presets
 from ml.imageio import load_image
 from ml.library import DEFAULT_MODEL, new_segmenter
-from ml.paths import DATASETS
+from ml.paths import DATASETS, ROOT
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES
 from ml.segmenter import Matte
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = DATASETS
 SPLIT = ROOT / "weights" / "split.json"
 RESULTS = ROOT / "bench" / "results" / "idphoto.json"

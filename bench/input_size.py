@@ -28,10 +28,10 @@ from bench.machine import describe_machine
 from bench.peers import PEER_NAME, add_sample_arguments, chosen_samples, interleaved_call_times, load_peer, quality
 from ml.arguments import input_size, positive_int
 from ml.errors import BackdropError
+from ml.paths import ROOT
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, TFLiteRuntime
 from ml.segmenter import Segmenter
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "input_size.json"
 
 

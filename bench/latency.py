@@ -48,13 +48,12 @@ from ml.errors import BackdropError
 from ml.imageio import encode_image, load_image
 from ml.library import new_segmenter
 from ml.matting import ON_BY_DEFAULT as MATTING_ON_BY_DEFAULT
-from ml.paths import DATASETS
+from ml.paths import DATASETS, ROOT
 from ml.preprocess import letterbox
 from ml.refine import RefineConfig, reduce
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, load_runtime
 from ml.segmenter import Segmenter
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latency.json"
 SOURCE_PHOTO = DATASETS / "ccp" / "images" / "0007.jpg"
 CACHE = ROOT / ".cache" / "bench"

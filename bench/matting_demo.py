@@ -11,7 +11,6 @@ the test split (dark hair against pale stone; Clothing Co-Parsing, Apache-2.0).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,8 +18,8 @@ import numpy as np
 from bench.decontamination_demo import BLUE, ZOOM, demo_main, hair_box, label, side_by_side
 from ml.compose import Colour, compose
 from ml.library import new_segmenter
+from ml.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "images" / "matting.png"
 
 

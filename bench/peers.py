@@ -34,13 +34,12 @@ from bench.machine import describe_machine
 from ml.arguments import positive_int
 from ml.data import Sample
 from ml.errors import BackdropError
-from ml.paths import DATASETS
+from ml.paths import DATASETS, ROOT
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, TFLiteRuntime, load_runtime, tflite_parameters
 from ml.segmenter import Segmenter
 from ml.teachers.mediapipe import (MEDIAPIPE_VERSION, PEER_NAME, PEER_SIZE, WHEEL_MEMBER, extract_original,
                                    load_peer, peer_mask, peer_model)
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "peers.json"
 TTA_SUFFIX = " + tta"
 DEFAULT_DATA = [DATASETS / name for name in ("picsart", "ccp")]

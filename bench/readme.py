@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 from ml.catalogue import table
+from ml.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCUMENTS = [README] + [ROOT / "docs" / name for name in ("training.md", "segmenter.md", "idphoto.md")]
 RESULTS = ROOT / "bench" / "results"

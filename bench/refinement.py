@@ -24,12 +24,11 @@ from tqdm import tqdm
 
 from ml.imageio import load_image
 from ml.metrics import boundary_f, iou
-from ml.paths import DATASETS
+from ml.paths import DATASETS, ROOT
 from ml.refine import RefineConfig
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, ModelRuntime, load_runtime
 from ml.segmenter import Segmenter
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = DATASETS
 RESULTS = ROOT / "bench" / "results" / "refinement.json"
 

@@ -25,9 +25,9 @@ from ml.data import read_mask
 from ml.imageio import load_image
 from ml.library import new_segmenter
 from ml.metrics import boundary_f, iou
+from ml.paths import ROOT
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "refocus.json"
 
 

@@ -20,12 +20,11 @@ import numpy as np
 
 from ml.data import read_mask
 from ml.metrics import boundary_f, iou
-from ml.paths import DATASETS
+from ml.paths import DATASETS, ROOT
 from ml.teachers import ENSEMBLE, IGNORE, TEACHERS, ensemble_label
 from ml.teachers.label import OUT as LABELS
 from ml.teachers.label import read_probability
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "teachers.json"
 DEFAULT_DATA = [DATASETS / name for name in ("picsart", "ccp")]
 

@@ -23,9 +23,9 @@ import numpy as np
 
 from bench.machine import describe_machine
 from ml.arguments import input_size, positive_int
+from ml.paths import ROOT
 from ml.registry import MODEL_FILES
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "train_speed.json"
 TRAIN_IMAGES = 2003  # the training split of weights/split.json, for "seconds per epoch"
 

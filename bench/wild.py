@@ -37,7 +37,7 @@ from ml.backgrounds import load_backgrounds
 from ml.holdout import subset_index, subset_of
 from ml.imageio import load_image
 from ml.metrics import boundary_f, iou
-from ml.paths import DATASETS
+from ml.paths import DATASETS, ROOT
 from ml.refocus import RefocusConfig
 from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, load_runtime, stretched_probability
 from ml.scenes import make_cutout, synthesize_scene
@@ -47,7 +47,6 @@ from ml.teachers.label import OUT as LABELS
 from ml.teachers.label import ensemble_mask, photos
 from ml.teachers.mediapipe import PEER_NAME, load_peer
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "wild.json"
 LABELLED = [DATASETS / name for name in ("picsart", "ccp")]
 UNLABELLED = [DATASETS / "unlabelled" / name for name in ("ccp-photos", "picsart-test")]
