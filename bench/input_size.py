@@ -8,7 +8,8 @@ touched). For each size this measures full-resolution quality through the ``Segm
 letterbox, model, edge-aware refinement) and the LiteRT model call, interleaved call by call with
 MediaPipe's so that load from other processes hits them alike. Quality is measured on the
 validation split by default, because choosing the serving size is a model choice and the test split
-is kept for the final figures. Results go to ``bench/results/input_size.json`` and, through
+is kept for the final figures. Each size is exported as the model is served (Mobile-UNet full-integer,
+calibrated on training photos at that size). Results go to ``bench/results/input_size.json`` and, through
 ``python -m bench.readme``, to docs/training.md.
 """
 from __future__ import annotations
@@ -35,18 +36,25 @@ from ml.segmenter import Segmenter
 RESULTS = ROOT / "bench" / "results" / "input_size.json"
 
 
-def export_at_sizes(model: str, weights: Path, sizes: list[int], folder: Path) -> dict[int, TFLiteRuntime]:
-    """A LiteRT runtime per input size, from ``weights/<stem>.keras`` rebuilt at that size."""
-    from ml.training.export import convert_to_tflite, max_difference
+def export_at_sizes(model: str, weights: Path, sizes: list[int], folder: Path,
+                    data: list[Path], split_file: Path) -> dict[int, TFLiteRuntime]:
+    """A LiteRT runtime per input size, from ``weights/<stem>.keras`` rebuilt at that size and
+    exported as it is served: full-integer for the catalogue's int8 models (calibrated on training
+    photos of ``data`` at that size), float32 for the others."""
+    from ml.training.export import (FLOAT_TOLERANCE, INT8_STEMS, INT8_TOLERANCE, calibration_photos,
+                                    convert_to_tflite, max_difference)
     from ml.training.models import load_keras_model, rebuild_at_size
 
-    trained = load_keras_model(weights / f"{MODEL_FILES[model]}.keras")
+    stem = MODEL_FILES[model]
+    int8 = stem in INT8_STEMS
+    trained = load_keras_model(weights / f"{stem}.keras")
     runtimes = {}
     for size in sizes:
         resized = rebuild_at_size(trained, model, size)
-        path = folder / f"{MODEL_FILES[model]}_{size}.tflite"
-        drift = max_difference(convert_to_tflite(resized, path), path)
-        if drift > 1e-4:
+        path = folder / f"{stem}_{size}.tflite"
+        calibration = calibration_photos(data, split_file, size) if int8 else None
+        drift = max_difference(convert_to_tflite(resized, path, calibration), path)
+        if not drift <= (INT8_TOLERANCE if int8 else FLOAT_TOLERANCE):
             raise BackdropError(f"{model} at {size} px: LiteRT and Keras disagree (max difference {drift:.2e})")
         runtimes[size] = TFLiteRuntime(f"{model} {size}px", path, {})
     return runtimes
@@ -109,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         try:
             samples = chosen_samples(args)
-            runtimes = export_at_sizes(args.model, args.weights, args.sizes, Path(folder))
+            runtimes = export_at_sizes(args.model, args.weights, args.sizes, Path(folder), args.data, args.split_file)
             peer = load_peer()
             summaries = quality(samples, {rt.name: (lambda rgb, s=Segmenter(rt): s.segment(rgb).mask)
                                           for rt in runtimes.values()})

@@ -1,4 +1,6 @@
 """bench.input_size: a trained model rebuilt and exported at other sizes, and the report it writes."""
+import json
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from bench import input_size  # noqa: E402
 from bench.peers import PEER_NAME  # noqa: E402
 from ml.training.export import serving_graph  # noqa: E402
 from ml.training.models import build_model, rebuild_at_size  # noqa: E402
+from tests.ml.conftest import write_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,7 @@ def test_rebuild_keeps_every_weight(weights):
 
 def test_exports_run_at_their_own_size_and_the_original_size_is_unchanged(weights, tmp_path):
     folder, model = weights
-    runtimes = input_size.export_at_sizes("sinet", folder, [64, 96], tmp_path)
+    runtimes = input_size.export_at_sizes("sinet", folder, [64, 96], tmp_path, [], tmp_path / "no-split.json")
     assert {size: rt.input_size for size, rt in runtimes.items()} == {64: 64, 96: 96}
     canvas = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32) * 255
     served = runtimes[64].predict(canvas)
@@ -38,6 +41,24 @@ def test_exports_run_at_their_own_size_and_the_original_size_is_unchanged(weight
     assert np.abs(served - reference).max() < 1e-4
     assert runtimes[96].predict(np.zeros((96, 96, 3), np.float32)).shape == (48, 48)   # SINet's stride 2
     assert not list(folder.glob("*.tflite"))  # the weights folder is not touched
+
+
+def test_int8_models_are_exported_full_integer_at_each_size(tmp_path):
+    """Mobile-UNet is served int8, so its sizes are measured int8, calibrated on training photos."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    keras.utils.set_random_seed(3)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    build_model("mobile-unet", 64).save(weights / "mobile_unet.keras")
+    data = write_dataset(tmp_path / "set", 6)
+    split_file = tmp_path / "split.json"
+    split_file.write_text(json.dumps({"train": [f"set/{i}" for i in range(4)], "val": ["set/4"], "test": ["set/5"]}))
+    runtimes = input_size.export_at_sizes("mobile-unet", weights, [64, 96], tmp_path, [data], split_file)
+    for size, runtime in runtimes.items():
+        assert runtime.input_size == size
+        types = {d["dtype"] for d in Interpreter(model_path=str(tmp_path / f"mobile_unet_{size}.tflite")).get_tensor_details()}
+        assert np.int8 in types
 
 
 def test_rows_compare_each_size_with_the_peer():
