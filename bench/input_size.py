@@ -41,20 +41,16 @@ def export_at_sizes(model: str, weights: Path, sizes: list[int], folder: Path,
     """A LiteRT runtime per input size, from ``weights/<stem>.keras`` rebuilt at that size and
     exported as it is served: full-integer for the catalogue's int8 models (calibrated on training
     photos of ``data`` at that size), float32 for the others."""
-    from ml.training.export import (FLOAT_TOLERANCE, INT8_STEMS, INT8_TOLERANCE, calibration_photos,
-                                    convert_to_tflite, max_difference)
+    from ml.training.export import convert_as_served
     from ml.training.models import load_keras_model, rebuild_at_size
 
     stem = MODEL_FILES[model]
-    int8 = stem in INT8_STEMS
     trained = load_keras_model(weights / f"{stem}.keras")
     runtimes = {}
     for size in sizes:
-        resized = rebuild_at_size(trained, model, size)
         path = folder / f"{stem}_{size}.tflite"
-        calibration = calibration_photos(data, split_file, size) if int8 else None
-        drift = max_difference(convert_to_tflite(resized, path, calibration), path)
-        if not drift <= (INT8_TOLERANCE if int8 else FLOAT_TOLERANCE):
+        drift, tolerance = convert_as_served(rebuild_at_size(trained, model, size), stem, path, data, split_file)
+        if not drift <= tolerance:
             raise BackdropError(f"{model} at {size} px: LiteRT and Keras disagree (max difference {drift:.2e})")
         runtimes[size] = TFLiteRuntime(f"{model} {size}px", path, {})
     return runtimes

@@ -162,19 +162,28 @@ def max_difference(model: keras.Model, tflite_path: Path, samples: int = 3, seed
     return worst
 
 
+def convert_as_served(model: keras.Model, stem: str, target: Path, data: list[Path],
+                      split_file: Path) -> tuple[float, float]:
+    """Write ``model`` to ``target`` the way ``stem`` is served (full-integer for the catalogue's
+    int8 models, calibrated on training photos of ``data``; float32 otherwise) and return the file's
+    largest difference from its Keras graph with the tolerance that difference must stay within."""
+    int8 = stem in INT8_STEMS
+    calibration = calibration_photos(data, split_file, model.input_shape[1]) if int8 else None
+    difference = max_difference(convert_to_tflite(model, target, calibration), target)
+    return difference, INT8_TOLERANCE if int8 else FLOAT_TOLERANCE
+
+
 def export_all(keras_paths: list[Path], data: list[Path], split_file: Path) -> list[str]:
     """Convert each .keras file (full-integer for the catalogue's int8 models) and return what
     disagrees with its Keras graph by more than its tolerance."""
     disagreements = []
     for keras_path in keras_paths:
-        model = load_keras_model(keras_path)
         tflite_path = keras_path.with_suffix(".tflite")
-        int8 = keras_path.stem in INT8_STEMS
-        calibration = calibration_photos(data, split_file, model.input_shape[1]) if int8 else None
-        difference = max_difference(convert_to_tflite(model, tflite_path, calibration), tflite_path)
-        print(f"{keras_path.name} -> {tflite_path.name}{' (int8)' if int8 else ''}: "
+        difference, tolerance = convert_as_served(load_keras_model(keras_path), keras_path.stem, tflite_path,
+                                                  data, split_file)
+        print(f"{keras_path.name} -> {tflite_path.name}{' (int8)' if keras_path.stem in INT8_STEMS else ''}: "
               f"max |keras - tflite| = {difference:.2e}", flush=True)
-        if not difference <= (INT8_TOLERANCE if int8 else FLOAT_TOLERANCE):
+        if not difference <= tolerance:
             disagreements.append(f"{tflite_path.name} (max difference {difference:.2e})")
     return disagreements
 
