@@ -12,6 +12,7 @@ from bench.peers import PEER_NAME  # noqa: E402
 from ml.training.export import serving_graph  # noqa: E402
 from ml.training.models import build_model, rebuild_at_size  # noqa: E402
 from tests.ml.conftest import write_dataset  # noqa: E402
+from tests.ml.test_export import tensor_types  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +46,6 @@ def test_exports_run_at_their_own_size_and_the_original_size_is_unchanged(weight
 
 def test_int8_models_are_exported_full_integer_at_each_size(tmp_path):
     """Mobile-UNet is served int8, so its sizes are measured int8, calibrated on training photos."""
-    from ai_edge_litert.interpreter import Interpreter
-
     keras.utils.set_random_seed(3)
     weights = tmp_path / "weights"
     weights.mkdir()
@@ -57,8 +56,7 @@ def test_int8_models_are_exported_full_integer_at_each_size(tmp_path):
     runtimes = input_size.export_at_sizes("mobile-unet", weights, [64, 96], tmp_path, [data], split_file)
     for size, runtime in runtimes.items():
         assert runtime.input_size == size
-        types = {d["dtype"] for d in Interpreter(model_path=str(tmp_path / f"mobile_unet_{size}.tflite")).get_tensor_details()}
-        assert np.int8 in types
+        assert np.int8 in tensor_types(tmp_path / f"mobile_unet_{size}.tflite")
 
 
 def test_rows_compare_each_size_with_the_peer():
