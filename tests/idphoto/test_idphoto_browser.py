@@ -44,7 +44,8 @@ def test_make_an_id_photo_through_the_page(page, server, tmp_path):
     page.click("nav >> text=ID photo")
     page.wait_for_selector("[data-idphoto-form]")
     page.set_input_files("#idphoto-image", str(PORTRAIT))
-    assert page.is_visible("[data-id-preview-img]")
+    # The preview has a size only once the browser has decoded the photo: wait for it, don't race it.
+    page.wait_for_selector("[data-id-preview-img]", state="visible")
     page.wait_for_selector("[data-face-box='1'].selected")  # one face: chosen for you
     page.select_option("[data-preset]", "cn-2inch")
     assert page.input_value("[data-background]") == "white"   # the document's own default colour
