@@ -1,8 +1,9 @@
 """Export every ``weights/*.keras`` to a LiteRT ``.tflite`` beside it and check they agree.
 
 The LiteRT graph is the Keras model's serving graph (``serving_graph``): SINet's two-class head
-folded into one channel, and its head moved before its last upsampling, so its output is at half the
-input size; the check below compares the LiteRT file against that serving graph in Keras.
+folded into one channel, and a head that follows a last upsampling (SINet's, Mobile-UNet's with the
+"conv-then-bilinear" decoder) moved before it, so its output is at half the input size; the check
+below compares the LiteRT file against that serving graph in Keras.
 
 ``python -m ml.training.export [--weights DIR] [--publish RUN_DIR NAME] [--data DIR ...]``
 
@@ -77,28 +78,31 @@ def head_before_upsampling(model: keras.Model) -> keras.Model:
     with the gradient per pixel doubled), so on smooth maps the coarse head's logits are the mean of
     the fine head's over the pixels it covers. Not exact at sharp corners, and the sigmoid now comes
     before the upsampling: on the validation split, through the served Segmenter, IoU 0.9182 -> 0.9181,
-    boundary F 0.7437 -> 0.7431 (docs/training.md). Other models are returned as they are.
+    boundary F 0.7437 -> 0.7431 (docs/training.md). A 1x1 head (Mobile-UNet's with its decoder's
+    "conv-then-bilinear" upsampling) moves exactly but for the sigmoid's place, bias included, since
+    bilinear weights sum to one. Other models are returned as they are.
     """
     head = model.layers[-1]
     upsampling = head.input._keras_history.operation if isinstance(head, keras.layers.Conv2D) else None
     if (not isinstance(upsampling, keras.layers.UpSampling2D) or tuple(upsampling.size) != (2, 2)
-            or upsampling.interpolation != "bilinear" or head.filters != 1 or head.use_bias
-            or head.padding != "same" or head.activation is not keras.activations.sigmoid
+            or upsampling.interpolation != "bilinear" or head.filters != 1
+            or (head.padding != "same" and tuple(head.kernel_size) != (1, 1))
+            or head.activation is not keras.activations.sigmoid
             or any(side % 2 == 0 for side in head.kernel_size)):
         return model
-    kernel = head.get_weights()[0]
+    kernel, *bias = head.get_weights()
     coarse = 0.5 * kernel
     coarse[head.kernel_size[0] // 2, head.kernel_size[1] // 2] += 0.5 * kernel.sum(axis=(0, 1))
-    moved = keras.layers.Conv2D(1, head.kernel_size, padding="same", use_bias=False, activation="sigmoid",
+    moved = keras.layers.Conv2D(1, head.kernel_size, padding="same", use_bias=head.use_bias, activation="sigmoid",
                                 name=f"{head.name}_coarse")
     output = moved(upsampling.input)
-    moved.set_weights([coarse])
+    moved.set_weights([coarse, *bias])
     return keras.Model(model.input, output, name=model.name)
 
 
 def serving_graph(model: keras.Model) -> keras.Model:
     """The graph LiteRT runs for ``model``: its two-class head folded, then moved before a last
-    upsampling where it has one (SINet)."""
+    upsampling where it has one."""
     return head_before_upsampling(fold_two_class_head(model))
 
 

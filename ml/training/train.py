@@ -39,6 +39,7 @@ from ml.training.distil import SOURCES as DISTIL_SOURCES
 from ml.training.distil import SoftTargets
 from ml.training.losses import Distilled, MaskedIoU, get_loss
 from ml.training.models import BUILDERS, build_model, copy_weights, load_keras_model
+from ml.training.models.mobile_unet import UPSAMPLING
 from ml.training.pack import Pack, PackError, load_pack, save_pack
 
 DEFAULT_LOSS: dict[str, str] = table("loss")
@@ -202,6 +203,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--distil-weight", type=non_negative_float, default=0.5,
                         help="--distil-from: weight of the soft-target cross-entropy (default 0.5)")
     parser.add_argument("--init", type=Path, help="start a fresh run from these weights (a .keras file)")
+    parser.add_argument("--upsampling", choices=UPSAMPLING,
+                        help="mobile-unet's decoder: resize then conv ('bilinear'), conv on the coarse grid then "
+                             "resize ('conv-then-bilinear', a quarter of the work) or 'transpose' "
+                             "(default: the builder's)")
     parser.add_argument("--pretrained-encoder", action="store_true",
                         help="mobile-unet: start the encoder from DeepLabV3's MobileNetV2 (ml.training.models.pretrained)")
     parser.add_argument("--split-file", type=Path, help="split file to use or create (default OUT/split.json)")
@@ -222,6 +227,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.packed and not args.data:
         parser.error("give --data (dataset folders) or --packed (a folder written by --pack-to)")
+    if args.upsampling and args.model != "mobile-unet":
+        parser.error("--upsampling is an option of mobile-unet's decoder only")
     args.size = args.size or MODELS[args.model].input_size
     return args
 
@@ -239,14 +246,14 @@ def training_loss(name: str, loss: str | None = None, distil_weight: float | Non
 
 def build_for_training(name: str, size: int, lr: float = DEFAULT_LR, loss: str | None = None,
                        pretrained_encoder: bool = False, init: Path | None = None,
-                       distil_weight: float | None = None) -> keras.Model:
+                       distil_weight: float | None = None, **options) -> keras.Model:
     """A fresh model compiled as training compiles it (Adam, the model's default loss, IoU metric),
     starting from ``init``'s weights or, when asked (mobile-unet), DeepLabV3's encoder.
 
     From ``init`` the layers it froze stay frozen (the pretrained encoder's batch norms): copying
     weights alone would thaw them, and a thawed identity batch norm undoes what that model learned.
     """
-    model = build_model(name, size)
+    model = build_model(name, size, **options)
     if init:
         source = load_keras_model(init)
         copy_weights(source, model)
@@ -272,8 +279,9 @@ def prepare_model(args: argparse.Namespace, state: RunState) -> keras.Model:
     if args.resume and last.is_file():
         print(f"resuming from {last} after epoch {state.epoch}", flush=True)
         return distilling(load_keras_model(last, compile=True), distil_weight)
+    options = {"upsampling": args.upsampling} if args.upsampling else {}
     return build_for_training(args.model, args.size, args.lr, args.loss, args.pretrained_encoder, args.init,
-                              distil_weight)
+                              distil_weight, **options)
 
 
 def distilling(model: keras.Model, weight: float | None) -> keras.Model:

@@ -90,8 +90,23 @@ def test_head_before_upsampling_keeps_the_response_to_smooth_maps():
 
 
 def test_only_a_final_upsampled_head_moves():
-    mobile_unet = build_model("mobile-unet", 64)
+    mobile_unet = build_model("mobile-unet", 64, upsampling="bilinear")
     assert export.serving_graph(mobile_unet).output_shape == (None, 64, 64, 1)
+
+
+def test_a_conv_first_mobile_unet_serves_its_map_before_the_last_resize():
+    """Its 1x1 head (bias included) moves before the last resize: the same logits, one grid coarser."""
+    keras.utils.set_random_seed(2)
+    model = build_model("mobile-unet", 64, upsampling="conv-then-bilinear")
+    head = model.get_layer("person_probability")
+    head.set_weights([head.get_weights()[0] * 20, np.array([0.7], np.float32)])
+    served = export.serving_graph(model)
+    assert served.output_shape == (None, 32, 32, 1)
+    x = np.asarray(keras.ops.image.resize(np.random.default_rng(4).random((1, 8, 8, 3)) * 255, (64, 64)), np.float32)
+    full = logit(model(x))[0, :, :, 0]
+    upsampled = np.asarray(keras.ops.image.resize(logit(served(x)), (64, 64)))[0, :, :, 0]
+    assert full.std() > 0.1
+    np.testing.assert_allclose(upsampled, full, atol=1e-3)
 
 
 def test_served_sinet_upsampled_stays_close_to_the_full_graph(exported):

@@ -4,8 +4,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from ml.training.models import BUILDERS, build_model, load_keras_model  # noqa: E402
-from ml.training.models.mobile_unet import build_mobile_unet  # noqa: E402
+from ml.training.models import BUILDERS, build_model, copy_weights, load_keras_model  # noqa: E402
+from ml.training.models.mobile_unet import UPSAMPLING, build_mobile_unet, upsampling_of  # noqa: E402
 
 SIZE = 64
 
@@ -58,6 +58,39 @@ def test_mobile_unet_transpose_upsampling_builds():
     assert model.output_shape == (None, SIZE, SIZE, 1)
     with pytest.raises(ValueError, match="upsampling"):
         build_mobile_unet(SIZE, upsampling="nearest")
+
+
+def test_both_bilinear_decoders_hold_the_same_weights_and_cost_apart():
+    """Conv then resize keeps every layer and weight shape of resize then conv (checkpoints load by
+    name either way) at a quarter of the decoder's multiply-adds, and is another function."""
+    resize_first = build_mobile_unet(SIZE, upsampling="bilinear")
+    conv_first = build_mobile_unet(SIZE, upsampling="conv-then-bilinear")
+    assert conv_first.output_shape == (None, SIZE, SIZE, 1)
+    assert {w.path: w.shape for w in conv_first.weights} == {w.path: w.shape for w in resize_first.weights}
+    copy_weights(resize_first, conv_first)
+    x = photo_like(1, SIZE)
+    assert not np.allclose(np.asarray(conv_first(x)), np.asarray(resize_first(x)), atol=1e-4)
+    grids = {name: model.get_layer("dec_full_conv").output.shape[1]
+             for name, model in (("resize first", resize_first), ("conv first", conv_first))}
+    assert grids == {"resize first": SIZE, "conv first": SIZE // 2}
+
+
+@pytest.mark.parametrize("mode", UPSAMPLING)
+def test_a_saved_decoder_is_read_back_from_its_graph(mode, tmp_path):
+    build_mobile_unet(SIZE, upsampling=mode).save(tmp_path / "m.keras")
+    assert upsampling_of(load_keras_model(tmp_path / "m.keras")) == mode
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "conv-then-bilinear"])
+def test_rebuilt_keeps_a_mobile_unet_checkpoints_decoder(mode):
+    from ml.training.models import rebuilt
+
+    keras.utils.set_random_seed(5)
+    old = build_mobile_unet(SIZE, upsampling=mode)
+    new = rebuilt(old)
+    x = photo_like(1, SIZE)
+    assert upsampling_of(new) == mode
+    np.testing.assert_allclose(np.asarray(new(x)), np.asarray(old(x)), atol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))

@@ -220,6 +220,17 @@ def test_a_pack_trains_like_its_folders_and_round_trips(run, tmp_path, capsys):
     assert json.loads((out / "state.json").read_text())["epoch"] == 1
 
 
+def test_the_decoder_upsampling_is_asked_for_mobile_unet_only(tmp_path, capsys):
+    from ml.training.models.mobile_unet import upsampling_of
+
+    with pytest.raises(SystemExit):
+        train.parse_args(["--model", "sinet", "--data", "d", "--out", "o", "--upsampling", "bilinear"])
+    assert "mobile-unet" in capsys.readouterr().err
+    args = train.parse_args(["--model", "mobile-unet", "--data", "d", "--out", str(tmp_path), "--size", "64",
+                             "--upsampling", "conv-then-bilinear"])
+    assert upsampling_of(train.prepare_model(args, train.RunState())) == "conv-then-bilinear"
+
+
 def test_training_needs_data_or_a_pack(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--model", "sinet", "--out", "o"])

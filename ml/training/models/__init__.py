@@ -12,13 +12,14 @@ from ml.catalogue import SPECS, table
 BUILDERS: dict[str, Callable[..., keras.Model]] = {spec.name: spec.build_function() for spec in SPECS}
 
 
-def build_model(name: str, input_size: int) -> keras.Model:
-    """Build the untrained model registered under ``name`` for a square input of ``input_size``."""
+def build_model(name: str, input_size: int, **options) -> keras.Model:
+    """Build the untrained model registered under ``name`` for a square input of ``input_size``;
+    ``options`` go to its builder (Mobile-UNet's ``upsampling``)."""
     try:
         builder = BUILDERS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(BUILDERS)}") from None
-    return builder(input_size=input_size)
+    return builder(input_size=input_size, **options)
 
 
 def load_keras_model(path, compile: bool = False) -> keras.Model:
@@ -28,6 +29,15 @@ def load_keras_model(path, compile: bool = False) -> keras.Model:
     return keras.models.load_model(path, compile=compile)
 
 
+def builder_options(model: keras.Model, name: str) -> dict:
+    """The builder options that rebuild ``model``'s own function: Mobile-UNet's decoder upsampling,
+    which two of its checkpoints may differ in with the same layers and weights."""
+    if name == "mobile-unet":
+        from ml.training.models.mobile_unet import upsampling_of
+        return {"upsampling": upsampling_of(model)}
+    return {}
+
+
 def rebuild_at_size(model: keras.Model, name: str, input_size: int) -> keras.Model:
     """The trained ``model`` with its weights moved onto a fresh build for another input size.
 
@@ -35,7 +45,7 @@ def rebuild_at_size(model: keras.Model, name: str, input_size: int) -> keras.Mod
     the same weights serve any size that passes the input-size rule; what changes is speed and quality,
     which ``bench.input_size`` measures.
     """
-    resized = build_model(name, input_size)
+    resized = build_model(name, input_size, **builder_options(model, name))
     copy_weights(model, resized)
     return resized
 

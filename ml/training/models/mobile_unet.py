@@ -17,7 +17,8 @@ from ml.training.models.sizes import check_input_size
 
 SKIP_LAYERS = ("block_13_expand_relu", "block_6_expand_relu", "block_3_expand_relu", "block_1_expand_relu")
 BOTTLENECK_LAYER = "block_16_project_BN"
-Upsampling = Literal["transpose", "bilinear"]
+Upsampling = Literal["transpose", "bilinear", "conv-then-bilinear"]
+UPSAMPLING: tuple[Upsampling, ...] = ("transpose", "bilinear", "conv-then-bilinear")
 # Keras' MobileNetV2 uses BN momentum 0.999, meant for ImageNet-length runs; with ~130 steps per epoch
 # its moving statistics lag far behind the weights and inference-mode output is garbage for dozens of
 # epochs. 0.9 (PyTorch's default) keeps them current.
@@ -25,16 +26,37 @@ BN_MOMENTUM = 0.9
 
 
 def upsample_block(x, filters: int, mode: Upsampling, name: str):
-    """Double the resolution: a strided transpose conv, or bilinear resize then a 3x3 conv."""
+    """Double the resolution: a strided transpose conv, a bilinear resize then a 3x3 conv, or the 3x3 conv
+    (with its batch norm and ReLU) on the coarse grid then the resize.
+
+    The last costs a quarter of the multiply-adds of the second for the same layers and weight shapes,
+    which matters on CPUs without 8-bit dot-product instructions, where the full-resolution convs of
+    "bilinear" take most of the model call.
+    """
+    if mode == "conv-then-bilinear":
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+        x = layers.ReLU(name=f"{name}_relu")(x)
+        return layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
     if mode == "transpose":
         x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=False, name=f"{name}_deconv")(x)
     elif mode == "bilinear":
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
     else:
-        raise ValueError(f"upsampling must be 'transpose' or 'bilinear', got {mode!r}")
+        raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {mode!r}")
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def upsampling_of(model: keras.Model) -> Upsampling:
+    """The upsampling a built Mobile-UNet's decoder uses, read from its graph: both bilinear orders
+    have the same layers and weights, so a checkpoint tells them apart only by what feeds the resize."""
+    names = {layer.name for layer in model.layers}
+    if "dec0_deconv" in names:
+        return "transpose"
+    feeding = model.get_layer("dec0_resize").input._keras_history.operation
+    return "conv-then-bilinear" if feeding.name == "dec0_relu" else "bilinear"
 
 
 def build_mobile_unet(
