@@ -250,15 +250,13 @@ def build_for_training(name: str, size: int, lr: float = DEFAULT_LR, loss: str |
     """A fresh model compiled as training compiles it (Adam, the model's default loss, IoU metric),
     starting from ``init``'s weights or, when asked (mobile-unet), DeepLabV3's encoder.
 
-    From ``init`` the layers it froze stay frozen (the pretrained encoder's batch norms): copying
-    weights alone would thaw them, and a thawed identity batch norm undoes what that model learned.
+    From ``init`` the layers it froze stay frozen (the pretrained encoder's batch norms; see
+    ``copy_weights``).
     """
     model = build_model(name, size, **options)
     if init:
         source = load_keras_model(init)
         copy_weights(source, model)
-        for layer in model.layers:
-            layer.trainable = source.get_layer(layer.name).trainable
         print(f"weights from {init}", flush=True)
     elif pretrained_encoder:
         from ml.training.models.pretrained import load_pretrained_encoder

@@ -275,15 +275,21 @@ def test_checkpointer_stops_before_the_deadline(tmp_path, monkeypatch):
     assert state.epoch == 2 and model.stop_training and not state.stopped_early
 
 
-def test_init_weights_keep_the_layers_their_model_froze(tmp_path):
+@pytest.mark.parametrize("published", [False, True])
+def test_init_weights_keep_the_layers_their_model_froze(tmp_path, published):
     """Starting from a model whose batch norms were frozen (the pretrained encoder's) keeps them
-    frozen: a thawed identity batch norm would undo what that model learned."""
+    frozen, from a training checkpoint or from the file published from it: a thawed identity batch
+    norm would undo what that model learned."""
+    from ml.training.export import strip_for_serving
+
     source = train.build_for_training("sinet", 64)
     frozen = [layer.name for layer in source.layers if layer.weights][:3]
     for name in frozen:
         source.get_layer(name).trainable = False
     source.save(tmp_path / "init.keras")
-    model = train.build_for_training("sinet", 64, init=tmp_path / "init.keras")
+    if published:
+        strip_for_serving(tmp_path / "init.keras", tmp_path / "sinet.keras")
+    model = train.build_for_training("sinet", 64, init=tmp_path / ("sinet.keras" if published else "init.keras"))
     assert [layer.name for layer in model.layers if not layer.trainable] == frozen
     np.testing.assert_array_equal(model.get_weights()[0], source.get_weights()[0])
 

@@ -51,14 +51,20 @@ def rebuild_at_size(model: keras.Model, name: str, input_size: int) -> keras.Mod
 
 
 def copy_weights(source: keras.Model, target: keras.Model) -> None:
-    """Every weighted layer of ``target`` takes the weights of ``source``'s layer of the same name.
+    """Every weighted layer of ``target`` takes the weights of ``source``'s layer of the same name,
+    and whether it is frozen.
 
     By name, not as one flat list: the order of a model's weights follows its graph, which a change
-    of layer order moves (SINet's batch norms before its upsamplings) while the names stay.
+    of layer order moves (SINet's batch norms before its upsamplings) while the names stay. The
+    frozen flag goes along so that a rebuilt file (a published ``weights/*.keras``) can start a
+    fine-tune: a pretrained encoder's frozen batch norms, thawed, would normalise by each batch's
+    statistics and undo what the model learned.
     """
     for layer in target.layers:
         if layer.weights:
-            layer.set_weights(source.get_layer(layer.name).get_weights())
+            origin = source.get_layer(layer.name)
+            layer.set_weights(origin.get_weights())
+            layer.trainable = origin.trainable
 
 
 def rebuilt(model: keras.Model) -> keras.Model:
