@@ -35,7 +35,8 @@ SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("sinet", "SINet", "sinet", "SINet (Park et al., WACV 2020)", "boundary", 224,
               "ml.training.models.sinet:build_sinet"),
     ModelSpec("mobile-unet", "Mobile-UNet", "mobile_unet",
-              "Mobile-UNet (MobileNetV2 alpha 0.5 encoder, U-Net decoder)", "bce-dice", 320,
+              "Mobile-UNet (MobileNetV2 alpha 0.5 encoder, U-Net decoder: each 3x3 conv on the coarse grid, "
+              "then bilinear x2)", "bce-dice", 320,
               "ml.training.models.mobile_unet:build_mobile_unet", int8=True),
 )
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in SPECS}

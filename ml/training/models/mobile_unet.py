@@ -61,7 +61,7 @@ def upsampling_of(model: keras.Model) -> Upsampling:
 
 def build_mobile_unet(
     input_size: int = 224,
-    upsampling: Upsampling = "bilinear",
+    upsampling: Upsampling = "conv-then-bilinear",
     decoder_filters: tuple[int, int, int, int, int] = (128, 64, 48, 32, 16),
 ) -> keras.Model:
     """Mobile-UNet taking (input_size, input_size, 3) RGB in 0-255 and returning the person probability."""
