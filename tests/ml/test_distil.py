@@ -1,4 +1,5 @@
 """Soft targets: a published model's probability on training canvases, at the student's size."""
+import cv2
 import numpy as np
 import pytest
 
@@ -12,7 +13,9 @@ def test_soft_targets_are_the_teachers_probability_at_the_canvas_size():
     canvases = np.random.default_rng(0).integers(0, 256, (2, model.input_size, model.input_size, 3)).astype(np.float32)
     soft = teacher(canvases)
     assert soft.shape == (2, model.input_size, model.input_size)
-    np.testing.assert_allclose(soft[1], model.predict(canvases[1]), atol=1e-6)
+    # the served map may be a grid coarser than the canvas (Mobile-UNet's and SINet's stop at half)
+    own = cv2.resize(model.predict(canvases[1]), (model.input_size,) * 2, interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(soft[1], own, atol=1e-6)
     bigger = teacher(np.zeros((1, 224, 224, 3), np.float32))
     assert bigger.shape == (1, 224, 224) and 0.0 <= bigger.min() <= bigger.max() <= 1.0
 
