@@ -34,8 +34,9 @@ MODEL_FILES: dict[str, str] = table("stem")
 class ModelRuntime(ABC):
     """A person-segmentation model: square float32 RGB canvas (0-255) in, square probability map out.
 
-    The map may be smaller than the canvas by a whole factor, ``stride`` (SINet's served graph stops
-    one grid before the input size: ``ml.training.export.head_before_upsampling``); callers resize it.
+    The map may be smaller than the canvas by a whole factor, ``stride`` (SINet's and Mobile-UNet's
+    served graphs stop one grid before the input size: ``ml.training.export.head_before_upsampling``);
+    callers resize it.
     """
 
     suffix: str = ""

@@ -8,7 +8,7 @@ The encoder is built with ``weights=None``: nothing is ever downloaded.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import keras
 from keras import layers
@@ -18,7 +18,7 @@ from ml.training.models.sizes import check_input_size
 SKIP_LAYERS = ("block_13_expand_relu", "block_6_expand_relu", "block_3_expand_relu", "block_1_expand_relu")
 BOTTLENECK_LAYER = "block_16_project_BN"
 Upsampling = Literal["transpose", "bilinear", "conv-then-bilinear"]
-UPSAMPLING: tuple[Upsampling, ...] = ("transpose", "bilinear", "conv-then-bilinear")
+UPSAMPLING: tuple[Upsampling, ...] = get_args(Upsampling)
 # Keras' MobileNetV2 uses BN momentum 0.999, meant for ImageNet-length runs; with ~130 steps per epoch
 # its moving statistics lag far behind the weights and inference-mode output is garbage for dozens of
 # epochs. 0.9 (PyTorch's default) keeps them current.
