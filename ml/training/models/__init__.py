@@ -1,6 +1,7 @@
 """Model builders, looked up by the names users and the API see."""
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Callable
 
 import keras
@@ -30,12 +31,11 @@ def load_keras_model(path, compile: bool = False) -> keras.Model:
 
 
 def builder_options(model: keras.Model, name: str) -> dict:
-    """The builder options that rebuild ``model``'s own function: Mobile-UNet's decoder upsampling,
-    which two of its checkpoints may differ in with the same layers and weights."""
-    if name == "mobile-unet":
-        from ml.training.models.mobile_unet import upsampling_of
-        return {"upsampling": upsampling_of(model)}
-    return {}
+    """The builder options that rebuild ``model``'s own function, read from its graph by the
+    ``options_of`` of the builder's module where it has one (Mobile-UNet: two decoders with the same
+    layers and weights); a builder without options gets none."""
+    options_of = getattr(import_module(BUILDERS[name].__module__), "options_of", None)
+    return options_of(model) if options_of else {}
 
 
 def rebuild_at_size(model: keras.Model, name: str, input_size: int) -> keras.Model:

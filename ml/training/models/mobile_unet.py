@@ -59,6 +59,11 @@ def upsampling_of(model: keras.Model) -> Upsampling:
     return "conv-then-bilinear" if feeding.name == "dec0_relu" else "bilinear"
 
 
+def options_of(model: keras.Model) -> dict:
+    """The builder options that rebuild ``model`` as it is (``ml.training.models.rebuilt``)."""
+    return {"upsampling": upsampling_of(model)}
+
+
 def build_mobile_unet(
     input_size: int = 224,
     upsampling: Upsampling = "conv-then-bilinear",
