@@ -85,21 +85,27 @@ def boundary_band(y_true, kernel: int = 15):
 class BoundaryLoss(keras.losses.Loss):
     """SINet's boundary-aware loss: CE over all pixels + ``lam`` x mean CE over the boundary band.
 
+    With ``dice`` the Dice loss is added too: the band term alone moved Mobile-UNet's edges (less
+    halo) but lost whole-mask IoU, which Dice, the region term of its ``bce-dice``, keeps
+    (docs/training.md, session 20).
+
     A class (not a closure) so that a saved, compiled model reloads with its loss and optimizer state.
     """
 
-    def __init__(self, lam: float = 0.9, kernel: int = 15, name: str = "boundary_loss", **kwargs):
+    def __init__(self, lam: float = 0.9, kernel: int = 15, dice: bool = False, name: str = "boundary_loss",
+                 **kwargs):
         super().__init__(name=name, **kwargs)
-        self.lam, self.kernel = lam, kernel
+        self.lam, self.kernel, self.dice = lam, kernel, dice
 
     def call(self, y_true, y_pred):
         target, weight = split_target(y_true)
         pixel_ce = _pixel_bce(target, y_pred)
         band = boundary_band(target, self.kernel) * weight
-        return _weighted_mean(pixel_ce, weight) + self.lam * _weighted_mean(pixel_ce, band)
+        loss = _weighted_mean(pixel_ce, weight) + self.lam * _weighted_mean(pixel_ce, band)
+        return (loss + dice_loss(y_true, y_pred)) if self.dice else loss
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "lam": self.lam, "kernel": self.kernel}
+        return {**super().get_config(), "lam": self.lam, "kernel": self.kernel, "dice": self.dice}
 
 
 @serializable
@@ -151,6 +157,7 @@ LOSSES: dict[str, Callable[[], LossFn]] = {
     "jaccard": lambda: jaccard_loss,
     "bce-dice": lambda: bce_dice,
     "boundary": BoundaryLoss,
+    "boundary-dice": lambda: BoundaryLoss(dice=True),
 }
 
 

@@ -37,7 +37,7 @@ from ml.teachers.label import OUT as LABELS
 from ml.training.batches import SegmentationBatches, Synthesis
 from ml.training.distil import SOURCES as DISTIL_SOURCES
 from ml.training.distil import SoftTargets
-from ml.training.losses import Distilled, MaskedIoU, get_loss
+from ml.training.losses import LOSSES, Distilled, MaskedIoU, get_loss
 from ml.training.models import BUILDERS, build_model, copy_weights, load_keras_model
 from ml.training.models.mobile_unet import UPSAMPLING
 from ml.training.pack import Pack, PackError, load_pack, save_pack
@@ -175,7 +175,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--decay-epochs", type=positive_int,
                         help="epochs over which the rate decays to its floor (1 %% of --lr), then stays there; "
                              "default --epochs")
-    parser.add_argument("--loss", choices=["bce", "dice", "jaccard", "bce-dice", "boundary"],
+    parser.add_argument("--loss", choices=sorted(LOSSES),
                         help=f"default: the model's, {_per_model('loss')}")
     parser.add_argument("--patience", type=positive_int, default=15,
                         help="early stopping: epochs without val IoU gain")

@@ -84,8 +84,19 @@ def test_boundary_loss_weights_band_errors():
 def test_boundary_loss_defaults_and_config():
     loss = losses.get_loss("boundary")
     assert (loss.lam, loss.kernel) == (0.9, 15)
-    clone = losses.BoundaryLoss.from_config(losses.BoundaryLoss(lam=0.5, kernel=5).get_config())
-    assert (clone.lam, clone.kernel) == (0.5, 5)
+    clone = losses.BoundaryLoss.from_config(losses.BoundaryLoss(lam=0.5, kernel=5, dice=True).get_config())
+    assert (clone.lam, clone.kernel, clone.dice) == (0.5, 5, True)
+
+
+def test_boundary_dice_adds_the_dice_loss_to_the_band_loss():
+    mask = np.zeros((7, 7))
+    mask[2:5, 2:5] = 1
+    pred = np.clip(mask + np.random.default_rng(0).uniform(-0.4, 0.4, mask.shape), 0, 1)
+    plain, with_dice = losses.get_loss("boundary"), losses.get_loss("boundary-dice")
+    assert not plain.dice and with_dice.dice
+    expected = value(plain.call(t(mask), t(pred))) + value(losses.dice_loss(t(mask), t(pred)))
+    assert value(with_dice.call(t(mask), t(pred))) == pytest.approx(expected, rel=1e-5)
+    assert value(losses.dice_loss(t(mask), t(pred)))[0] > 0.01     # the two differ by a real amount
 
 
 def test_unknown_loss():
