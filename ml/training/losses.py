@@ -85,9 +85,9 @@ def boundary_band(y_true, kernel: int = 15):
 class BoundaryLoss(keras.losses.Loss):
     """SINet's boundary-aware loss: CE over all pixels + ``lam`` x mean CE over the boundary band.
 
-    With ``dice`` the Dice loss is added too: the band term alone moved Mobile-UNet's edges (less
-    halo) but lost whole-mask IoU, which Dice, the region term of its ``bce-dice``, keeps
-    (docs/training.md, session 20).
+    With ``dice`` the Dice loss is added too, the region term of Mobile-UNet's ``bce-dice``: the band
+    term alone cut its halo but lost whole-mask IoU. Nine epochs with Dice kept the halo gain and still
+    lost 0.001-0.003 validation IoU (docs/training.md, "The boundary loss against the halo").
 
     A class (not a closure) so that a saved, compiled model reloads with its loss and optimizer state.
     """
