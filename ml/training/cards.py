@@ -96,9 +96,12 @@ def run_data_folders(run: dict[str, Any]) -> list[Path]:
 
 
 def training_entry(run: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """The commands and the run's epochs; for weights averaged from checkpoints (``ml.training.average``)
+    also which ones, since the run's best epoch is then not the published model."""
     return {"command": run["command"], "history": run.get("history", []), "epochs": state["epoch"],
             "best_epoch": state["best_epoch"], "stopped_early": state["stopped_early"],
-            "best_val_iou": round(state["best_iou"], 4)}
+            "best_val_iou": round(state["best_iou"], 4),
+            **({"averaged": run["averaged"]} if "averaged" in run else {})}
 
 
 def synthesis_entry(run: dict[str, Any], licences: dict[str, str],

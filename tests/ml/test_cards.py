@@ -96,6 +96,22 @@ def test_card_follows_the_schema_with_facts_from_their_sources(project):
     assert card["synthesis"] is None          # a run from before teachers and scenes
 
 
+def test_card_of_averaged_weights_names_the_checkpoints_averaged(project, tmp_path):
+    from ml.training import average
+
+    tiny_model(5).save(tmp_path / "other.keras")
+    inputs = [str(project["run"] / "best.keras"), str(tmp_path / "other.keras")]
+    averaged = tmp_path / "averaged"
+    assert average.main(["--run", str(project["run"]), "--out", str(averaged), *inputs]) == 0
+    shutil.copy(averaged / "best.keras", project["weights"] / "sinet.keras")
+    assert make_card(project) == 2                                      # no longer the run's best.keras
+    assert cards.main(["--model", "sinet", "--run", str(averaged), "--weights", str(project["weights"]),
+                       "--eval", str(project["eval"])]) == 0
+    training = json.loads((project["weights"] / "sinet.json").read_text())["training"]
+    assert training["command"].startswith("python -m ml.training.average") and training["averaged"] == inputs
+    assert [step["command"] for step in training["history"]][-1] == training["command"]
+
+
 def test_card_names_every_teacher_source_and_count(project):
     run_json = project["run"] / "run.json"
     run = json.loads(run_json.read_text())
