@@ -23,7 +23,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ml.atomic import write_atomic
+from ml.atomic import atomic_path, write_atomic
+from ml.training.models import load_keras_model
 
 
 def average_models(models: list[keras.Model]) -> keras.Model:
@@ -49,8 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="folder to write best.keras, run.json, state.json")
     parser.add_argument("checkpoints", nargs="+", type=Path, help="two or more .keras files of one model")
     args = parser.parse_args(argv)
-    from ml.training.models import load_keras_model
-
     if len(args.checkpoints) < 2:
         parser.error("give at least two checkpoints to average")
     missing = [str(path) for path in [args.run / "run.json", args.run / "state.json", *args.checkpoints]
@@ -58,13 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: not found: {', '.join(missing)}", file=sys.stderr)
         return 2
-    try:
+    try:   # a file that is not a Keras model, or models of different shapes
         model = average_models([load_keras_model(path) for path in args.checkpoints])
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    model.save(args.out / "best.keras")
+    with atomic_path(args.out / "best.keras", suffix=".keras") as tmp:
+        model.save(tmp)
     command = shlex.join(["python", "-m", "ml.training.average", *(argv if argv is not None else sys.argv[1:])])
     run = json.loads((args.run / "run.json").read_text())
     write_atomic(args.out / "run.json", json.dumps(averaged_run(run, command, list(map(str, args.checkpoints))),

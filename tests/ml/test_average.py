@@ -69,6 +69,14 @@ def test_a_missing_checkpoint_is_named_and_nothing_is_written(run_folder, tmp_pa
     assert not (tmp_path / "avg").exists()
 
 
+def test_a_file_that_is_not_a_model_is_refused_with_a_message(run_folder, tmp_path, capsys):
+    (tmp_path / "notes.keras").write_text("not a model")
+    code = average.main(["--run", str(run_folder), "--out", str(tmp_path / "avg"),
+                         str(run_folder / "ep0.keras"), str(tmp_path / "notes.keras")])
+    assert code == 2 and "notes.keras" in capsys.readouterr().err
+    assert not (tmp_path / "avg").exists()
+
+
 def test_one_checkpoint_is_not_an_average(run_folder, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         average.main(["--run", str(run_folder), "--out", str(tmp_path / "avg"), str(run_folder / "ep0.keras")])
