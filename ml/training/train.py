@@ -74,9 +74,10 @@ class Checkpointer(keras.callbacks.Callback):
     """
 
     def __init__(self, out: Path, state: RunState, patience: int, min_delta: float = 0.0,
-                 deadline: float | None = None):
+                 deadline: float | None = None, keep_epochs: int = 0):
         super().__init__()
         self.out, self.state, self.patience, self.min_delta = out, state, patience, min_delta
+        self.keep_epochs = keep_epochs
         self.deadline, self.epoch_started, self.durations = deadline, time.monotonic(), []
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -104,8 +105,22 @@ class Checkpointer(keras.callbacks.Callback):
         if self._out_of_time():
             self.model.stop_training = True  # not stopped_early: --resume goes on
         _atomic_save(self.model, self.out / "last.keras")
+        self._keep_epoch(epoch + 1)
         self.state.save(self.out / "state.json")
         plot_curves(self.out / "log.csv", self.out / "curves.png")
+
+
+    def _keep_epoch(self, number: int) -> None:
+        """With ``keep_epochs``, also keep this epoch's weights as ``epochNNN.keras`` and drop the one
+        that falls out of the window: the late epochs of a run are what ``ml.training.average`` takes."""
+        if not self.keep_epochs:
+            return
+        _atomic_save(self.model, self.out / epoch_file(number))
+        (self.out / epoch_file(number - self.keep_epochs)).unlink(missing_ok=True)
+
+
+def epoch_file(number: int) -> str:
+    return f"epoch{number:03d}.keras"
 
 
 def _atomic_save(model: keras.Model, path: Path) -> None:
@@ -224,6 +239,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="make batches in forked processes rather than threads (for many cores)")
     parser.add_argument("--max-minutes", type=float,
                         help="decay the rate over this much time and stop before it is spent")
+    parser.add_argument("--keep-epochs", type=positive_int, default=0, metavar="N",
+                        help="also keep the last N epochs' weights as OUT/epochNNN.keras (for ml.training.average)")
     args = parser.parse_args(argv)
     if not args.packed and not args.data:
         parser.error("give --data (dataset folders) or --packed (a folder written by --pack-to)")
@@ -425,7 +442,7 @@ def train(args: argparse.Namespace) -> RunState:
                                                              seconds=seconds)),
             keras.callbacks.CSVLogger(str(args.out / "log.csv"), append=True),
             Checkpointer(args.out, state, args.patience, args.min_delta,
-                         deadline=time.monotonic() + seconds if seconds else None),
+                         deadline=time.monotonic() + seconds if seconds else None, keep_epochs=args.keep_epochs),
         ],
     )
     print(f"done: {state.epoch} epochs, best val IoU {state.best_iou:.4f} at epoch {state.best_epoch}"

@@ -158,10 +158,10 @@ class _Model:
         path.write_text("weights")
 
 
-def _run_epochs(tmp_path, ious, patience, min_delta):
+def _run_epochs(tmp_path, ious, patience, min_delta, keep_epochs=0):
     state = train.RunState()
     model = _Model()
-    checkpointer = train.Checkpointer(tmp_path, state, patience, min_delta)
+    checkpointer = train.Checkpointer(tmp_path, state, patience, min_delta, keep_epochs=keep_epochs)
     checkpointer.set_model(model)
     (tmp_path / "log.csv").write_text("epoch,val_iou\n")
     for epoch, iou in enumerate(ious):
@@ -188,7 +188,17 @@ def test_a_real_gain_resets_patience_and_saves_best(tmp_path):
     assert sum(name.startswith(".best.keras.") for name in model.saved) == 2 and not state.stopped_early
 
 
-@pytest.mark.parametrize("flag,value", [("--epochs", "0"), ("--decay-epochs", "-5"), ("--patience", "0"),
+def test_keep_epochs_keeps_a_window_of_the_latest_epochs(tmp_path):
+    _run_epochs(tmp_path, [0.80, 0.81, 0.79, 0.78, 0.77], patience=50, min_delta=0.0, keep_epochs=3)
+    assert sorted(path.name for path in tmp_path.glob("epoch*.keras")) == [
+        "epoch003.keras", "epoch004.keras", "epoch005.keras"]
+    without = tmp_path / "without"
+    without.mkdir()
+    _run_epochs(without, [0.80, 0.81], patience=50, min_delta=0.0)
+    assert not list(without.glob("epoch*.keras")) and (without / "last.keras").is_file()
+
+
+@pytest.mark.parametrize("flag,value", [("--epochs", "0"), ("--keep-epochs", "0"), ("--decay-epochs", "-5"), ("--patience", "0"),
                                         ("--batch", "0"), ("--min-delta", "-0.1"), ("--size", "100")])
 def test_counts_and_thresholds_out_of_range_are_refused(flag, value, capsys):
     with pytest.raises(SystemExit) as exit_info:
