@@ -109,7 +109,6 @@ class Checkpointer(keras.callbacks.Callback):
         self.state.save(self.out / "state.json")
         plot_curves(self.out / "log.csv", self.out / "curves.png")
 
-
     def _keep_epoch(self, number: int) -> None:
         """With ``keep_epochs``, also keep this epoch's weights as ``epochNNN.keras`` and drop the one
         that falls out of the window: the late epochs of a run are what ``ml.training.average`` takes."""
