@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -29,11 +28,11 @@ from ml.training.models import load_keras_model
 
 def average_models(models: list[keras.Model]) -> keras.Model:
     """The first model, its weights replaced by the element-wise mean of all the models' weights."""
-    shapes = [[w.shape for w in model.get_weights()] for model in models]
+    weights = [model.get_weights() for model in models]
+    shapes = [[w.shape for w in ws] for ws in weights]
     if any(shape != shapes[0] for shape in shapes[1:]):
         raise ValueError("the checkpoints do not share one architecture (their weights differ in shape)")
-    mean = [np.mean(np.stack(group), axis=0) for group in zip(*(model.get_weights() for model in models))]
-    models[0].set_weights(mean)
+    models[0].set_weights([np.mean(np.stack(group), axis=0) for group in zip(*weights)])
     return models[0]
 
 
@@ -52,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.checkpoints) < 2:
         parser.error("give at least two checkpoints to average")
+    if args.out.resolve() == args.run.resolve() or (args.out / "best.keras").exists():
+        print(f"error: {args.out} already holds a run or a model; give --out a new folder", file=sys.stderr)
+        return 2
     missing = [str(path) for path in [args.run / "run.json", args.run / "state.json", *args.checkpoints]
                if not path.is_file()]
     if missing:
@@ -69,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     run = json.loads((args.run / "run.json").read_text())
     write_atomic(args.out / "run.json", json.dumps(averaged_run(run, command, list(map(str, args.checkpoints))),
                                                    indent=1) + "\n")
-    if (args.run / "state.json").resolve() != (args.out / "state.json").resolve():
-        shutil.copyfile(args.run / "state.json", args.out / "state.json")
+    write_atomic(args.out / "state.json", (args.run / "state.json").read_bytes())
     print(f"averaged {len(args.checkpoints)} checkpoints into {args.out / 'best.keras'}")
     return 0
 

@@ -77,6 +77,17 @@ def test_a_file_that_is_not_a_model_is_refused_with_a_message(run_folder, tmp_pa
     assert not (tmp_path / "avg").exists()
 
 
+@pytest.mark.parametrize("target", ["run", "earlier"])
+def test_a_folder_that_holds_a_run_or_a_model_is_not_overwritten(run_folder, tmp_path, capsys, target):
+    inputs = [str(run_folder / "ep0.keras"), str(run_folder / "ep1.keras")]
+    assert average.main(["--run", str(run_folder), "--out", str(tmp_path / "earlier"), *inputs]) == 0
+    out = run_folder if target == "run" else tmp_path / "earlier"
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert average.main(["--run", str(run_folder), "--out", str(out), inputs[1], inputs[0]]) == 2
+    assert "new folder" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
 def test_one_checkpoint_is_not_an_average(run_folder, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         average.main(["--run", str(run_folder), "--out", str(tmp_path / "avg"), str(run_folder / "ep0.keras")])
