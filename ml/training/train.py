@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import time
 from collections import Counter
@@ -110,11 +111,13 @@ class Checkpointer(keras.callbacks.Callback):
         plot_curves(self.out / "log.csv", self.out / "curves.png")
 
     def _keep_epoch(self, number: int) -> None:
-        """With ``keep_epochs``, also keep this epoch's weights as ``epochNNN.keras`` and drop the one
-        that falls out of the window: the late epochs of a run are what ``ml.training.average`` takes."""
+        """With ``keep_epochs``, also keep this epoch's weights as ``epochNNN.keras`` (a copy of
+        ``last.keras``, just saved) and drop the one that falls out of the window: the late epochs of a
+        run are what ``ml.training.average`` takes."""
         if not self.keep_epochs:
             return
-        _atomic_save(self.model, self.out / epoch_file(number))
+        with atomic_path(self.out / epoch_file(number), suffix=".keras") as tmp:
+            shutil.copyfile(self.out / "last.keras", tmp)
         (self.out / epoch_file(number - self.keep_epochs)).unlink(missing_ok=True)
 
 

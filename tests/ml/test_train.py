@@ -192,6 +192,7 @@ def test_keep_epochs_keeps_a_window_of_the_latest_epochs(tmp_path):
     _run_epochs(tmp_path, [0.80, 0.81, 0.79, 0.78, 0.77], patience=50, min_delta=0.0, keep_epochs=3)
     assert sorted(path.name for path in tmp_path.glob("epoch*.keras")) == [
         "epoch003.keras", "epoch004.keras", "epoch005.keras"]
+    assert (tmp_path / "epoch005.keras").read_bytes() == (tmp_path / "last.keras").read_bytes()
     without = tmp_path / "without"
     without.mkdir()
     _run_epochs(without, [0.80, 0.81], patience=50, min_delta=0.0)
