@@ -1,7 +1,7 @@
 """How long a cutout takes, stage by stage, for 1, 4 and 12 MP photos, and how much memory 24 MP needs.
 
 ``python -m bench.latency [--models sinet mobile-unet] [--sizes 1 4 12] [--runs 7] [--memory-mp 24]
-[--matting | --no-matting]``
+[--matting | --no-matting] [--hide-avx512]``
 
 The path timed is the served one, with one model call (mirror averaging, on when served, adds a
 second): JPEG bytes in -> ``load_image`` (decode) -> ``Segmenter.segment``
@@ -23,6 +23,9 @@ from CCP photo 0007 (Apache-2.0; /work/shared/datasets/ccp) upscaled to the size
 Gaussian noise (sigma 6) added so that it has a real photo's entropy (a 12 MP one is a 3 MB JPEG,
 like a phone's), saved as JPEG quality 92.
 
+``--hide-avx512`` times it all as on a CPU with AVX2 but no AVX-512 or VNNI (bench/no_avx512.py), and
+writes ``bench/results/latency_no_avx512.json`` unless ``--out`` says otherwise.
+
 Peak memory is measured in a fresh process (ru_maxrss) for the whole 24 MP path; the process's
 resting size after imports and model loading is reported beside it.
 """
@@ -42,6 +45,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench import no_avx512
 from bench.machine import describe_machine
 from ml.compose import Transparent, compose
 from ml.errors import BackdropError
@@ -55,6 +59,7 @@ from ml.registry import DEFAULT_WEIGHTS_DIR, MODEL_FILES, NUM_THREADS, load_runt
 from ml.segmenter import Segmenter
 
 RESULTS = ROOT / "bench" / "results" / "latency.json"
+RESULTS_NO_AVX512 = RESULTS.with_name("latency_no_avx512.json")
 SOURCE_PHOTO = DATASETS / "ccp" / "images" / "0007.jpg"
 CACHE = ROOT / ".cache" / "bench"
 STAGES = ("decode", "resize", "model", "refine", "composite", "encode")
@@ -222,14 +227,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-peer", action="store_true", help="leave out the MediaPipe comparison")
     parser.add_argument("--matting", action=argparse.BooleanOptionalAction, default=MATTING_ON_BY_DEFAULT,
                         help="time the matting stage (default: as served)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--hide-avx512", action="store_true",
+                        help="time as on a CPU with AVX2 but no AVX-512 or VNNI (re-runs itself; bench/no_avx512.py)")
+    parser.add_argument("--out", type=Path, help="results file (default: bench/results/latency.json, "
+                        "or latency_no_avx512.json with --hide-avx512)")
     args = parser.parse_args(argv)
+    if args.hide_avx512:
+        try:
+            status = no_avx512.rerun_hidden("bench.latency", sys.argv[1:] if argv is None else argv)
+        except no_avx512.NoAvx512Unavailable as exc:
+            print(f"cannot time without AVX-512 here: {exc}", file=sys.stderr)
+            return 2
+        if status is not None:
+            return status
+    out = args.out or (RESULTS_NO_AVX512 if args.hide_avx512 else RESULTS)
     photos = {f"{size:g}": bench_photo(size) for size in args.sizes}
     decoded = {size: load_image(data) for size, data in photos.items()}
     peer = None if args.no_peer else _load_peer()
     results: dict = {
         "date": date.today().isoformat(), "machine": describe_machine(), "threads": NUM_THREADS, "runs": args.runs,
-        "matting": args.matting,
+        "matting": args.matting, "instruction_sets": no_avx512.describe(),
         "load_average_1min_at_start": round(os.getloadavg()[0], 2),
         "photos": {size: {"pixels": int(decoded[size].shape[0] * decoded[size].shape[1]),
                           "shape": list(decoded[size].shape[:2]), "jpeg_bytes": len(data)}
@@ -251,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         results["peer_ratio"] = {size: {model: calls[model] / calls[peer.name] for model in runtimes}
                                  for size, calls in results["model_call_ms"].items()}
     results["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
-    print(f"{results['machine']}; load average {results['load_average_1min_at_start']} -> "
+    print(f"{results['machine']} ({results['instruction_sets']}); load average {results['load_average_1min_at_start']} -> "
           f"{results['load_average_1min_at_end']}; median of {args.runs} runs, ms")
     print_table(results)
     for model, row in results["threading"].items():
@@ -261,8 +278,10 @@ def main(argv: list[str] | None = None) -> int:
         for size, row in sizes.items():
             print(f"{model}: {size} MP cutout peak memory {row['peak_mb']:.0f} MB "
                   f"(process at rest {row['resting_mb']:.0f} MB)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
+    if args.hide_avx512:
+        results["cpuid_answered_without_avx512"] = no_avx512.answered()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
     return 0
 
 

@@ -81,10 +81,13 @@ def render_latency(report: dict) -> str:
             cells = " | ".join(f"{timings[s]['median']:.1f}" if s in timings else "" for s in stages)
             rows.append(f"| {model} | {mp} MP | {cells} | {report['model_call_ms'][mp]['mediapipe-selfie']:.1f} "
                         f"| {report['peer_ratio'][mp][model]:.2f} |")
-    memory = "; ".join(f"{model}: peak {m['24']['peak_mb']:.0f} MB for a 24 MP photo"
-                       for model, m in report["memory"].items())
-    return captioned("\n".join(rows) + f"\n\nMemory: {memory}.", f"`python -m bench.latency`, {report['date']}, "
-                     f"{report['machine']}, {report['threads']} threads, load average "
+    memory = "; ".join(f"{model}: peak {m[size]['peak_mb']:.0f} MB for a {size} MP photo"
+                       for model, m in report["memory"].items() for size in m)
+    hidden = "cpuid_answered_without_avx512" in report
+    command = "python -m bench.latency --hide-avx512" if hidden else "python -m bench.latency"
+    machine = f"{report['machine']} ({report['instruction_sets']})" if hidden else report["machine"]
+    return captioned("\n".join(rows) + (f"\n\nMemory: {memory}." if memory else ""),
+                     f"`{command}`, {report['date']}, {machine}, {report['threads']} threads, load average "
                      f"{report['load_average_1min_at_start']} at the start; JPEG in, transparent PNG out; median ms")
 
 
@@ -190,6 +193,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "models": render_models,
     "peers": from_results("peers.json", render_peers),
     "latency": from_results("latency.json", render_latency),
+    "latency-no-avx512": from_results("latency_no_avx512.json", render_latency),
     "refinement": from_results("refinement.json", render_refinement),
     "refinement-sweep": from_results("refinement_sweep.json", render_refinement),
     "input-size": from_results("input_size.json", render_input_size),
