@@ -46,9 +46,15 @@ def from_results(name: str, render: Callable[[dict], str]) -> Callable[[], str]:
     return renderer
 
 
+def _published_epoch(training: dict) -> str:
+    """Which epoch the published weights are: the run's best, or "mean of N" checkpoints."""
+    averaged = training.get("averaged")
+    return f"mean of {len(averaged)}" if averaged else str(training.get("best_epoch", ""))
+
+
 def render_models() -> str:
     """Test-split metrics from each model card, per dataset."""
-    rows = ["| model | status | epochs (best) | parameters | input | dataset | test images | IoU mean | IoU median "
+    rows = ["| model | status | epochs (published) | parameters | input | dataset | test images | IoU mean | IoU median "
             "| Dice | accuracy | boundary F |", "|" + " --- |" * 12]
     for name, stem in MODEL_STEMS.items():
         card = _load(ROOT / "weights" / f"{stem}.json")
@@ -58,7 +64,7 @@ def render_models() -> str:
         training = card.get("training", {})
         for dataset, m in card.get("metrics", {}).get("per_dataset", {}).items():
             rows.append(
-                f"| {name} | {card.get('status', '')} | {training.get('epochs', '')} ({training.get('best_epoch', '')}) "
+                f"| {name} | {card.get('status', '')} | {training.get('epochs', '')} ({_published_epoch(training)}) "
                 f"| {card.get('parameters', 0):,} | {card.get('input_size', '')} px | {dataset} | {m['images']} "
                 f"| {m['iou_mean']:.3f} | {m['iou_median']:.3f} | {m['dice_mean']:.3f} | {m['accuracy_mean']:.3f} "
                 f"| {m['boundary_f_mean']:.3f} |")

@@ -96,12 +96,14 @@ def run_data_folders(run: dict[str, Any]) -> list[Path]:
 
 
 def training_entry(run: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-    """The commands and the run's epochs; for weights averaged from checkpoints (``ml.training.average``)
-    also which ones, since the run's best epoch is then not the published model."""
+    """The commands and the run's epochs. For weights averaged from checkpoints (``ml.training.average``)
+    the run's best epoch is not the published model: the card then names which checkpoints were
+    averaged, and the best epoch and its validation IoU as the run's (``run_best_...``)."""
+    best = {"best_epoch": state["best_epoch"], "best_val_iou": round(state["best_iou"], 4)}
+    if "averaged" in run:
+        best = {f"run_{key}": value for key, value in best.items()} | {"averaged": run["averaged"]}
     return {"command": run["command"], "history": run.get("history", []), "epochs": state["epoch"],
-            "best_epoch": state["best_epoch"], "stopped_early": state["stopped_early"],
-            "best_val_iou": round(state["best_iou"], 4),
-            **({"averaged": run["averaged"]} if "averaged" in run else {})}
+            "stopped_early": state["stopped_early"], **best}
 
 
 def synthesis_entry(run: dict[str, Any], licences: dict[str, str],

@@ -109,6 +109,7 @@ def test_card_of_averaged_weights_names_the_checkpoints_averaged(project, tmp_pa
                        "--eval", str(project["eval"])]) == 0
     training = json.loads((project["weights"] / "sinet.json").read_text())["training"]
     assert training["command"].startswith("python -m ml.training.average") and training["averaged"] == inputs
+    assert "best_epoch" not in training and training["run_best_epoch"] == 2   # the run's best, not these weights
     assert [step["command"] for step in training["history"]][-1] == training["command"]
 
 
