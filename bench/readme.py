@@ -91,7 +91,7 @@ def render_latency(report: dict) -> str:
                        for model, m in report["memory"].items() for size in m)
     hidden = "cpuid_answered_without_avx512" in report
     command = "python -m bench.latency --hide-avx512" if hidden else "python -m bench.latency"
-    machine = f"{report['machine']} ({report['instruction_sets']})" if hidden else report["machine"]
+    machine = f"{report['machine']}, {report['instruction_sets']}" if hidden else report["machine"]
     return captioned("\n".join(rows) + (f"\n\nMemory: {memory}." if memory else ""),
                      f"`{command}`, {report['date']}, {machine}, {report['threads']} threads, load average "
                      f"{report['load_average_1min_at_start']} at the start; JPEG in, transparent PNG out; median ms")
