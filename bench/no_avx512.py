@@ -1,8 +1,8 @@
 """Run a benchmark as on a CPU with AVX2 but no AVX-512 or VNNI, on a machine that has them.
 
 Mobile-UNet is served as an int8 graph, and XNNPACK's int8 kernels are several times faster with
-AVX-512 VNNI than with AVX2 alone, while most laptops have only AVX2 (the float32 graphs of SINet and
-MediaPipe hardly care). The sessions' machines change and most have AVX-512, so the model-call target
+AVX-512 VNNI than with AVX2 alone, while many laptop CPUs have only AVX2 (the float32 graphs of SINet
+and MediaPipe hardly care). The sessions' machines change and most have AVX-512, so the model-call target
 could not be checked on the CPUs users have. This module builds ``bench/no_avx512.c`` with the system
 C compiler and re-runs a benchmark with it preloaded: CPUID then hides AVX-512 and VNNI, and every
 library in the process (LiteRT, NumPy, OpenCV) picks the kernels it would pick on an AVX2-only CPU.
@@ -10,8 +10,8 @@ The clock, caches and memory stay this machine's, so the figures are "these kern
 not a laptop's; comparing the old graph's figure with its real AVX2 machine's (bench/results/
 latency_avx2.json) says how far apart the two are.
 
-It needs Linux on x86-64 with CPUID faulting (``cpuid_fault`` in /proc/cpuinfo; most hypervisors and
-recent CPUs offer it) and a C compiler (``make setup-test`` installs gcc).
+It needs Linux on x86-64 with CPUID faulting (``cpuid_fault`` in /proc/cpuinfo, as the
+sessions' AMD EPYC machines have) and a C compiler (``make setup-test`` installs gcc).
 """
 from __future__ import annotations
 
