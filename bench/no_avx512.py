@@ -10,8 +10,8 @@ The clock, caches and memory stay this machine's, so the figures are "these kern
 not a laptop's; comparing the old graph's figure with its real AVX2 machine's (bench/results/
 latency_avx2.json) says how far apart the two are.
 
-It needs Linux on x86-64 with CPUID faulting (``cpuid_fault`` in /proc/cpuinfo, as the
-sessions' AMD EPYC machines have) and a C compiler (``make setup-test`` installs gcc).
+It needs Linux on x86-64 with CPUID faulting (``cpuid_fault`` in /proc/cpuinfo, as this
+session's AMD EPYC has) and a C compiler (``make setup-test`` installs gcc).
 """
 from __future__ import annotations
 
