@@ -1,7 +1,7 @@
 """How long a cutout takes, stage by stage, for 1, 4 and 12 MP photos, and how much memory 24 MP needs.
 
 ``python -m bench.latency [--models sinet mobile-unet] [--sizes 1 4 12] [--runs 7] [--memory-mp 24]
-[--matting | --no-matting] [--hide-avx512]``
+[--matting | --no-matting] [--hide-avx512 [--calibrate REAL EMULATED]]``
 
 The path timed is the served one, with one model call (mirror averaging, on when served, adds a
 second): JPEG bytes in -> ``load_image`` (decode) -> ``Segmenter.segment``
@@ -24,7 +24,11 @@ Gaussian noise (sigma 6) added so that it has a real photo's entropy (a 12 MP on
 like a phone's), saved as JPEG quality 92.
 
 ``--hide-avx512`` times it all as on a CPU with AVX2 but no AVX-512 or VNNI (bench/no_avx512.py), and
-writes ``bench/results/latency_no_avx512.json`` unless ``--out`` says otherwise.
+writes ``bench/results/latency_no_avx512.json`` unless ``--out`` says otherwise. Hiding the instruction
+sets does not make this CPU as slow as a real AVX2-only one (clock, caches and memory differ), so
+``--calibrate REAL EMULATED`` also estimates the figures there: REAL is a results file timed on such a
+CPU, EMULATED one timed here with ``--hide-avx512`` with the same weights, and each model call and
+end-to-end time is scaled by their ratio, size by size (``scale_to_real``).
 
 Peak memory is measured in a fresh process (ru_maxrss) for the whole 24 MP path; the process's
 resting size after imports and model loading is reported beside it.
@@ -215,6 +219,44 @@ def print_table(results: dict) -> None:
               + (f"; ours / MediaPipe: {ratios}" if ratios else ""))
 
 
+def scale_to_real(report: dict, real: dict, emulated: dict) -> dict[str, dict[str, dict[str, float]]]:
+    """``report``'s model call and end-to-end medians times real / emulated, for each model and size
+    the three files share. ``real`` and ``emulated`` must hold the same weights: their ratio is then the
+    machine's share of the time alone, which the weights timed in ``report`` are assumed to share."""
+    scaled: dict[str, dict[str, dict[str, float]]] = {}
+    for model in sorted(report["pipeline"].keys() & real["pipeline"].keys() & emulated["pipeline"].keys()):
+        sizes = report["pipeline"][model].keys() & real["pipeline"][model].keys() & emulated["pipeline"][model].keys()
+        for size in sorted(sizes, key=float):
+            call_ratio = real["model_call_ms"][size][model] / emulated["model_call_ms"][size][model]
+            end_ratio = (real["pipeline"][model][size]["end_to_end"]["median"]
+                         / emulated["pipeline"][model][size]["end_to_end"]["median"])
+            scaled.setdefault(model, {})[size] = {
+                "model_call_ratio": round(call_ratio, 3),
+                "model_call_ms": round(report["model_call_ms"][size][model] * call_ratio, 1),
+                "end_to_end_ratio": round(end_ratio, 3),
+                "end_to_end_ms": round(report["pipeline"][model][size]["end_to_end"]["median"] * end_ratio, 1)}
+    return scaled
+
+
+def calibration(report: dict, real_file: Path, emulated_file: Path) -> dict:
+    """The ``scaled_to_real_cpu`` entry of a results file: which files gave the ratios, and the estimates."""
+    real, emulated = (json.loads(Path(f).read_text()) for f in (real_file, emulated_file))
+    def named(path: Path) -> str:
+        path = Path(path).resolve()
+        return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+    return {"real": named(real_file), "real_machine": real["machine"], "emulated": named(emulated_file),
+            "models": scale_to_real(report, real, emulated)}
+
+
+def print_calibration(entry: dict) -> None:
+    for model, sizes in entry["models"].items():
+        for size, row in sizes.items():
+            print(f"{model} {size} MP scaled to {entry['real']} (x{row['model_call_ratio']:.2f} call, "
+                  f"x{row['end_to_end_ratio']:.2f} end to end): model call {row['model_call_ms']:.1f} ms, "
+                  f"end to end {row['end_to_end_ms']:.0f} ms")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -229,9 +271,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="time the matting stage (default: as served)")
     parser.add_argument("--hide-avx512", action="store_true",
                         help="time as on a CPU with AVX2 but no AVX-512 or VNNI (re-runs itself; bench/no_avx512.py)")
+    parser.add_argument("--calibrate", nargs=2, type=Path, metavar=("REAL", "EMULATED"),
+                        help="with --hide-avx512: estimate the times on the real AVX2-only CPU of results file "
+                        "REAL, by its ratio to EMULATED (the same weights timed here with --hide-avx512)")
     parser.add_argument("--out", type=Path, help="results file (default: bench/results/latency.json, "
                         "or latency_no_avx512.json with --hide-avx512)")
     args = parser.parse_args(argv)
+    if args.calibrate and not args.hide_avx512:
+        parser.error("--calibrate scales figures timed with --hide-avx512; add it")
+    for path in args.calibrate or ():
+        if not path.is_file():
+            parser.error(f"--calibrate: no results file {path}")
     if args.hide_avx512:
         try:
             status = no_avx512.rerun_hidden("bench.latency", sys.argv[1:] if argv is None else argv)
@@ -246,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     peer = None if args.no_peer else _load_peer()
     results: dict = {
         "date": date.today().isoformat(), "machine": describe_machine(), "threads": NUM_THREADS, "runs": args.runs,
-        "matting": args.matting, "instruction_sets": no_avx512.describe(),
+        "matting": args.matting, "avx512_hidden": args.hide_avx512, "instruction_sets": no_avx512.describe(),
         "load_average_1min_at_start": round(os.getloadavg()[0], 2),
         "photos": {size: {"pixels": int(decoded[size].shape[0] * decoded[size].shape[1]),
                           "shape": list(decoded[size].shape[:2]), "jpeg_bytes": len(data)}
@@ -280,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"(process at rest {row['resting_mb']:.0f} MB)")
     if args.hide_avx512:
         results["cpuid_answered_without_avx512"] = no_avx512.answered()
+    if args.calibrate:
+        results["scaled_to_real_cpu"] = calibration(results, *args.calibrate)
+        print_calibration(results["scaled_to_real_cpu"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     return 0

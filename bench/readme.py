@@ -47,9 +47,13 @@ def from_results(name: str, render: Callable[[dict], str]) -> Callable[[], str]:
 
 
 def _published_epoch(training: dict) -> str:
-    """Which epoch the published weights are: the run's best, or "mean of N" checkpoints."""
+    """Which epoch the published weights are: the run's best, or "mean of N" checkpoints ("weighted" when
+    a checkpoint was listed more than once to count for more)."""
     averaged = training.get("averaged")
-    return f"mean of {len(averaged)}" if averaged else str(training.get("best_epoch", ""))
+    if not averaged:
+        return str(training.get("best_epoch", ""))
+    distinct = len(set(averaged))
+    return f"mean of {distinct}" if distinct == len(averaged) else f"weighted mean of {distinct}"
 
 
 def render_models() -> str:
@@ -89,12 +93,34 @@ def render_latency(report: dict) -> str:
                         f"| {report['peer_ratio'][mp][model]:.2f} |")
     memory = "; ".join(f"{model}: peak {m[size]['peak_mb']:.0f} MB for a {size} MP photo"
                        for model, m in report["memory"].items() for size in m)
-    hidden = "cpuid_answered_without_avx512" in report
-    command = "python -m bench.latency --hide-avx512" if hidden else "python -m bench.latency"
+    hidden = report.get("avx512_hidden", False)
+    scaled = report.get("scaled_to_real_cpu")
+    command = ("python -m bench.latency --hide-avx512" if hidden else "python -m bench.latency") + (
+        f" --calibrate {scaled['real']} {scaled['emulated']}" if scaled else "")
     machine = f"{report['machine']}, {report['instruction_sets']}" if hidden else report["machine"]
-    return captioned("\n".join(rows) + (f"\n\nMemory: {memory}." if memory else ""),
+    notes = (f"\n\nMemory: {memory}." if memory else "") + (f"\n\n{render_scaled(scaled)}" if scaled else "")
+    return captioned("\n".join(rows) + notes,
                      f"`{command}`, {report['date']}, {machine}, {report['threads']} threads, load average "
                      f"{report['load_average_1min_at_start']} at the start; JPEG in, transparent PNG out; median ms")
+
+
+def render_scaled(entry: dict) -> str:
+    """bench.latency's estimate for a real AVX2-only CPU, one sentence per model: ranges over sizes."""
+    def span(values: list[float], digits: int) -> str:
+        low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+        return low if low == high else f"{low}-{high}"
+
+    sentences = []
+    for model, sizes in entry["models"].items():
+        rows = list(sizes.values())
+        largest = max(sizes, key=float)
+        sentences.append(
+            f"{model}: model call about {span([r['model_call_ms'] for r in rows], 1)} ms, a {largest} MP photo "
+            f"about {sizes[largest]['end_to_end_ms']:.0f} ms end to end (x{span([r['model_call_ratio'] for r in rows], 2)} "
+            f"and x{span([r['end_to_end_ratio'] for r in rows], 2)})")
+    return (f"Scaled to the real AVX2-only CPU of `{entry['real']}` ({entry['real_machine']}) by the "
+            f"ratio of the same weights' times there and here with AVX-512 hidden "
+            f"(`{entry['emulated']}`), size by size: " + "; ".join(sentences) + ".")
 
 
 def render_refinement(report: dict) -> str:

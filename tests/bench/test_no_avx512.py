@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bench import no_avx512, readme
+from bench import no_avx512
 
 pytestmark = pytest.mark.skipif(
     platform.machine() != "x86_64" or not no_avx512.cpuid_faulting_available()
@@ -66,13 +66,3 @@ def test_a_rerun_that_could_not_hide_stops_instead_of_looping(monkeypatch):
     monkeypatch.setenv(no_avx512.SWITCH, "1")   # as in the re-run, but nothing preloaded
     with pytest.raises(no_avx512.NoAvx512Unavailable, match="did not hide"):
         no_avx512.rerun_hidden("bench.latency", ["--hide-avx512"])
-
-
-def test_the_readme_caption_names_the_hidden_instruction_sets():
-    report = readme._load(readme.RESULTS / "latency.json")
-    hidden = {**report, "instruction_sets": "AVX-512 and VNNI hidden from CPUID (bench/no_avx512.py)",
-              "cpuid_answered_without_avx512": 120, "memory": {}}
-    text = readme.render_latency(hidden)
-    assert "`python -m bench.latency --hide-avx512`" in text and "VNNI hidden" in text
-    assert "Memory:" not in text
-    assert "`python -m bench.latency`" in readme.render_latency(report)

@@ -24,3 +24,12 @@ def test_a_block_whose_benchmark_never_ran_says_so():
     assert renderer() == "_Not measured yet: `bench/results/never-measured.json` is missing._\n"
     assert readme.from_results("peers.json", lambda report: report["date"])() == readme._load(
         readme.RESULTS / "peers.json")["date"]
+
+
+@pytest.mark.parametrize("training, shown", [
+    ({"best_epoch": 20}, "20"),
+    ({"averaged": ["a.keras", "b.keras", "c.keras"]}, "mean of 3"),
+    ({"averaged": ["a.keras", "a.keras", "b.keras"]}, "weighted mean of 2"),
+])
+def test_the_models_table_says_which_weights_were_published(training, shown):
+    assert readme._published_epoch(training) == shown
