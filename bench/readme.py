@@ -21,6 +21,8 @@ DOCUMENTS = [README] + [ROOT / "docs" / name for name in ("training.md", "segmen
 RESULTS = ROOT / "bench" / "results"
 BLOCK = re.compile(r"(<!-- BEGIN generated:(?P<name>[\w-]+) -->\n).*?(<!-- END generated:(?P=name) -->)", re.S)
 MODEL_STEMS: dict[str, str] = table("stem")
+# The halo benchmark on the weights served when issue 15 was filed (SINet, commit ee74114^).
+EDGES_AT_ISSUE_15 = RESULTS / "edges_sinet_ee74114.json"
 
 
 def _load(path: Path) -> dict | None:
@@ -166,6 +168,26 @@ def render_edges(report: dict) -> str:
                      f"{report['machine']}{timed}")
 
 
+def render_edges_baseline(report: dict) -> str:
+    """Today's served edge stages against the app as it was when issue 15 was filed (SINet and the guided
+    filter, the same benchmark re-run on those weights): the issue's "half of today's guided filter" read
+    as the cut-outs users complained about, beside the same model's guided filter in the table above."""
+    baseline = _load(EDGES_AT_ISSUE_15)
+    if baseline is None:
+        return _missing(EDGES_AT_ISSUE_15)
+    base = baseline["scores"]["guided (today)"]
+    rows = ["| cut-out | band colour error | SAD | share of the baseline (band colour / SAD) |", "| --- | --- | --- | --- |",
+            f"| {baseline['model']}, guided filter, when issue 15 was filed | {base['band_colour']:.2f} | {base['sad']:.3f} "
+            f"| 100 % / 100 % |"]
+    for variant, label in (("guided (today)", "guided filter (the default)"), ("matting", "matting (`--matting`)")):
+        score = report["scores"][variant]
+        rows.append(f"| {report['model']}, {label} | {score['band_colour']:.2f} | {score['sad']:.3f} "
+                    f"| {100 * score['band_colour'] / base['band_colour']:.0f} % / {100 * score['sad'] / base['sad']:.0f} % |")
+    return captioned("\n".join(rows),
+                     f"`{report['command']}`, {report['date']}, against `{baseline['command']}`, {baseline['date']}; "
+                     f"{report['images']} {report['subset']} images both")
+
+
 def render_teachers(report: dict) -> str:
     """Each teacher and the ensemble against the labelled masks, from bench/teachers.py."""
     return captioned(report["table"], f"`python -m bench.teachers`, {report['date']}, "
@@ -233,6 +255,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "train-speed": from_results("train_speed.json", render_train_speed),
     "edges": from_results("edges.json", render_edges),
     "edges-sweep": from_results("edges_sweep.json", render_edges),
+    "edges-issue-baseline": from_results("edges.json", render_edges_baseline),
     "reliability": render_reliability,
     "teachers": from_results("teachers.json", render_teachers),
     "wild": from_results("wild.json", render_wild),
