@@ -240,16 +240,17 @@ def scale_to_real(report: dict, real: dict, emulated: dict) -> dict[str, dict[st
 
 def calibration(report: dict, real_file: Path, emulated_file: Path) -> dict:
     """The ``scaled_to_real_cpu`` entry of a results file: which files gave the ratios, and the estimates."""
-    real, emulated = (json.loads(Path(f).read_text()) for f in (real_file, emulated_file))
     def named(path: Path) -> str:
         path = Path(path).resolve()
         return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
+    real, emulated = (json.loads(Path(f).read_text()) for f in (real_file, emulated_file))
     return {"real": named(real_file), "real_machine": real["machine"], "emulated": named(emulated_file),
             "models": scale_to_real(report, real, emulated)}
 
 
 def print_calibration(entry: dict) -> None:
+    """One line per model and size: the ratios used and the estimated times."""
     for model, sizes in entry["models"].items():
         for size, row in sizes.items():
             print(f"{model} {size} MP scaled to {entry['real']} (x{row['model_call_ratio']:.2f} call, "
