@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from ml.catalogue import table
+from ml.matting import ON_BY_DEFAULT as MATTING_ON_BY_DEFAULT
 from ml.paths import ROOT
 
 README = ROOT / "README.md"
@@ -118,8 +119,8 @@ def render_scaled(entry: dict) -> str:
         largest = max(sizes, key=float)
         sentences.append(
             f"{model}: model call about {span([r['model_call_ms'] for r in rows], 1)} ms, a {largest} MP photo "
-            f"about {sizes[largest]['end_to_end_ms']:.0f} ms end to end (x{span([r['model_call_ratio'] for r in rows], 2)} "
-            f"and x{span([r['end_to_end_ratio'] for r in rows], 2)})")
+            f"about {sizes[largest]['end_to_end_ms']:.0f} ms end to end (calls x{span([r['model_call_ratio'] for r in rows], 2)}, "
+            f"end to end x{span([r['end_to_end_ratio'] for r in rows], 2)})")
     return (f"Scaled to the real AVX2-only CPU of `{entry['real']}` ({entry['real_machine']}) by the "
             f"ratio of the same weights' times there and here with AVX-512 hidden "
             f"(`{entry['emulated']}`), size by size: " + "; ".join(sentences) + ".")
@@ -179,8 +180,11 @@ def render_edges_baseline(report: dict) -> str:
     rows = ["| cut-out | band colour error | SAD | share of the baseline (band colour / SAD) |", "| --- | --- | --- | --- |",
             f"| {baseline['model']}, guided filter, when issue 15 was filed | {base['band_colour']:.2f} | {base['sad']:.3f} "
             f"| 100 % / 100 % |"]
-    for variant, label in (("guided (today)", "guided filter (the default)"), ("matting", "matting (`--matting`)")):
+    labels = {"guided (today)": "guided filter", "matting": "matting (`--matting`)"}
+    default = "matting" if MATTING_ON_BY_DEFAULT else "guided (today)"
+    for variant, label in labels.items():
         score = report["scores"][variant]
+        label += " (the default)" if variant == default else ""
         rows.append(f"| {report['model']}, {label} | {score['band_colour']:.2f} | {score['sad']:.3f} "
                     f"| {100 * score['band_colour'] / base['band_colour']:.0f} % / {100 * score['sad'] / base['sad']:.0f} % |")
     return captioned("\n".join(rows),

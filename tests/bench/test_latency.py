@@ -58,4 +58,4 @@ def test_the_readme_caption_names_the_hidden_instruction_sets_and_the_estimate()
     text = readme.render_latency({**hidden, "scaled_to_real_cpu": entry})
     assert "--calibrate bench/results/real.json bench/results/emulated.json" in text
     assert "model call about 13.0-15.5 ms, a 12 MP photo about 740 ms" in text
-    assert "(x1.07-1.22 and x1.12-1.24)" in text and "`bench/results/real.json` (Some CPU)" in text
+    assert "(calls x1.07-1.22, end to end x1.12-1.24)" in text and "`bench/results/real.json` (Some CPU)" in text

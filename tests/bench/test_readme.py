@@ -45,10 +45,13 @@ def test_the_halo_is_compared_with_the_cut_outs_of_when_issue_15_was_filed(monke
                 "scores": {"guided (today)": scored(20.0, 4.0)}}
     (tmp_path / "baseline.json").write_text(json.dumps(baseline))
     monkeypatch.setattr(readme, "EDGES_AT_ISSUE_15", tmp_path / "baseline.json")
+    monkeypatch.setattr(readme, "MATTING_ON_BY_DEFAULT", False)
     report = {"model": "mobile-unet", "command": "python -m bench.edges", "date": "2026-12-08", "images": 40,
               "subset": "test", "scores": {"guided (today)": scored(13.0, 2.2), "matting": scored(9.0, 1.8)}}
     text = readme.render_edges_baseline(report)
     assert "| mobile-unet, guided filter (the default) | 13.00 | 2.200 | 65 % / 55 % |" in text
     assert "| mobile-unet, matting (`--matting`) | 9.00 | 1.800 | 45 % / 45 % |" in text
+    monkeypatch.setattr(readme, "MATTING_ON_BY_DEFAULT", True)
+    assert "| mobile-unet, matting (`--matting`) (the default) |" in readme.render_edges_baseline(report)
     monkeypatch.setattr(readme, "EDGES_AT_ISSUE_15", readme.RESULTS / "no_such_results.json")
     assert "Not measured yet" in readme.render_edges_baseline(report)
